@@ -1,0 +1,125 @@
+//! The one error type of the crate.
+//!
+//! Every variant carries the context a user needs to act on it (the path, the rule, the parameter).
+//! [`Error::exit_code`] maps each variant onto the exit codes of `runbook run` documented in
+//! `README.md` (0 ok, 1 failed check, 2 usage, 3 limit, 4 denied, 5 script error), and
+//! [`Error::kind`] gives the stable word scripts see in `catch (e) { e.kind }`.
+
+use std::path::{Path, PathBuf};
+
+/// Result alias used across the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in `runbook`.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Bad command line or parameters (exit 2).
+    #[error("{0}")]
+    Usage(String),
+
+    /// The policy does not allow the action (exit 4). `rule` names the policy key that decided.
+    #[error("denied by policy: {what} (rule: {rule})")]
+    Denied { what: String, rule: String },
+
+    /// A limit stopped the run: operations, wall clock, size (exit 3).
+    #[error("limit reached: {0}")]
+    Limit(String),
+
+    /// Ctrl-C (SIGINT) or an explicit cancellation (exit 3).
+    #[error("interrupted")]
+    Interrupted,
+
+    /// The runbook called `fail(message)` (exit 1).
+    #[error("{0}")]
+    Fail(String),
+
+    /// An I/O error with what we were doing and on which path.
+    #[error("{context} {}: {source}", path.display())]
+    Io {
+        context: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// `runbook.toml` could not be read or is invalid.
+    #[error("config {}: {message}", path.display())]
+    Config { path: PathBuf, message: String },
+
+    /// A script does not compile or threw; `location` is `file:line:col` when known.
+    #[error("{location}: {message}")]
+    Script { location: String, message: String },
+
+    /// A primitive failed on its input (bad archive, malformed pm2 output, HTTP error …).
+    /// Exit 5 when the script does not catch it.
+    #[error("{0}")]
+    Failed(String),
+
+    /// Another run holds a lock (service restart lock, backup name …).
+    #[error("{0}")]
+    Busy(String),
+}
+
+impl Error {
+    /// Build an [`Error::Io`] for `path`.
+    pub fn io(context: &'static str, path: impl AsRef<Path>, source: std::io::Error) -> Self {
+        Error::Io { context, path: path.as_ref().to_path_buf(), source }
+    }
+
+    /// Build an [`Error::Failed`] from anything printable.
+    pub fn failed(msg: impl Into<String>) -> Self {
+        Error::Failed(msg.into())
+    }
+
+    /// Build an [`Error::Denied`].
+    pub fn denied(what: impl Into<String>, rule: impl Into<String>) -> Self {
+        Error::Denied { what: what.into(), rule: rule.into() }
+    }
+
+    /// Stable one-word kind, visible to scripts as `e.kind` and in the JSON report's `status`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Usage(_) => "usage",
+            Error::Denied { .. } => "denied",
+            Error::Limit(_) => "limit",
+            Error::Interrupted => "interrupted",
+            Error::Fail(_) => "fail",
+            Error::Io { .. } => "io",
+            Error::Config { .. } => "config",
+            Error::Script { .. } => "script",
+            Error::Failed(_) => "failed",
+            Error::Busy(_) => "busy",
+        }
+    }
+
+    /// Exit code of `runbook run` when this error ends the run (see README, "Exit codes").
+    pub fn exit_code(&self) -> i32 {
+        exit_code_for_kind(self.kind())
+    }
+}
+
+/// Exit code for an error kind word (as produced by [`Error::kind`]).
+pub fn exit_code_for_kind(kind: &str) -> i32 {
+    match kind {
+        "fail" => 1,
+        "usage" | "config" => 2,
+        "limit" | "interrupted" => 3,
+        "denied" => 4,
+        _ => 5,
+    }
+}
+
+impl From<Error> for Box<rhai::EvalAltResult> {
+    /// Host errors reach scripts as a runtime error whose value is a map
+    /// `#{kind, message}`, so `try { … } catch (e) { print(e.kind) }` works;
+    /// the engine fills in the position of the call.
+    fn from(e: Error) -> Self {
+        let mut map = rhai::Map::new();
+        map.insert("kind".into(), e.kind().into());
+        map.insert("message".into(), e.to_string().into());
+        Box::new(rhai::EvalAltResult::ErrorRuntime(map.into(), rhai::Position::NONE))
+    }
+}
+
+/// Result type of every Rhai-visible host function.
+pub type RhaiResult<T> = std::result::Result<T, Box<rhai::EvalAltResult>>;

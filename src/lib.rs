@@ -1,0 +1,15 @@
+//! `runbook` — operations procedures as editable Rhai scripts, run by name, safely and fast.
+//!
+//! A run flows CLI → [`runbook`] (find the file, parse its header, validate parameters) →
+//! [`engine`] (Rhai with limits, host modules, stdlib resolver) → a host primitive → the
+//! policy check and the effect gate ([`effects`]) → the OS, and back as a [`report::Report`]
+//! printed for humans or as JSON, with an exit code from [`error::Error::exit_code`].
+
+pub mod cancel;
+pub mod ctx;
+pub mod effects;
+pub mod error;
+pub mod policy;
+pub mod report;
+
+pub use error::{Error, Result};

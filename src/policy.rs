@@ -1,0 +1,490 @@
+//! `runbook.toml`: the policy (what a run may touch) and the inventory (which services exist).
+//!
+//! Lookup order: `--config FILE`, `./runbook.toml`, `$XDG_CONFIG_HOME/runbook/runbook.toml`,
+//! then the built-in default: read the current directory, write only the tool's state
+//! directory, loopback HTTP only, no services, no commands.
+//!
+//! Every path is checked after resolving `..` and symbolic links (for a path that does not
+//! exist yet, its deepest existing ancestor is resolved), so a symlink inside an allowed root
+//! that points outside is denied. Relative paths in the file are relative to the file's folder.
+
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub policy: Policy,
+    #[serde(default)]
+    pub backup: BackupSection,
+    #[serde(default)]
+    pub audit: AuditSection,
+    /// The inventory: `[services.NAME]`.
+    #[serde(default)]
+    pub services: BTreeMap<String, ServiceSpec>,
+    /// Where the config came from (`None`: built-in default).
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
+    /// The tool's state directory (locks, restart counters, default backups and audit log).
+    #[serde(skip)]
+    pub state_dir: PathBuf,
+}
+
+/// `[policy]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Policy {
+    /// Roots that may be read (everything under `write` may be read too).
+    pub read: Vec<PathBuf>,
+    /// Roots that may be written.
+    pub write: Vec<PathBuf>,
+    /// Program names (or absolute paths) `cmd::run` may start.
+    pub commands: Vec<String>,
+    /// Command prefixes (`"npm outdated"`) that change nothing and so also run under `--dry-run`.
+    pub read_only_commands: Vec<String>,
+    /// Hosts `http::` and `tls::` may reach (exact names; `*.example.com` matches subdomains).
+    pub http_hosts: Vec<String>,
+    /// Environment variables `env(name)` may read.
+    pub env: Vec<String>,
+    /// Rhai operation budget per run.
+    pub max_operations: u64,
+    /// Wall-clock limit of a run in seconds (`--timeout` overrides).
+    pub timeout_s: u64,
+    /// Restarts allowed per service per window, `"N/DURATION"` (e.g. `"3/10m"`).
+    pub restart_limit: String,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            read: Vec::new(),
+            write: Vec::new(),
+            commands: Vec::new(),
+            read_only_commands: Vec::new(),
+            http_hosts: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
+            env: Vec::new(),
+            max_operations: 50_000_000,
+            timeout_s: 600,
+            restart_limit: "3/10m".into(),
+        }
+    }
+}
+
+/// `[backup]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupSection {
+    /// Where archives are written (default: `STATE_DIR/backups`).
+    pub dir: Option<PathBuf>,
+}
+
+/// `[audit]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSection {
+    /// The audit log (default: `STATE_DIR/audit.jsonl`).
+    pub path: Option<PathBuf>,
+}
+
+/// One inventory entry, `[services.NAME]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSpec {
+    /// `pm2` | `systemd` | `supervisor` | `command`.
+    pub manager: String,
+    /// The application's folder (git checkout, `.env`, `logs/`).
+    pub workdir: Option<PathBuf>,
+    /// Health endpoint; 2xx means healthy.
+    pub health_url: Option<String>,
+    /// JSON statistics endpoint (`/api/stats`).
+    pub stats_url: Option<String>,
+    /// Log globs (combined / out).
+    #[serde(default)]
+    pub logs: Vec<String>,
+    /// Error-log globs.
+    #[serde(default)]
+    pub error_logs: Vec<String>,
+    /// Port the service listens on.
+    pub port: Option<u16>,
+    /// Name known to the manager when it differs from the inventory name
+    /// (pm2 app name, systemd unit, supervisor program).
+    pub unit: Option<String>,
+    /// Manager binary (`pm2`, `systemctl`, `supervisorctl`) when not on `PATH` under its usual name.
+    pub bin: Option<String>,
+    /// `PM2_HOME` for pm2.
+    pub pm2_home: Option<PathBuf>,
+    /// pm2: ecosystem file or script used by `start` when the process is not known to pm2.
+    pub start_script: Option<PathBuf>,
+    /// supervisor: `supervisorctl -c FILE`.
+    pub supervisor_config: Option<PathBuf>,
+    /// systemd: whether `reset-failed` may be used when the start limit was hit.
+    #[serde(default)]
+    pub allow_reset_failed: bool,
+    /// command manager: shell-free argv lists.
+    pub status_cmd: Option<Vec<String>>,
+    pub start_cmd: Option<Vec<String>>,
+    pub stop_cmd: Option<Vec<String>>,
+    pub restart_cmd: Option<Vec<String>>,
+    pub reload_cmd: Option<Vec<String>>,
+    /// Seconds a service must stay online before `wait_healthy` trusts it (default 2).
+    pub settle_s: Option<u64>,
+    /// Timeout of one manager call in seconds (default 60).
+    pub timeout_s: Option<u64>,
+}
+
+/// The tool's state directory: `$RUNBOOK_STATE_DIR`, else `$XDG_STATE_HOME/runbook`
+/// (`~/.local/state/runbook`), else `./.runbook`.
+pub fn default_state_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("RUNBOOK_STATE_DIR") {
+        return PathBuf::from(d);
+    }
+    dirs::state_dir()
+        .or_else(|| dirs::home_dir().map(|h| h.join(".local/state")))
+        .map(|d| d.join("runbook"))
+        .unwrap_or_else(|| PathBuf::from(".runbook"))
+}
+
+/// The user config directory of runbook (`~/.config/runbook`), `$RUNBOOK_CONFIG_DIR` overrides.
+pub fn user_config_dir() -> Option<PathBuf> {
+    if let Some(d) = std::env::var_os("RUNBOOK_CONFIG_DIR") {
+        return Some(PathBuf::from(d));
+    }
+    dirs::config_dir().map(|d| d.join("runbook"))
+}
+
+impl Config {
+    /// Find and load the configuration (see module docs for the order).
+    ///
+    /// Errors: an explicit `--config` that does not exist, unreadable or invalid TOML,
+    /// unknown keys, an unknown service manager — each naming the file.
+    pub fn load(explicit: Option<&Path>) -> Result<Config> {
+        let candidates: Vec<PathBuf> = match explicit {
+            Some(p) => {
+                if !p.exists() {
+                    return Err(Error::Config { path: p.into(), message: "file not found".into() });
+                }
+                vec![p.to_path_buf()]
+            }
+            None => {
+                let mut v = vec![PathBuf::from("runbook.toml")];
+                if let Some(d) = user_config_dir() {
+                    v.push(d.join("runbook.toml"));
+                }
+                v
+            }
+        };
+        for c in candidates {
+            if c.is_file() {
+                let text = std::fs::read_to_string(&c).map_err(|e| Error::io("reading config", &c, e))?;
+                return Config::from_toml(&text, Some(&c));
+            }
+        }
+        Ok(Config::builtin_default())
+    }
+
+    /// The built-in default policy (no file found).
+    pub fn builtin_default() -> Config {
+        let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+        let mut cfg = Config { state_dir: default_state_dir(), ..Config::default() };
+        cfg.policy.read = vec![cwd];
+        cfg.finish(None);
+        cfg
+    }
+
+    /// Parse a config from TOML text; `path` is used for messages and relative paths.
+    pub fn from_toml(text: &str, path: Option<&Path>) -> Result<Config> {
+        let where_ = path.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("<config>"));
+        let mut cfg: Config = toml::from_str(text)
+            .map_err(|e| Error::Config { path: where_.clone(), message: e.to_string().trim().to_string() })?;
+        for (name, s) in &cfg.services {
+            if !matches!(s.manager.as_str(), "pm2" | "systemd" | "supervisor" | "command") {
+                return Err(Error::Config {
+                    path: where_.clone(),
+                    message: format!(
+                        "services.{name}.manager = {:?}: expected pm2, systemd, supervisor or command",
+                        s.manager
+                    ),
+                });
+            }
+        }
+        crate::policy::parse_rate(&cfg.policy.restart_limit)
+            .map_err(|m| Error::Config { path: where_.clone(), message: format!("policy.restart_limit: {m}") })?;
+        cfg.state_dir = default_state_dir();
+        cfg.source = path.map(Path::to_path_buf);
+        cfg.finish(path.and_then(Path::parent));
+        Ok(cfg)
+    }
+
+    /// Make relative paths absolute against `base` and add the state dir to the write roots.
+    fn finish(&mut self, base: Option<&Path>) {
+        let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+        let base = match base {
+            Some(b) if b.as_os_str().is_empty() => cwd.clone(),
+            Some(b) => cwd.join(b),
+            None => cwd,
+        };
+        let abs = |p: &PathBuf| if p.is_absolute() { p.clone() } else { base.join(p) };
+        self.policy.read = self.policy.read.iter().map(abs).collect();
+        self.policy.write = self.policy.write.iter().map(abs).collect();
+        self.backup.dir = Some(self.backup.dir.as_ref().map(abs).unwrap_or_else(|| self.state_dir.join("backups")));
+        self.audit.path = Some(self.audit.path.as_ref().map(abs).unwrap_or_else(|| self.state_dir.join("audit.jsonl")));
+        for s in self.services.values_mut() {
+            s.workdir = s.workdir.as_ref().map(abs);
+            s.pm2_home = s.pm2_home.as_ref().map(abs);
+            s.start_script = s.start_script.as_ref().map(abs);
+            s.supervisor_config = s.supervisor_config.as_ref().map(abs);
+            let absg = |g: &String| if Path::new(g).is_absolute() { g.clone() } else { base.join(g).to_string_lossy().into_owned() };
+            s.logs = s.logs.iter().map(absg).collect();
+            s.error_logs = s.error_logs.iter().map(absg).collect();
+        }
+        // The tool's own state (backups, audit log, locks) is always writable.
+        let mut own = vec![self.state_dir.clone()];
+        own.extend(self.backup.dir.clone());
+        for d in own {
+            if !self.policy.write.contains(&d) {
+                self.policy.write.push(d);
+            }
+        }
+    }
+
+    /// Where backups go.
+    pub fn backup_dir(&self) -> PathBuf {
+        self.backup.dir.clone().unwrap_or_else(|| self.state_dir.join("backups"))
+    }
+
+    /// Where the audit log is.
+    pub fn audit_path(&self) -> PathBuf {
+        self.audit.path.clone().unwrap_or_else(|| self.state_dir.join("audit.jsonl"))
+    }
+
+    /// The inventory entry for `name`, or `Denied` (rule `services`).
+    pub fn service(&self, name: &str) -> Result<&ServiceSpec> {
+        self.services
+            .get(name)
+            .ok_or_else(|| Error::denied(format!("service {name:?} is not in the inventory"), "services"))
+    }
+
+    /// Check that `path` may be read; returns the resolved path.
+    pub fn check_read(&self, path: &Path) -> Result<PathBuf> {
+        let real = resolve(path)?;
+        if self.policy.read.iter().chain(self.policy.write.iter()).any(|root| under(&real, root)) {
+            Ok(real)
+        } else {
+            Err(Error::denied(
+                format!("read {} (resolves to {})", path.display(), real.display()),
+                "policy.read",
+            ))
+        }
+    }
+
+    /// Check that `path` may be written (created, changed or deleted); returns the resolved path.
+    pub fn check_write(&self, path: &Path) -> Result<PathBuf> {
+        let real = resolve(path)?;
+        if self.policy.write.iter().any(|root| under(&real, root)) {
+            Ok(real)
+        } else {
+            Err(Error::denied(
+                format!("write {} (resolves to {})", path.display(), real.display()),
+                "policy.write",
+            ))
+        }
+    }
+
+    /// Check that `program` may be started by `cmd::run`.
+    pub fn check_command(&self, program: &str) -> Result<()> {
+        let base = Path::new(program).file_name().and_then(|s| s.to_str()).unwrap_or(program);
+        let ok = self.policy.commands.iter().any(|c| c == program || (!program.contains('/') && c == base));
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::denied(format!("command {program:?}"), "policy.commands"))
+        }
+    }
+
+    /// Whether `program args…` starts with one of `read_only_commands` (word by word).
+    pub fn is_read_only_command(&self, program: &str, args: &[String]) -> bool {
+        let base = Path::new(program).file_name().and_then(|s| s.to_str()).unwrap_or(program);
+        self.policy.read_only_commands.iter().any(|rc| {
+            let mut words = rc.split_whitespace();
+            match words.next() {
+                Some(p) if p == program || p == base => {}
+                _ => return false,
+            }
+            let rest: Vec<&str> = words.collect();
+            rest.len() <= args.len() && rest.iter().zip(args).all(|(a, b)| *a == b)
+        })
+    }
+
+    /// Check that `host` (no port) may be reached by `http::`/`tls::`.
+    pub fn check_host(&self, host: &str) -> Result<()> {
+        let h = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+        let ok = self.policy.http_hosts.iter().any(|allowed| {
+            let a = allowed.to_ascii_lowercase();
+            if let Some(suffix) = a.strip_prefix("*.") {
+                h.ends_with(&format!(".{suffix}"))
+            } else {
+                a == h
+            }
+        });
+        if ok { Ok(()) } else { Err(Error::denied(format!("host {host:?}"), "policy.http_hosts")) }
+    }
+
+    /// Check that environment variable `name` may be read.
+    pub fn check_env(&self, name: &str) -> Result<()> {
+        if self.policy.env.iter().any(|e| e == name) {
+            Ok(())
+        } else {
+            Err(Error::denied(format!("environment variable {name:?}"), "policy.env"))
+        }
+    }
+}
+
+/// `true` when `path` equals `root` or lies below it (both already resolved or absolute).
+fn under(path: &Path, root: &Path) -> bool {
+    let root = std::fs::canonicalize(root).unwrap_or_else(|_| normalize(root));
+    path.starts_with(&root)
+}
+
+/// Lexically remove `.` and `..` (no filesystem access).
+pub fn normalize(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// Resolve `path` as the OS would: absolute, symlinks followed, `..` applied.
+/// For a path that does not exist yet, the deepest existing ancestor is resolved
+/// and the rest appended (after removing `.`/`..`).
+pub fn resolve(path: &Path) -> Result<PathBuf> {
+    let abs = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir().map_err(|e| Error::io("current directory", ".", e))?.join(path)
+    };
+    if let Ok(real) = std::fs::canonicalize(&abs) {
+        return Ok(real);
+    }
+    // Walk up to the deepest existing ancestor, resolving `..` lexically only in the missing tail.
+    let mut tail = Vec::new();
+    let mut cur = abs.as_path();
+    loop {
+        match cur.parent() {
+            Some(parent) => {
+                tail.push(cur.file_name().map(|s| s.to_os_string()).unwrap_or_default());
+                if let Ok(real) = std::fs::canonicalize(parent) {
+                    let mut out = real;
+                    for part in tail.iter().rev() {
+                        if part == ".." {
+                            out.pop();
+                        } else if part != "." && !part.is_empty() {
+                            out.push(part);
+                        }
+                    }
+                    // A dangling symlink as the last component must not be followed blindly.
+                    if let Ok(meta) = std::fs::symlink_metadata(&out) {
+                        if meta.file_type().is_symlink() {
+                            if let Ok(target) = std::fs::read_link(&out) {
+                                let t = if target.is_absolute() { target } else { out.parent().unwrap_or(Path::new("/")).join(target) };
+                                return Ok(normalize(&t));
+                            }
+                        }
+                    }
+                    return Ok(out);
+                }
+                cur = parent;
+            }
+            None => return Ok(normalize(&abs)),
+        }
+    }
+}
+
+/// Parse a rate like `"3/10m"` into (count, window seconds).
+pub fn parse_rate(s: &str) -> std::result::Result<(u32, u64), String> {
+    let (n, w) = s.split_once('/').ok_or_else(|| format!("{s:?}: expected N/DURATION, e.g. \"3/10m\""))?;
+    let n: u32 = n.trim().parse().map_err(|_| format!("{s:?}: {n:?} is not a count"))?;
+    let w = parse_duration_s(w.trim()).map_err(|e| format!("{s:?}: {e}"))?;
+    Ok((n, w))
+}
+
+/// Parse a duration `30s`, `5m`, `2h`, `7d` (or bare seconds) into seconds.
+pub fn parse_duration_s(s: &str) -> std::result::Result<u64, String> {
+    let s = s.trim();
+    let (num, mult) = match s.chars().last() {
+        Some('s') => (&s[..s.len() - 1], 1),
+        Some('m') => (&s[..s.len() - 1], 60),
+        Some('h') => (&s[..s.len() - 1], 3600),
+        Some('d') => (&s[..s.len() - 1], 86_400),
+        Some('w') => (&s[..s.len() - 1], 7 * 86_400),
+        Some(c) if c.is_ascii_digit() => (s, 1),
+        _ => return Err(format!("{s:?} is not a duration (expected e.g. 30s, 5m, 2h, 7d)")),
+    };
+    num.trim()
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .ok_or_else(|| format!("{s:?} is not a duration (expected e.g. 30s, 5m, 2h, 7d)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration_s("30s"), Ok(30));
+        assert_eq!(parse_duration_s("5m"), Ok(300));
+        assert_eq!(parse_duration_s("2h"), Ok(7200));
+        assert_eq!(parse_duration_s("7d"), Ok(604_800));
+        assert_eq!(parse_duration_s("45"), Ok(45));
+        assert!(parse_duration_s("5 parsecs").is_err());
+        assert!(parse_duration_s("").is_err());
+        assert_eq!(parse_rate("3/10m"), Ok((3, 600)));
+        assert!(parse_rate("3").is_err());
+    }
+
+    #[test]
+    fn read_only_prefixes() {
+        let mut c = Config::builtin_default();
+        c.policy.read_only_commands = vec!["npm outdated".into(), "git status".into()];
+        assert!(c.is_read_only_command("npm", &["outdated".into(), "--json".into()]));
+        assert!(!c.is_read_only_command("npm", &["ci".into()]));
+        assert!(!c.is_read_only_command("git", &[]));
+    }
+
+    #[test]
+    fn symlink_out_of_root_is_denied() {
+        let root = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(outside.path(), root.path().join("link")).unwrap();
+        let mut c = Config::builtin_default();
+        c.policy.write = vec![root.path().to_path_buf()];
+        assert!(c.check_write(&root.path().join("a.txt")).is_ok());
+        assert!(c.check_write(&root.path().join("new/dir/a.txt")).is_ok());
+        let e = c.check_write(&root.path().join("link/a.txt")).unwrap_err();
+        assert_eq!(e.kind(), "denied");
+        let e = c.check_write(&root.path().join("x/../../escape")).unwrap_err();
+        assert_eq!(e.kind(), "denied");
+    }
+
+    #[test]
+    fn unknown_keys_and_managers_are_errors() {
+        let e = Config::from_toml("[policy]\nreed = []\n", None).unwrap_err();
+        assert!(e.to_string().contains("reed"), "{e}");
+        let e = Config::from_toml("[services.x]\nmanager = \"docker\"\n", None).unwrap_err();
+        assert!(e.to_string().contains("services.x.manager"), "{e}");
+    }
+}
