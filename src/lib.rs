@@ -13,3 +13,10 @@ pub mod policy;
 pub mod report;
 
 pub use error::{Error, Result};
+
+pub mod backup;
+pub mod host;
+pub mod logscan;
+pub mod modules;
+pub mod proc;
+pub mod service;

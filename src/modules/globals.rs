@@ -1,0 +1,2 @@
+//! Global functions.
+pub fn register(_engine: &mut rhai::Engine) {}

@@ -1,0 +1,5 @@
+//! `json::`
+use rhai::plugin::*;
+
+#[export_module]
+pub mod json_module {}

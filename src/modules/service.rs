@@ -1,0 +1,6 @@
+//! `service::` — placeholder until its issue lands (replaced by the module's owner).
+
+use rhai::plugin::*;
+
+#[export_module]
+pub mod service_module {}

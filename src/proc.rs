@@ -1,0 +1,1 @@
+//! placeholder: process runner (own process group, timeout, capped output).
