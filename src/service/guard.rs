@@ -102,12 +102,17 @@ impl ServiceLock {
             .truncate(false)
             .open(&path)
             .map_err(|e| Error::io("opening service lock", &path, e))?;
-        let until = wait.map(|w| Instant::now() + w);
+        // `None`: fail at once; `Some(None)`: a wait too long to represent, i.e. until cancelled.
+        let until = wait.map(|w| Instant::now().checked_add(w));
         loop {
             match FileExt::try_lock(&file) {
                 Ok(()) => break,
                 Err(TryLockError::WouldBlock) => {
-                    let waited_out = until.is_none_or(|u| Instant::now() >= u);
+                    let waited_out = match until {
+                        None => true,
+                        Some(None) => false,
+                        Some(Some(u)) => Instant::now() >= u,
+                    };
                     if waited_out {
                         return Err(Error::Busy(busy_message(service, &path, wait)));
                     }
