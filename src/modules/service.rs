@@ -105,7 +105,9 @@ pub mod service_module {
     }
 
     /// `service::start` with options: `wait` — seconds to wait for another run's lock
-    /// (default 0: fail at once).
+    /// (default: fail at once; `true`: up to the run's own timeout).
+    ///
+    /// Throws as `service::start(name)`, and on unknown or ill-typed options (`usage`).
     #[rhai_fn(name = "start", return_raw)]
     pub fn start2(ncc: NativeCallContext, name: &str, opts: Map) -> RhaiResult<Map> {
         let s = crate::modules::host(&ncc, |c| super::act(c, name, super::Action::Start, opts))?;
@@ -121,7 +123,10 @@ pub mod service_module {
         stop2(ncc, name, Map::new())
     }
 
-    /// `service::stop` with options: `wait` — seconds to wait for another run's lock.
+    /// `service::stop` with options: `wait` — seconds to wait for another run's lock
+    /// (default: fail at once; `true`: up to the run's own timeout).
+    ///
+    /// Throws as `service::stop(name)`, and on unknown or ill-typed options (`usage`).
     #[rhai_fn(name = "stop", return_raw)]
     pub fn stop2(ncc: NativeCallContext, name: &str, opts: Map) -> RhaiResult<Map> {
         let s = crate::modules::host(&ncc, |c| super::act(c, name, super::Action::Stop, opts))?;
@@ -142,7 +147,10 @@ pub mod service_module {
         restart2(ncc, name, Map::new())
     }
 
-    /// `service::restart` with options: `wait` — seconds to wait for another run's lock.
+    /// `service::restart` with options: `wait` — seconds to wait for another run's lock
+    /// (default: fail at once; `true`: up to the run's own timeout).
+    ///
+    /// Throws as `service::restart(name)`, and on unknown or ill-typed options (`usage`).
     #[rhai_fn(name = "restart", return_raw)]
     pub fn restart2(ncc: NativeCallContext, name: &str, opts: Map) -> RhaiResult<Map> {
         let s = crate::modules::host(&ncc, |c| super::act(c, name, super::Action::Restart, opts))?;
@@ -158,7 +166,10 @@ pub mod service_module {
         reload2(ncc, name, Map::new())
     }
 
-    /// `service::reload` with options: `wait` — seconds to wait for another run's lock.
+    /// `service::reload` with options: `wait` — seconds to wait for another run's lock
+    /// (default: fail at once; `true`: up to the run's own timeout).
+    ///
+    /// Throws as `service::reload(name)`, and on unknown or ill-typed options (`usage`).
     #[rhai_fn(name = "reload", return_raw)]
     pub fn reload2(ncc: NativeCallContext, name: &str, opts: Map) -> RhaiResult<Map> {
         let s = crate::modules::host(&ncc, |c| super::act(c, name, super::Action::Reload, opts))?;

@@ -455,6 +455,58 @@ mod tests {
         }
     }
 
+    /// A fake manager binary that forks a grandchild `sleep 600` and never answers: the call
+    /// times out and no process of its group remains.
+    #[test]
+    fn manager_timeout_ends_the_whole_group() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let pids = dir.path().join("pids");
+        let fake = dir.path().join("fake-pm2");
+        std::fs::write(
+            &fake,
+            format!(
+                "#!/bin/sh\necho $$ > {p}\nsleep 600 &\necho $! >> {p}\nwait\n",
+                p = pids.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        for manager in ["pm2", "supervisor", "systemd"] {
+            let spec = ServiceSpec {
+                manager: manager.into(),
+                bin: Some(fake.to_string_lossy().into_owned()),
+                timeout_s: Some(1),
+                ..ServiceSpec::default()
+            };
+            let m = manager_for("web", &spec, &Cancel::never()).unwrap();
+            let start = Instant::now();
+            let err = m.status().unwrap_err().to_string();
+            assert!(err.contains("timed out after 1 s"), "{manager}: {err}");
+            assert!(
+                start.elapsed() < Duration::from_secs(6),
+                "{manager}: {:?}",
+                start.elapsed()
+            );
+            let text = std::fs::read_to_string(&pids).unwrap();
+            let ids: Vec<i32> = text
+                .split_whitespace()
+                .map(|s| s.parse().unwrap())
+                .collect();
+            assert!(
+                !crate::proc::group_alive(ids[0]),
+                "{manager}: group {} survived",
+                ids[0]
+            );
+            let stat =
+                std::fs::read_to_string(format!("/proc/{}/stat", ids[1])).unwrap_or_default();
+            assert!(
+                stat.is_empty() || stat.contains(") Z"),
+                "{manager}: grandchild sleep survived: {stat}"
+            );
+        }
+    }
+
     #[test]
     fn signals_by_name() {
         assert_eq!(

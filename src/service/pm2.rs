@@ -95,9 +95,9 @@ fn find_json_start(output: &str) -> Option<usize> {
     let mut offset = 0;
     for line in output.split_inclusive('\n') {
         let trimmed = line.trim_start();
-        if trimmed.starts_with('[') {
+        if let Some(rest) = trimmed.strip_prefix('[') {
             // `[PM2] Spawning …` is a banner line, not JSON: JSON continues with `]`, `{` or space.
-            let after = trimmed[1..].trim_start();
+            let after = rest.trim_start();
             if after.is_empty() || after.starts_with('{') || after.starts_with(']') {
                 return Some(offset + (line.len() - trimmed.len()));
             }
