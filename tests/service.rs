@@ -139,6 +139,7 @@ manager = "pm2"
 bin = "{bin}"
 pm2_home = "{home}"
 workdir = "{fixture}"
+start_script = "{fixture}/ecosystem.config.js"
 health_url = "{health}"
 stats_url = "{stats}"
 logs = ["{logs}/combined*.log*"]
@@ -413,6 +414,29 @@ fn pm2_maintenance_stop_start_and_heap_snapshot_signal() {
         audit_of(&audit, "service.signal")[0]["args"]["signal"],
         "SIGUSR2"
     );
+
+    // A process pm2 no longer knows is started from the inventory's start_script (the
+    // ecosystem file, which reads PORT and LOG_DIR from the environment of the run).
+    let out = app.pm2(&["delete", APP]);
+    assert!(out.status.success());
+    sb.file(
+        "fresh.rhai",
+        r#"
+        let st = service::status("lowcode-platform");
+        check("unknown to pm2", st.state == "stopped" && st.detail.contains("not in pm2"), st.detail);
+        service::start("lowcode-platform");
+        check("healthy", service::wait_healthy("lowcode-platform", 30));
+        "#,
+    );
+    let out = sb
+        .cmd()
+        .env("PORT", app.port.to_string())
+        .env("LOG_DIR", app.logs.path())
+        .env("DIAG_DIR", app.logs.path())
+        .args(["run", "fresh.rhai", "--json"])
+        .output()
+        .unwrap();
+    common::Run::from_output(out).expect_code(0).no_panic();
 }
 
 #[test]
