@@ -133,6 +133,15 @@ impl Demo {
         app
     }
 
+    /// Give the working copy its own `node_modules` (a copy instead of the link to the fixture's),
+    /// for tests that run `npm ci` there: npm would otherwise empty the shared folder.
+    pub fn own_node_modules(&self) {
+        let link = self.work.path().join("node_modules");
+        std::fs::remove_file(&link).unwrap();
+        let st = Command::new("cp").arg("-a").arg(fixture_dir().join("node_modules")).arg(&link).status().unwrap();
+        assert!(st.success(), "copying node_modules");
+    }
+
     /// The app's working folder.
     pub fn workdir(&self) -> PathBuf {
         std::fs::canonicalize(self.work.path()).unwrap()
