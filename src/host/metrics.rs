@@ -151,8 +151,9 @@ pub struct Memory {
     pub swap_total: u64,
     /// Swap in use, bytes.
     pub swap_used: u64,
-    /// The cgroup memory limit in bytes when it applied (lower than physical memory), else `None`.
-    pub cgroup_limit: Option<u64>,
+    /// Whether `total` is a cgroup memory limit (set and lower than physical memory) rather
+    /// than the physical memory.
+    pub cgroup_limit: bool,
 }
 
 /// A cgroup memory limit found for this process.
@@ -201,7 +202,7 @@ pub fn memory_with(cgroup_root: &Path, self_cgroup: &str) -> Result<Memory> {
                 percent: percent(used, c.limit),
                 swap_total,
                 swap_used,
-                cgroup_limit: Some(c.limit),
+                cgroup_limit: true,
             }
         }
         None => Memory {
@@ -211,7 +212,7 @@ pub fn memory_with(cgroup_root: &Path, self_cgroup: &str) -> Result<Memory> {
             percent: percent(phys_used, phys_total),
             swap_total,
             swap_used,
-            cgroup_limit: None,
+            cgroup_limit: false,
         },
     })
 }
@@ -842,7 +843,7 @@ mod tests {
 
     fn physical() -> u64 {
         let m = memory_with(Path::new("/nonexistent-cgroup-root"), "").unwrap();
-        assert_eq!(m.cgroup_limit, None);
+        assert!(!m.cgroup_limit);
         m.total
     }
 
@@ -856,7 +857,7 @@ mod tests {
         );
         write(dir.path(), "memory/memory.usage_in_bytes", "4055040\n");
         let m = memory_with(dir.path(), "4:memory:/\n0::/\n").unwrap();
-        assert_eq!(m.cgroup_limit, None);
+        assert!(!m.cgroup_limit);
         assert_eq!(m.total, physical());
         // 64 KiB pages give another sentinel; also ignored.
         write(
@@ -873,7 +874,7 @@ mod tests {
         write(dir.path(), "memory.max", "max\n");
         write(dir.path(), "memory.current", "1000000\n");
         let m = memory_with(dir.path(), "0::/\n").unwrap();
-        assert_eq!(m.cgroup_limit, None);
+        assert!(!m.cgroup_limit);
         assert_eq!(m.total, physical());
         assert!(m.used <= m.total && m.available <= m.total);
     }
@@ -892,7 +893,7 @@ mod tests {
             ),
         );
         let m = memory_with(dir.path(), "0::/\n").unwrap();
-        assert_eq!(m.cgroup_limit, Some(128 * MIB));
+        assert!(m.cgroup_limit);
         assert_eq!(m.total, 128 * MIB);
         assert_eq!(m.used, 48 * MIB);
         assert_eq!(m.available, 80 * MIB);
@@ -956,7 +957,8 @@ mod tests {
             &format!("cache 5\ntotal_inactive_file {}\n", 50 * MIB),
         );
         let m = memory_with(dir.path(), "9:name=systemd:/\n4:memory:/job/42\n0::/\n").unwrap();
-        assert_eq!(m.cgroup_limit, Some(512 * MIB));
+        assert!(m.cgroup_limit);
+        assert_eq!(m.total, 512 * MIB);
         assert_eq!(m.used, 150 * MIB);
         assert_eq!(m.available, 362 * MIB);
     }
@@ -966,7 +968,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), "memory.max", &format!("{}\n", physical() * 2));
         let m = memory_with(dir.path(), "0::/\n").unwrap();
-        assert_eq!(m.cgroup_limit, None);
+        assert!(!m.cgroup_limit);
         assert_eq!(m.total, physical());
     }
 
