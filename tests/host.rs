@@ -343,7 +343,14 @@ let r = http::get(`${{base}}/health`, #{{ max_body: 4 }});
 print(`${{r.body}} ${{r.truncated}} ${{type_of(r.json)}}`);
 "#
     );
-    let r = sb.run_script("h", &script, &[]);
+    // A proxy in the environment is not used: requests go straight to the allowed host.
+    let proxy = format!("http://127.0.0.1:{}", silent_server());
+    let env = [
+        ("HTTP_PROXY", proxy.as_str()),
+        ("http_proxy", proxy.as_str()),
+        ("ALL_PROXY", proxy.as_str()),
+    ];
+    let r = run_with_env(&sb, "h", &script, &env, &[]);
     r.expect_code(0).no_panic();
     assert_eq!(
         r.output(),

@@ -6,6 +6,9 @@
 //! failure into a result with an error kind instead of an error, so a health check can be written
 //! without `try`.
 //!
+//! Connections go straight to the URL's host: proxy environment variables are ignored, so the
+//! host the policy allowed is the peer actually reached.
+//!
 //! These functions know nothing of the policy: the Rhai adapter checks the host against
 //! `policy.http_hosts` and treats `POST` as an effect.
 
@@ -222,6 +225,8 @@ fn clients() -> std::result::Result<&'static (Client, Client), HttpError> {
             Client::builder()
                 .user_agent(concat!("runbook/", env!("CARGO_PKG_VERSION")))
                 .redirect(policy)
+                // Straight to the host the policy allowed: no HTTP(S)_PROXY detour.
+                .no_proxy()
                 .timeout(None)
                 .build()
                 .map_err(|e| format!("cannot build the HTTP client: {}", chain(&e)))
@@ -281,13 +286,12 @@ fn has_tls_source(e: &(dyn std::error::Error + 'static)) -> bool {
         if err.downcast_ref::<rustls::Error>().is_some() {
             return true;
         }
-        if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            if io
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && io
                 .get_ref()
                 .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
-            {
-                return true;
-            }
+        {
+            return true;
         }
         cur = err.source();
     }
@@ -297,15 +301,17 @@ fn has_tls_source(e: &(dyn std::error::Error + 'static)) -> bool {
 fn has_timeout_source(e: &(dyn std::error::Error + 'static)) -> bool {
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = cur {
-        if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            if io.kind() == std::io::ErrorKind::TimedOut {
-                return true;
-            }
+        if err
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return true;
         }
-        if let Some(r) = err.downcast_ref::<reqwest::Error>() {
-            if r.is_timeout() {
-                return true;
-            }
+        if err
+            .downcast_ref::<reqwest::Error>()
+            .is_some_and(|r| r.is_timeout())
+        {
+            return true;
         }
         cur = err.source();
     }

@@ -288,10 +288,10 @@ pub fn cgroup_memory(root: &Path, self_cgroup: &str) -> Option<CgroupMemory> {
             continue;
         };
         found_v2 = true;
-        if let Ok(limit) = text.parse::<u64>() {
-            if best.as_ref().is_none_or(|(b, _)| limit < *b) {
-                best = Some((limit, dir));
-            }
+        if let Ok(limit) = text.parse::<u64>()
+            && best.as_ref().is_none_or(|(b, _)| limit < *b)
+        {
+            best = Some((limit, dir));
         }
     }
     if found_v2 {
