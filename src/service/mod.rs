@@ -315,6 +315,8 @@ pub fn fill_from_process_table(st: &mut Status) {
 /// result (`ok: false` with `error`). Redirects are not followed.
 pub fn check_health(url: &str, timeout: Duration) -> Health {
     let start = Instant::now();
+    // reqwest is built with `rustls-no-provider`: install the crate's (ring) provider first.
+    crate::host::tls::crypto_provider();
     let client = reqwest::blocking::Client::builder()
         .timeout(timeout)
         .connect_timeout(timeout)
