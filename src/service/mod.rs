@@ -323,9 +323,13 @@ pub fn check_health(url: &str, timeout: Duration) -> Health {
         (kind, None) => kind,
         (None, Some(_)) => None,
     };
-    Health { ok: r.ok, status: r.status, elapsed_ms: r.elapsed_ms, error }
+    Health {
+        ok: r.ok,
+        status: r.status,
+        elapsed_ms: r.elapsed_ms,
+        error,
+    }
 }
-
 
 /// Wait until the service is online, has stayed so for `settle` (same pid, same restart
 /// count — or the manager reports an uptime of at least `settle`), and `health` says ok.
