@@ -905,3 +905,57 @@ fn unreadable_error(list: &[Skipped]) -> Error {
         shown.join(", ")
     ))
 }
+
+/// What `create` would archive, for `--dry-run`: nothing is written.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CreatePlan {
+    /// Always `None`: no archive is made.
+    pub path: Option<String>,
+    /// Regular files that would be archived.
+    pub files: u64,
+    /// Their total size in bytes.
+    pub bytes: u64,
+    /// 0: nothing is written.
+    pub stored_bytes: u64,
+    /// Always `None`.
+    pub sha256: Option<String>,
+    /// Time taken to walk the sources, ms.
+    pub duration_ms: u64,
+    /// Paths that would be left out, with the reason.
+    pub skipped: Vec<Skipped>,
+    /// Always `true`.
+    pub planned: bool,
+}
+
+/// Walk the sources as [`create`] would and report what it would archive. Fails as `create`
+/// would on a bad name, pattern, missing source, or unreadable files without `skip_unreadable`.
+pub fn plan_only(
+    backup_dir: &Path,
+    name: &str,
+    sources: &[Source],
+    opts: &CreateOptions,
+    cancel: &Cancel,
+) -> Result<CreatePlan> {
+    let start = Instant::now();
+    names::check_name("backup::create", name)?;
+    if sources.is_empty() {
+        return Err(Error::Usage("backup::create: no paths given".into()));
+    }
+    let excludes = Excludes::new(&opts.exclude)?;
+    let plan = plan(sources, &excludes, backup_dir, cancel)?;
+    if !plan.unreadable.is_empty() && !opts.skip_unreadable {
+        return Err(unreadable_error(&plan.unreadable));
+    }
+    let mut skipped = plan.skipped;
+    skipped.extend(plan.unreadable);
+    Ok(CreatePlan {
+        path: None,
+        files: plan.files.len() as u64,
+        bytes: plan.files.iter().map(|f| f.size).sum(),
+        stored_bytes: 0,
+        sha256: None,
+        duration_ms: start.elapsed().as_millis() as u64,
+        skipped,
+        planned: true,
+    })
+}

@@ -19,11 +19,13 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use super::create::{self, CreateOptions, Source};
-use super::manifest::{FileRecord, MANIFEST_NAME, rfc3339_to_time};
+use super::manifest::{DirRecord, FileRecord, MANIFEST_NAME, rfc3339_to_time};
 use super::names;
+use super::verify::SharedFile;
 use super::verify::{self, BadEntry};
 use crate::cancel::Cancel;
 use crate::error::{Error, Result};
+use zip::ZipArchive;
 
 /// Options of `restore`.
 #[derive(Debug, Clone, Default)]
@@ -32,11 +34,13 @@ pub struct RestoreOptions {
     pub only: Vec<String>,
 }
 
-/// What `restore` did.
+/// What `restore` did (or, from [`plan`], would do).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct RestoreResult {
-    /// Entry names of the files put in place, sorted.
-    pub restored: Vec<String>,
+    /// Number of files put in place.
+    pub restored: u64,
+    /// Their entry names, sorted.
+    pub files: Vec<String>,
     /// Path of the archive holding what was replaced (`None` when nothing was replaced).
     pub pre_restore: Option<String>,
 }
@@ -119,21 +123,27 @@ fn set_mode_and_time(path: &Path, mode: u32, mtime: &str) -> Result<()> {
         .map_err(|e| Error::io("backup::restore: setting mode of", path, e))
 }
 
-/// Restore `archive` into `target` (see module docs). `backup_dir` receives the `pre_restore`
-/// archive. Errors name the archive and the entry, and say whether anything was written.
-pub fn restore(
+/// An archive that passed every check, with what to restore from it.
+struct Checked {
+    archive: ZipArchive<SharedFile>,
+    chosen: Vec<(usize, FileRecord)>,
+    dirs: Vec<DirRecord>,
+    replaced: Vec<String>,
+}
+
+/// Step 1: check the archive and the destinations; nothing is written.
+fn check(
     archive_path: &Path,
     target: &Path,
-    backup_dir: &Path,
     opts: &RestoreOptions,
     cancel: &Cancel,
-) -> Result<RestoreResult> {
+) -> Result<Checked> {
     // 1. Structure, names, manifest — before touching the target.
     let opened = verify::open(archive_path, cancel)?;
     if !opened.bad.is_empty() {
         return Err(refuse(archive_path, &opened.bad));
     }
-    let (Some(mut archive), Some(manifest)) = (opened.archive, opened.manifest) else {
+    let (Some(archive), Some(manifest)) = (opened.archive, opened.manifest) else {
         return Err(refuse(
             archive_path,
             &[BadEntry {
@@ -155,7 +165,7 @@ pub fn restore(
         .iter()
         .map(|f| (f.name.as_str(), f))
         .collect();
-    let mut chosen: Vec<(usize, &FileRecord)> = Vec::new();
+    let mut chosen: Vec<(usize, FileRecord)> = Vec::new();
     let mut listed = BTreeSet::new();
     for i in 0..archive.len() {
         let e = archive
@@ -176,7 +186,7 @@ pub fn restore(
         };
         listed.insert(name.clone());
         if selected(&name, &only) {
-            chosen.push((i, rec));
+            chosen.push((i, (*rec).clone()));
         }
     }
     if let Some(missing) = records.keys().find(|n| !listed.contains(**n)) {
@@ -203,10 +213,11 @@ pub fn restore(
             )));
         }
     }
-    let dirs: Vec<_> = manifest
+    let dirs: Vec<DirRecord> = manifest
         .dirs
         .iter()
         .filter(|d| selected(&d.name, &only))
+        .cloned()
         .collect();
 
     // Where each file goes, and which existing files it replaces.
@@ -235,6 +246,48 @@ pub fn restore(
         }
     }
 
+    Ok(Checked {
+        archive,
+        chosen,
+        dirs,
+        replaced,
+    })
+}
+
+/// What `restore` would do (for `--dry-run`): every check of step 1 is made, nothing is
+/// written; `pre_restore` is `None`.
+pub fn plan(
+    archive_path: &Path,
+    target: &Path,
+    opts: &RestoreOptions,
+    cancel: &Cancel,
+) -> Result<RestoreResult> {
+    let c = check(archive_path, target, opts, cancel)?;
+    let mut files: Vec<String> = c.chosen.into_iter().map(|(_, r)| r.name).collect();
+    files.sort();
+    Ok(RestoreResult {
+        restored: files.len() as u64,
+        files,
+        pre_restore: None,
+    })
+}
+
+/// Restore `archive` into `target` (see module docs). `backup_dir` receives the `pre_restore`
+/// archive. Errors name the archive and the entry, and say whether anything was written.
+pub fn restore(
+    archive_path: &Path,
+    target: &Path,
+    backup_dir: &Path,
+    opts: &RestoreOptions,
+    cancel: &Cancel,
+) -> Result<RestoreResult> {
+    let Checked {
+        mut archive,
+        chosen,
+        dirs,
+        replaced,
+    } = check(archive_path, target, opts, cancel)?;
+
     // 2. Extract and verify into staging.
     std::fs::create_dir_all(target)
         .map_err(|e| Error::io("backup::restore: creating", target, e))?;
@@ -249,7 +302,7 @@ pub fn restore(
         let mut out =
             File::create(&path).map_err(|e| Error::io("backup::restore: writing", &path, e))?;
         let mut w = std::io::BufWriter::with_capacity(1 << 20, &mut out);
-        if let Err(problem) = verify::read_entry(&mut archive, *i, Some(rec), &mut w, cancel)? {
+        if let Err(problem) = verify::read_entry(&mut archive, *i, Some(&rec), &mut w, cancel)? {
             return Err(refuse(
                 archive_path,
                 &[BadEntry {
@@ -378,10 +431,11 @@ pub fn restore(
         set_mode_and_time(&p, d.mode, &d.mtime)?;
     }
     drop(staging);
-    let mut restored: Vec<String> = staged.into_iter().map(|(_, _, n)| n).collect();
-    restored.sort();
+    let mut files: Vec<String> = staged.into_iter().map(|(_, _, n)| n).collect();
+    files.sort();
     Ok(RestoreResult {
-        restored,
+        restored: files.len() as u64,
+        files,
         pre_restore,
     })
 }

@@ -21,10 +21,14 @@ pub struct PruneOptions {
 /// What `prune` did.
 #[derive(Debug, Clone, serde::Serialize, PartialEq, Eq)]
 pub struct PruneResult {
+    /// Number of archives deleted.
+    pub deleted: u64,
+    /// Number of archives kept.
+    pub kept: u64,
     /// Paths deleted, newest first.
-    pub deleted: Vec<String>,
+    pub deleted_paths: Vec<String>,
     /// Paths kept, newest first.
-    pub kept: Vec<String>,
+    pub kept_paths: Vec<String>,
     /// The newest archive that verifies (kept whatever the rules say), if one was needed and found.
     pub protected: Option<String>,
 }
@@ -98,9 +102,12 @@ pub fn prune(dir: &Path, name: &str, opts: &PruneOptions, cancel: &Cancel) -> Re
             .map_err(|e| Error::io("backup::prune: deleting", &f.path, e))?;
         deleted.push(f.path.display().to_string());
     }
+    let kept_paths: Vec<String> = keep.iter().map(|f| f.path.display().to_string()).collect();
     Ok(PruneResult {
-        deleted,
-        kept: keep.iter().map(|f| f.path.display().to_string()).collect(),
+        deleted: deleted.len() as u64,
+        kept: kept_paths.len() as u64,
+        deleted_paths: deleted,
+        kept_paths,
         protected,
     })
 }
@@ -108,10 +115,17 @@ pub fn prune(dir: &Path, name: &str, opts: &PruneOptions, cancel: &Cancel) -> Re
 /// What `prune` would do (for `--dry-run` plans): the same lists, nothing deleted.
 pub fn plan(dir: &Path, name: &str, opts: &PruneOptions, cancel: &Cancel) -> Result<PruneResult> {
     let (delete, keep, protected) = decide(dir, name, opts, cancel)?;
-    let p = |v: &[names::Found]| v.iter().map(|f| f.path.display().to_string()).collect();
+    let p = |v: &[names::Found]| {
+        v.iter()
+            .map(|f| f.path.display().to_string())
+            .collect::<Vec<_>>()
+    };
+    let (deleted_paths, kept_paths) = (p(&delete), p(&keep));
     Ok(PruneResult {
-        deleted: p(&delete),
-        kept: p(&keep),
+        deleted: deleted_paths.len() as u64,
+        kept: kept_paths.len() as u64,
+        deleted_paths,
+        kept_paths,
         protected,
     })
 }

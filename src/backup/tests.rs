@@ -203,7 +203,7 @@ fn round_trip_reproduces_bytes_modes_and_mtimes() {
 
     let report = verify(Path::new(&made.path), &no_cancel()).unwrap();
     assert!(report.ok, "{report:?}");
-    assert_eq!(report.entries, 7 + 6 + 1, "files + dirs + manifest");
+    assert_eq!(report.entries, 7, "files only");
 
     let r = restore(
         Path::new(&made.path),
@@ -213,7 +213,8 @@ fn round_trip_reproduces_bytes_modes_and_mtimes() {
         &no_cancel(),
     )
     .unwrap();
-    assert_eq!(r.restored.len(), 7);
+    assert_eq!(r.restored, 7);
+    assert_eq!(r.files.len(), 7);
     assert_eq!(r.pre_restore, None);
     assert_eq!(
         snapshot(&src.path().join("app")),
@@ -824,7 +825,10 @@ fn restore_only_a_subset_saves_what_it_replaces() {
         &no_cancel(),
     )
     .unwrap();
-    assert_eq!(r.restored, [".env"]);
+    assert_eq!(
+        (r.restored, r.files.as_slice()),
+        (1, [".env".to_string()].as_slice())
+    );
     assert_eq!(
         fs::read(target.path().join(".env")).unwrap(),
         b"NODE_ENV=production\nSECRET=x\n"
@@ -873,7 +877,7 @@ fn restore_only_a_subset_saves_what_it_replaces() {
         &no_cancel(),
     )
     .unwrap();
-    assert_eq!(r.restored, ["logs/combined.log"]);
+    assert_eq!(r.files, ["logs/combined.log"]);
     assert_eq!(r.pre_restore, None);
 
     let e = restore(
@@ -964,8 +968,8 @@ fn prune_keeps_last_and_recent_and_never_the_newest_verified() {
             .map(|p| p.display().to_string())
             .collect::<Vec<_>>()
     };
-    assert_eq!(r.kept, s(&[&p[3], &p[2]]));
-    assert_eq!(r.deleted, s(&[&p[1], &p[0]]));
+    assert_eq!(r.kept_paths, s(&[&p[3], &p[2]]));
+    assert_eq!(r.deleted_paths, s(&[&p[1], &p[0]]));
     assert!(!p[0].exists() && !p[1].exists() && p[2].exists());
 
     // keep_days alone.
@@ -981,8 +985,8 @@ fn prune_keeps_last_and_recent_and_never_the_newest_verified() {
         &no_cancel(),
     )
     .unwrap();
-    assert_eq!(r.kept, s(&[&p[2]]));
-    assert_eq!(r.deleted.len(), 2);
+    assert_eq!(r.kept_paths, s(&[&p[2]]));
+    assert_eq!((r.deleted, r.kept), (2, 1));
 
     // The newest two are corrupt: the newest one that verifies survives keep_last = 1.
     let dir = tempfile::tempdir().unwrap();
@@ -1004,8 +1008,8 @@ fn prune_keeps_last_and_recent_and_never_the_newest_verified() {
     )
     .unwrap();
     assert_eq!(r.protected, Some(p[1].display().to_string()));
-    assert_eq!(r.kept, s(&[&p[3], &p[1]]));
-    assert_eq!(r.deleted, s(&[&p[2], &p[0]]));
+    assert_eq!(r.kept_paths, s(&[&p[3], &p[1]]));
+    assert_eq!(r.deleted_paths, s(&[&p[2], &p[0]]));
     assert!(p[1].exists());
 
     let e = prune(dir.path(), "db", &PruneOptions::default(), &no_cancel()).unwrap_err();

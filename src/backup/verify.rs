@@ -41,7 +41,7 @@ pub struct BadEntry {
 pub struct VerifyReport {
     /// No problem found.
     pub ok: bool,
-    /// Entries in the archive (files, directories and the manifest).
+    /// File entries in the archive (directories and the manifest not counted).
     pub entries: u64,
     /// Every problem, sorted by entry name.
     pub bad: Vec<BadEntry>,
@@ -85,7 +85,7 @@ pub(crate) struct Opened {
     pub manifest: Option<Manifest>,
     /// Structural problems found so far.
     pub bad: Vec<BadEntry>,
-    /// Entries in the central directory (duplicates counted).
+    /// File entries in the central directory (not directories, not the manifest).
     pub entries: u64,
 }
 
@@ -186,7 +186,6 @@ pub(crate) fn open(path: &Path, cancel: &Cancel) -> Result<Opened> {
             return Ok(out);
         }
     };
-    out.entries = archive.len() as u64;
     if archive.offset() > 0 {
         out.bad.push(bad(
             ARCHIVE,
@@ -229,6 +228,9 @@ pub(crate) fn open(path: &Path, cancel: &Cancel) -> Result<Opened> {
         }
         if !e.is_dir() {
             files.insert(name.clone());
+            if name != MANIFEST_NAME {
+                out.entries += 1;
+            }
         }
         all.push(name);
     }
