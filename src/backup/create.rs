@@ -837,7 +837,8 @@ pub fn create_at(
         MANIFEST_NAME,
         SimpleFileOptions::default()
             .compression_method(CompressionMethod::Deflated)
-            .unix_permissions(0o644),
+            .unix_permissions(0o644)
+            .last_modified_time(zip_time(created.into())),
     )
     .map_err(|e| zerr(MANIFEST_NAME, e))?;
     zip.write_all(&manifest.to_json())
