@@ -424,7 +424,7 @@ struct Prepared {
 }
 
 enum WorkerOut {
-    Ready(Prepared),
+    Ready(Box<Prepared>),
     Unreadable(Skipped, u64),
 }
 
@@ -717,7 +717,7 @@ pub fn create_at(
                         return;
                     }
                     let out = match prepare(f) {
-                        Ok(p) => WorkerOut::Ready(p),
+                        Ok(p) => WorkerOut::Ready(Box::new(p)),
                         Err(problem) => WorkerOut::Unreadable(
                             Skipped {
                                 path: f.src.display().to_string(),

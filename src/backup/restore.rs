@@ -302,7 +302,7 @@ pub fn restore(
         let mut out =
             File::create(&path).map_err(|e| Error::io("backup::restore: writing", &path, e))?;
         let mut w = std::io::BufWriter::with_capacity(1 << 20, &mut out);
-        if let Err(problem) = verify::read_entry(&mut archive, *i, Some(&rec), &mut w, cancel)? {
+        if let Err(problem) = verify::read_entry(&mut archive, *i, Some(rec), &mut w, cancel)? {
             return Err(refuse(
                 archive_path,
                 &[BadEntry {
