@@ -285,4 +285,22 @@ fn sigkill_during_a_large_create_leaves_no_final_archive() {
     // The partial is never listed as an archive.
     let r = sb.run_script("ls", "print(backup::list(\"app\").len());", &[]);
     assert_eq!(r.output(), ["1"]);
+
+    // The dead run's partial is removed by a later prune once it has been idle for a day.
+    let left = partials(&bk);
+    assert_eq!(left.len(), 1, "{left:?}");
+    let two_days_ago = std::time::SystemTime::now() - Duration::from_secs(2 * 86_400);
+    std::fs::File::open(&left[0])
+        .unwrap()
+        .set_modified(two_days_ago)
+        .unwrap();
+    let r = sb.run_script(
+        "pr",
+        "print(backup::prune(\"app\", #{ keep_last: 5 }).partials_removed.len());",
+        &[],
+    );
+    r.expect_code(0);
+    assert_eq!(r.output(), ["1"]);
+    assert!(partials(&bk).is_empty());
+    assert_eq!(archives(&bk), before);
 }

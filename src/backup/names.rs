@@ -123,6 +123,42 @@ pub fn find(dir: &Path, name: &str) -> Result<Vec<Found>> {
     Ok(out)
 }
 
+/// Partial archives of backup `name` in `dir` (`.NAME-STAMP.zip.RANDOM.partial`, left by a run
+/// that was killed) not modified for at least `idle`. A run that is still writing keeps its
+/// partial's mtime fresh, so it is never among them.
+pub fn stale_partials(dir: &Path, name: &str, idle: std::time::Duration) -> Result<Vec<PathBuf>> {
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io("listing backup directory", dir, e)),
+    };
+    let now = std::time::SystemTime::now();
+    let mut out = Vec::new();
+    for ent in rd {
+        let ent = ent.map_err(|e| Error::io("listing backup directory", dir, e))?;
+        let fname = ent.file_name();
+        let Some(f) = fname.to_str() else { continue };
+        let parsed = f
+            .strip_prefix('.')
+            .and_then(|f| f.strip_suffix(".partial"))
+            .and_then(|f| f.rsplit_once('.'))
+            .and_then(|(archive, _random)| parse_file_name(archive));
+        if parsed.is_none_or(|p| p.name != name) {
+            continue;
+        }
+        let Ok(meta) = ent.metadata() else { continue };
+        let age = meta
+            .modified()
+            .ok()
+            .and_then(|m| now.duration_since(m).ok());
+        if meta.is_file() && age.is_some_and(|a| a >= idle) {
+            out.push(ent.path());
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,5 +231,31 @@ mod tests {
             ]
         );
         assert!(find(&d.path().join("missing"), "app").unwrap().is_empty());
+    }
+
+    #[test]
+    fn stale_partials_are_found_by_name_and_age() {
+        let d = tempfile::tempdir().unwrap();
+        let old = d
+            .path()
+            .join(".app-20261129T090000.123Z.zip.a1b2c3.partial");
+        let other = d
+            .path()
+            .join(".apps-20261129T090000.123Z.zip.a1b2c3.partial");
+        for p in [&old, &other] {
+            std::fs::write(p, b"x").unwrap();
+            let t = std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 86_400);
+            std::fs::File::open(p).unwrap().set_modified(t).unwrap();
+        }
+        let fresh = d.path().join(".app-20261129T100000.000Z.zip.zzz.partial");
+        std::fs::write(&fresh, b"x").unwrap();
+        let day = std::time::Duration::from_secs(86_400);
+        assert_eq!(stale_partials(d.path(), "app", day).unwrap(), [old]);
+        assert_eq!(
+            stale_partials(d.path(), "app", std::time::Duration::ZERO)
+                .unwrap()
+                .len(),
+            2
+        );
     }
 }

@@ -31,7 +31,12 @@ pub struct PruneResult {
     pub kept_paths: Vec<String>,
     /// The newest archive that verifies (kept whatever the rules say), if one was needed and found.
     pub protected: Option<String>,
+    /// Partial archives of this name left by killed runs (idle for a day) that were removed.
+    pub partials_removed: Vec<String>,
 }
+
+/// A partial archive untouched this long belongs to a run that died.
+const STALE_PARTIAL: std::time::Duration = std::time::Duration::from_secs(86_400);
 
 /// What `prune` would delete and keep, without deleting: `(delete, keep, protected)`.
 fn decide(
@@ -102,6 +107,14 @@ pub fn prune(dir: &Path, name: &str, opts: &PruneOptions, cancel: &Cancel) -> Re
             .map_err(|e| Error::io("backup::prune: deleting", &f.path, e))?;
         deleted.push(f.path.display().to_string());
     }
+    let mut partials_removed = Vec::new();
+    for p in names::stale_partials(dir, name, STALE_PARTIAL)? {
+        match std::fs::remove_file(&p) {
+            Ok(()) => partials_removed.push(p.display().to_string()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io("backup::prune: deleting", &p, e)),
+        }
+    }
     let kept_paths: Vec<String> = keep.iter().map(|f| f.path.display().to_string()).collect();
     Ok(PruneResult {
         deleted: deleted.len() as u64,
@@ -109,6 +122,7 @@ pub fn prune(dir: &Path, name: &str, opts: &PruneOptions, cancel: &Cancel) -> Re
         deleted_paths: deleted,
         kept_paths,
         protected,
+        partials_removed,
     })
 }
 
@@ -121,11 +135,16 @@ pub fn plan(dir: &Path, name: &str, opts: &PruneOptions, cancel: &Cancel) -> Res
             .collect::<Vec<_>>()
     };
     let (deleted_paths, kept_paths) = (p(&delete), p(&keep));
+    let partials_removed = names::stale_partials(dir, name, STALE_PARTIAL)?
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
     Ok(PruneResult {
         deleted: deleted_paths.len() as u64,
         kept: kept_paths.len() as u64,
         deleted_paths,
         kept_paths,
         protected,
+        partials_removed,
     })
 }

@@ -168,8 +168,11 @@ pub mod backup_module {
     /// * `opts.keep_last` — number of newest archives to keep
     /// * `opts.keep_days` — keep archives created less than this many days ago
     ///
-    /// Returns `#{deleted, kept, deleted_paths, kept_paths, protected}`: counts, the paths
-    /// (newest first), and the newest verified archive when one had to be found (else `()`).
+    /// Partial archives of this name left by killed runs and idle for a day are removed too.
+    ///
+    /// Returns `#{deleted, kept, deleted_paths, kept_paths, protected, partials_removed}`: counts,
+    /// the paths (newest first), the newest verified archive when one had to be found (else
+    /// `()`), and the stale partial files removed.
     /// Under `--dry-run` the same lists are computed and nothing is deleted.
     ///
     /// Throws when: neither rule is given, or a value is negative (`usage`); the backup directory
