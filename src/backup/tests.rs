@@ -1045,3 +1045,32 @@ fn entry_names() {
     }
     assert!(entry_name_problem(&[0xff, 0xfe]).is_some());
 }
+
+#[test]
+fn the_backup_directory_inside_a_source_is_not_archived() {
+    let src = tempfile::tempdir().unwrap();
+    write_file(&src.path().join("app/a.txt"), b"a", 0o644, t0());
+    let backup = src.path().join("app/backups");
+    fs::create_dir_all(&backup).unwrap();
+    let first = create_one(&backup, "app", &[src.path().join("app")], &quiet()).unwrap();
+    let second = create_one(&backup, "app", &[src.path().join("app")], &quiet()).unwrap();
+    for made in [&first, &second] {
+        assert_eq!(made.files, 1, "{made:?}");
+        assert!(
+            made.skipped
+                .iter()
+                .any(|s| s.problem == "the backup directory itself"),
+            "{:?}",
+            made.skipped
+        );
+        let z = ZipArchive::new(File::open(&made.path).unwrap()).unwrap();
+        assert!(
+            z.file_names()
+                .all(|n| !n.unwrap().starts_with("app/backups")),
+            "{:?}",
+            z.file_names_raw()
+                .map(String::from_utf8_lossy)
+                .collect::<Vec<_>>()
+        );
+    }
+}
