@@ -177,6 +177,7 @@ fn two_concurrent_runs_make_two_archives() {
             sb.cmd()
                 .args(["run", "c.rhai"])
                 .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
                 .spawn()
                 .unwrap()
         })
@@ -303,4 +304,57 @@ fn sigkill_during_a_large_create_leaves_no_final_archive() {
     assert_eq!(r.output(), ["1"]);
     assert!(partials(&bk).is_empty());
     assert_eq!(archives(&bk), before);
+}
+
+#[test]
+fn ctrl_c_during_a_large_create_stops_cleanly_leaving_no_file() {
+    let sb = sandbox();
+    let bk = sb.path().join("bk");
+    let big = sb.path().join("app/big");
+    std::fs::create_dir_all(&big).unwrap();
+    for i in 0..4 {
+        let mut f = std::fs::File::create(big.join(format!("blob-{i}.bin"))).unwrap();
+        let chunk = random_chunk(1 << 20, i + 7);
+        for _ in 0..100 {
+            f.write_all(&chunk).unwrap();
+        }
+    }
+    sb.file("big.rhai", "backup::create(\"app\", [\"app/big\"], #{});");
+    let child = sb
+        .cmd()
+        .args(["run", "big.rhai", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !partials(&bk).iter().any(|p| {
+        std::fs::metadata(p)
+            .map(|m| m.len() > 8 << 20)
+            .unwrap_or(false)
+    }) {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "no partial archive appeared"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // SAFETY: sending SIGINT to our own child process.
+    assert_eq!(
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) },
+        0
+    );
+    let r = common::Run::from_output(child.wait_with_output().unwrap());
+    r.expect_code(3).no_panic();
+    assert_eq!(
+        r.effects("backup.create")[0]["outcome"],
+        "interrupted",
+        "{:#}",
+        r.report
+    );
+    assert!(
+        archives(&bk).is_empty(),
+        "no archive and no partial: {:?}",
+        archives(&bk)
+    );
 }
