@@ -72,9 +72,10 @@ impl Source {
 /// Options of `create`.
 #[derive(Debug, Clone, Default)]
 pub struct CreateOptions {
-    /// Glob patterns to leave out: with a leading `/` matched against the absolute path, with a
-    /// `/` elsewhere against the entry name (`logs/*.gz`), otherwise against the base name
-    /// (`node_modules`, `*.tmp`). An excluded directory is not descended into.
+    /// Glob patterns to leave out: with a leading `/` matched against the absolute path; with a
+    /// `/` elsewhere against the entry name at any depth (`logs/*.gz`, `node_modules/**`, where
+    /// `dir/**` also leaves out `dir` itself); otherwise against the base name (`node_modules`,
+    /// `*.tmp`). An excluded directory is not descended into.
     pub exclude: Vec<String>,
     /// Archive the readable files and report the unreadable ones instead of failing.
     pub skip_unreadable: bool,
@@ -134,16 +135,33 @@ impl Excludes {
             GlobSetBuilder::new(),
         );
         for p in patterns {
-            let glob = GlobBuilder::new(p.trim_end_matches('/'))
-                .literal_separator(true)
-                .build()
-                .map_err(|e| Error::Usage(format!("backup::create: exclude pattern {p:?}: {e}")))?;
-            if p.starts_with('/') {
-                a.add(glob);
-            } else if p.trim_end_matches('/').contains('/') {
-                n.add(glob);
+            let pat = p.trim_end_matches('/');
+            let glob = |g: &str| {
+                GlobBuilder::new(g)
+                    .literal_separator(true)
+                    .build()
+                    .map_err(|e| {
+                        Error::Usage(format!("backup::create: exclude pattern {p:?}: {e}"))
+                    })
+            };
+            let set = if pat.starts_with('/') {
+                &mut a
+            } else if pat.contains('/') {
+                &mut n
             } else {
-                b.add(glob);
+                &mut b
+            };
+            set.add(glob(pat)?);
+            // `dir/**` also excludes `dir` itself, so it is not even listed.
+            if let Some(dir) = pat.strip_suffix("/**").filter(|d| !d.is_empty()) {
+                let set = if dir.starts_with('/') {
+                    &mut a
+                } else if dir.contains('/') {
+                    &mut n
+                } else {
+                    &mut b
+                };
+                set.add(glob(dir)?);
             }
         }
         let build = |s: GlobSetBuilder| {
@@ -159,7 +177,24 @@ impl Excludes {
 
     fn matches(&self, abs: &Path, name: &str) -> bool {
         let base = name.rsplit('/').next().unwrap_or(name);
-        self.absolute.is_match(abs) || self.by_name.is_match(name) || self.by_base.is_match(base)
+        if self.absolute.is_match(abs) || self.by_base.is_match(base) {
+            return true;
+        }
+        // Relative patterns with a `/` match at any depth: against the entry name and each of
+        // its tails that starts at a component (`app/node_modules/x` → `node_modules/x`, `x`).
+        if self.by_name.is_empty() {
+            return false;
+        }
+        let mut tail = name;
+        loop {
+            if self.by_name.is_match(tail) {
+                return true;
+            }
+            match tail.split_once('/') {
+                Some((_, rest)) => tail = rest,
+                None => return false,
+            }
+        }
     }
 }
 

@@ -334,6 +334,39 @@ fn several_paths_are_named_by_base_name_and_exclude_globs_apply() {
         ]
     );
 
+    // Patterns with a `/` match at any depth; `dir/**` leaves out the folder itself too.
+    let opts = CreateOptions {
+        exclude: vec![
+            "node_modules/**".into(),
+            "uploads/*.bin".into(),
+            "/nowhere/**".into(),
+        ],
+        ..quiet()
+    };
+    let made = create_one(backup.path(), "app", &[src.path().join("app")], &opts).unwrap();
+    let z = ZipArchive::new(File::open(&made.path).unwrap()).unwrap();
+    let names: Vec<String> = z.file_names().map(|n| n.unwrap().to_string()).collect();
+    assert!(
+        names
+            .iter()
+            .all(|n| !n.contains("node_modules") && !n.ends_with(".bin")),
+        "{names:?}"
+    );
+    assert!(names.iter().any(|n| n == "app/uploads/empty"), "{names:?}");
+    let abs = format!("{}/**", src.path().join("app/logs").display());
+    let made = create_one(
+        backup.path(),
+        "app",
+        &[src.path().join("app")],
+        &CreateOptions {
+            exclude: vec![abs],
+            ..quiet()
+        },
+    )
+    .unwrap();
+    let z = ZipArchive::new(File::open(&made.path).unwrap()).unwrap();
+    assert!(z.file_names().all(|n| !n.unwrap().starts_with("app/logs")));
+
     let e = create_one(
         backup.path(),
         "app",

@@ -49,7 +49,8 @@ pub mod backup_module {
     /// * `name` — backup name: letters, digits, `.`, `_`, `-` (at most 100)
     /// * `paths` — a path or an array of paths (files or folders) inside the read roots
     /// * `opts.exclude` — globs to leave out: `node_modules` and `*.tmp` match base names,
-    ///   `logs/*.gz` matches entry names, `/abs/path/**` matches absolute paths
+    ///   `logs/*.gz` and `node_modules/**` match entry names at any depth, `/abs/path/**`
+    ///   matches absolute paths
     /// * `opts.skip_unreadable` — archive the rest when some files cannot be read (default false)
     /// * `opts.progress` — progress bar on stderr: default when stderr is a terminal and > 64 MiB
     ///
