@@ -44,6 +44,8 @@ pub fn free_port() -> u16 {
 
 /// One HTTP request from the test itself → (status, body).
 pub fn http(method: &str, url: &str, timeout: Duration) -> Result<(u16, String), String> {
+    // reqwest is built with `rustls-no-provider`: install the crate's (ring) provider first.
+    runbook::host::tls::crypto_provider();
     let client = reqwest::blocking::Client::builder()
         .timeout(timeout)
         .build()
