@@ -357,6 +357,8 @@ pub struct LevelFilter {
     wanted: Vec<String>,
     /// Every spelling of every wanted level, for the cheap "line mentions it" prefilter.
     pub spellings: Vec<String>,
+    /// The pino / bunyan numbers of the wanted levels (`50` for error).
+    pub numbers: Vec<u32>,
 }
 
 impl LevelFilter {
@@ -367,6 +369,7 @@ impl LevelFilter {
             .map(|l| canonical_level(l.trim()).into_owned())
             .collect();
         let mut spellings: Vec<String> = Vec::new();
+        let mut numbers = Vec::new();
         for w in &wanted {
             spellings.push(w.clone());
             for alias in LEVEL_WORDS {
@@ -383,12 +386,15 @@ impl LevelFilter {
                 (60, "fatal"),
             ] {
                 if name == w {
-                    // pino / bunyan write `"level":50`; a bare number would be a useless prefilter.
-                    spellings.push(format!("\"level\":{n}"));
+                    numbers.push(n);
                 }
             }
         }
-        LevelFilter { wanted, spellings }
+        LevelFilter {
+            wanted,
+            spellings,
+            numbers,
+        }
     }
 
     /// Whether the level value of a JSON line is wanted.
@@ -698,10 +704,7 @@ mod tests {
         assert!(LevelFilter::new(&["error".into()]).matches_plain(b"ts=1 level=error msg=x"));
         assert!(!LevelFilter::new(&["info".into()]).matches_plain(b"GET /api/info 200"));
         assert!(!LevelFilter::new(&["error".into()]).matches_plain(b"code=error msg=x"));
-        assert!(
-            f.spellings.contains(&"warning".to_string())
-                && f.spellings.contains(&"\"level\":40".to_string())
-        );
+        assert!(f.spellings.contains(&"warning".to_string()) && f.numbers == [40]);
     }
 
     #[test]

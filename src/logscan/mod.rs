@@ -101,7 +101,8 @@ struct Extra {
 fn build_plan(what: &str, q: &Query, extra: Extra) -> Result<Plan> {
     let pattern = Matcher::new(what, &q.pattern, q.regex, q.ignore_case)?;
     let level = (!q.levels.is_empty()).then(|| LevelFilter::new(&q.levels));
-    let level_re = match &level {
+    let bad_level = |e: regex::Error| Error::Usage(format!("{what}: level {:?}: {e}", q.levels));
+    let (level_re, numeric_re) = match &level {
         Some(l) => {
             let alt = l
                 .spellings
@@ -109,11 +110,23 @@ fn build_plan(what: &str, q: &Query, extra: Extra) -> Result<Plan> {
                 .map(|s| regex::escape(s))
                 .collect::<Vec<_>>()
                 .join("|");
-            Some(Matcher::Regex(build_regex(&alt, true).map_err(|e| {
-                Error::Usage(format!("{what}: level {:?}: {e}", q.levels))
-            })?))
+            let words = Matcher::Regex(build_regex(&alt, true).map_err(bad_level)?);
+            let numeric = if l.numbers.is_empty() {
+                None
+            } else {
+                let nums = l
+                    .numbers
+                    .iter()
+                    .map(|n| n.to_string())
+                    .collect::<Vec<_>>()
+                    .join("|");
+                let re = build_regex(&format!(r#""level":\s*(?:{nums})\b"#), false)
+                    .map_err(bad_level)?;
+                Some(Matcher::Regex(re))
+            };
+            (Some(words), numeric)
         }
-        None => None,
+        None => (None, None),
     };
     let field = q.field.as_deref().map(FieldPath::new);
     let (driver, field_pattern, driver_is_level) = if field.is_some() {
@@ -154,6 +167,12 @@ fn build_plan(what: &str, q: &Query, extra: Extra) -> Result<Plan> {
         by: extra.by,
     };
     Ok(Plan {
+        numeric_driver: if driver_is_level {
+            numeric_re.clone()
+        } else {
+            None
+        },
+        numeric_level_quick: if driver_is_level { None } else { numeric_re },
         driver,
         field_pattern,
         field,
@@ -370,13 +389,18 @@ pub fn tail(exp: &Expansion, n: usize, q: Option<&Query>, cancel: &Cancel) -> Re
             field: None,
             level: None,
             level_quick: None,
+            numeric_driver: None,
+            numeric_level_quick: None,
             time: None,
             needs: JsonNeeds::default(),
             raw: true,
         },
     };
-    let mut warnings = exp.warnings.clone();
-    let mut skipped = 0;
+    let mut out = TailResult {
+        lines: Vec::new(),
+        skipped: 0,
+        warnings: exp.warnings.clone(),
+    };
     let mut got: VecDeque<String> = VecDeque::new();
     for (fi, f) in exp.files.iter().enumerate().rev() {
         if got.len() >= n {
@@ -386,34 +410,23 @@ pub fn tail(exp: &Expansion, n: usize, q: Option<&Query>, cancel: &Cancel) -> Re
         let gz = match reader::is_gzip(&f.path) {
             Ok(g) => g,
             Err(e) => {
-                warnings.push(e.to_string());
+                out.warnings.push(e.to_string());
                 continue;
             }
         };
-        let json = if gz {
-            None
-        } else {
-            reader::read_at(&f.path, 0, 64 * 1024)
-                .ok()
-                .map(|h| reader::sniff_json(&h))
+        let mut unit = Unit {
+            file: fi,
+            path: f.path.clone(),
+            gz,
+            start: 0,
+            end: u64::MAX,
+            format: None,
         };
         if gz {
-            run_window(
-                &plan,
-                fi,
-                f,
-                true,
-                None,
-                0,
-                u64::MAX,
-                n - got.len(),
-                &mut got,
-                &mut skipped,
-                &mut warnings,
-                cancel,
-            )?;
+            tail_window(&plan, &unit, n - got.len(), &mut got, &mut out, cancel)?;
             continue;
         }
+        unit.format = Some(reader::sniff(&reader::read_at(&f.path, 0, 64 * 1024)?));
         let mut end = f.size;
         let mut win: u64 = 256 * 1024;
         while got.len() < n && end > 0 {
@@ -429,60 +442,32 @@ pub fn tail(exp: &Expansion, n: usize, q: Option<&Query>, cancel: &Cancel) -> Re
                     }
                 }
             };
-            run_window(
-                &plan,
-                fi,
-                f,
-                false,
-                json,
-                start,
-                end,
-                n - got.len(),
-                &mut got,
-                &mut skipped,
-                &mut warnings,
-                cancel,
-            )?;
+            unit.start = start;
+            unit.end = end;
+            tail_window(&plan, &unit, n - got.len(), &mut got, &mut out, cancel)?;
             end = start;
             win = (win * 2).min(64 << 20);
         }
     }
-    Ok(TailResult {
-        lines: got.into_iter().collect(),
-        skipped,
-        warnings,
-    })
+    out.lines = got.into_iter().collect();
+    Ok(out)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn run_window(
+/// Scan one window of a tail and put its last `need` lines in front of those found so far.
+fn tail_window(
     plan: &Plan,
-    fi: usize,
-    f: &LogFile,
-    gz: bool,
-    json: Option<bool>,
-    start: u64,
-    end: u64,
+    unit: &Unit,
     need: usize,
     got: &mut VecDeque<String>,
-    skipped: &mut u64,
-    warnings: &mut Vec<String>,
+    out: &mut TailResult,
     cancel: &Cancel,
 ) -> Result<()> {
-    let unit = Unit {
-        file: fi,
-        path: f.path.clone(),
-        gz,
-        start,
-        end,
-        json,
-    };
-    let out = scan_unit(&unit, plan, KeepSink::new(need, true, false), cancel)?;
-    for k in out.sink.kept.iter().rev() {
+    let res = scan_unit(unit, plan, KeepSink::new(need, true, false), cancel)?;
+    for k in res.sink.kept.iter().rev() {
         got.push_front(k.text());
     }
-    *skipped += out.skipped;
-    warnings.extend(out.warnings);
+    out.skipped += res.skipped;
+    out.warnings.extend(res.warnings);
     Ok(())
 }
 

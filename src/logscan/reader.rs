@@ -368,6 +368,31 @@ pub fn next_line_start(path: &Path, from: u64, limit: u64) -> Result<Option<u64>
     Ok(None)
 }
 
+/// How a file's lines are written, judged from its first 64 KiB.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Format {
+    /// JSON lines (see [`sniff_json`]).
+    pub json: bool,
+    /// Levels are numbers (`"level":30`, pino / bunyan).
+    pub numeric_levels: bool,
+}
+
+/// The [`Format`] of a file starting with `head`.
+pub fn sniff(head: &[u8]) -> Format {
+    let json = sniff_json(head);
+    let numeric_levels = json
+        && memchr::memmem::find_iter(head, b"\"level\":").any(|i| {
+            let rest = &head[i + 8..];
+            rest.iter()
+                .find(|b| !b.is_ascii_whitespace())
+                .is_some_and(u8::is_ascii_digit)
+        });
+    Format {
+        json,
+        numeric_levels,
+    }
+}
+
 /// Whether the start of a file looks like JSON lines: at least half of its first non-blank
 /// lines (up to 32) start with `{`.
 pub fn sniff_json(head: &[u8]) -> bool {
@@ -498,5 +523,7 @@ mod tests {
         );
         assert!(!sniff_json(b"2026-11-29 INFO x\n2026-11-29 INFO {y}\n"));
         assert!(!sniff_json(b""));
+        assert!(sniff(b"{\"level\": 30,\"msg\":\"x\"}\n").numeric_levels);
+        assert!(!sniff(b"{\"level\":\"info\"}\n").numeric_levels);
     }
 }

@@ -22,7 +22,7 @@ use super::filter::{FIELD, LEVEL, TIME, json_time_ms, logfmt_field, parse_view, 
 use super::filter::{FieldPath, JsonNeeds, JsonView, LevelFilter, TimeRange};
 use super::line::{complete_end, count_terminators, line_end, line_start, terminator_len, trim};
 use super::matcher::Matcher;
-use super::reader::{LogFile, is_gzip, open_range, read_at, sniff_json};
+use super::reader::{Format, LogFile, is_gzip, open_range, read_at, sniff};
 use crate::cancel::Cancel;
 use crate::error::Result;
 
@@ -48,6 +48,9 @@ pub struct Plan {
     pub level: Option<LevelFilter>,
     /// Cheap "line mentions the level" check when the driver is something else.
     pub level_quick: Option<Matcher>,
+    /// Replacements of `driver` and `level_quick` for files with numeric levels (pino).
+    pub numeric_driver: Option<Matcher>,
+    pub numeric_level_quick: Option<Matcher>,
     pub time: Option<TimeRange>,
     pub needs: JsonNeeds,
     /// Every line as it is: no JSON checks, no `skipped` (plain `tail`).
@@ -80,8 +83,8 @@ pub struct Unit {
     pub gz: bool,
     pub start: u64,
     pub end: u64,
-    /// JSON lines or plain text; `None`: decide from the first buffer (gzip).
-    pub json: Option<bool>,
+    /// How lines are written; `None`: decide from the first buffer (gzip).
+    pub format: Option<Format>,
 }
 
 /// What one unit produced.
@@ -115,6 +118,8 @@ impl LineCounter {
 
 struct State<'p, S> {
     plan: &'p Plan,
+    driver: &'p Matcher,
+    level_quick: Option<&'p Matcher>,
     sink: S,
     json: bool,
     skipped: u64,
@@ -123,13 +128,26 @@ struct State<'p, S> {
     scratch: String,
 }
 
-impl<S: Sink> State<'_, S> {
+impl<'p, S: Sink> State<'p, S> {
+    fn set_format(&mut self, f: Format) {
+        self.json = f.json;
+        let numeric = f.numeric_levels;
+        self.driver = match (&self.plan.numeric_driver, numeric) {
+            (Some(d), true) => d,
+            _ => &self.plan.driver,
+        };
+        self.level_quick = match (&self.plan.numeric_level_quick, numeric) {
+            (Some(q), true) => Some(q),
+            _ => self.plan.level_quick.as_ref(),
+        };
+    }
+
     /// Every complete line of `region` (which ends after a terminator or at the end of data).
     fn region(&mut self, region: &[u8]) {
         let n = region.len();
         let mut pos = 0;
         while pos < n {
-            let Some((ms, me)) = self.plan.driver.find_at(region, pos) else {
+            let Some((ms, me)) = self.driver.find_at(region, pos) else {
                 break;
             };
             if ms == n && super::line::is_terminator(region[n - 1]) {
@@ -158,7 +176,7 @@ impl<S: Sink> State<'_, S> {
         let plan = self.plan;
         let line = &region[ls..le];
         // A regex hit that ran past the end of the line is re-checked on the line alone.
-        if crossed && !plan.driver.is_match(line) {
+        if crossed && !self.driver.is_match(line) {
             return;
         }
         if self.json && !plan.raw {
@@ -171,7 +189,7 @@ impl<S: Sink> State<'_, S> {
                 return;
             }
         }
-        if let Some(q) = &plan.level_quick {
+        if let Some(q) = self.level_quick {
             if !q.is_match(line) {
                 return;
             }
@@ -271,13 +289,18 @@ pub fn scan_unit<S: Sink>(
     let mut st = State {
         plan,
         sink,
-        json: unit.json.unwrap_or(false),
+        driver: &plan.driver,
+        level_quick: plan.level_quick.as_ref(),
+        json: false,
         skipped: 0,
         counter: LineCounter::default(),
         want_lines,
         scratch: String::new(),
     };
-    let mut sniffed = unit.json.is_some();
+    if let Some(f) = unit.format {
+        st.set_format(f);
+    }
+    let mut sniffed = unit.format.is_some();
     let mut buf = vec![0u8; BUF];
     let mut filled = 0usize;
     let (mut eof, mut damaged, mut skipping) = (false, false, false);
@@ -306,7 +329,7 @@ pub fn scan_unit<S: Sink>(
             }
         }
         if !sniffed {
-            st.json = sniff_json(&buf[..filled.min(SNIFF)]);
+            st.set_format(sniff(&buf[..filled.min(SNIFF)]));
             sniffed = true;
         }
         let mut start = 0;
@@ -437,12 +460,12 @@ pub fn plan_units_with(
                 gz,
                 start: 0,
                 end: u64::MAX,
-                json: None,
+                format: None,
             });
             continue;
         }
-        let json = match read_at(&f.path, 0, SNIFF) {
-            Ok(head) => sniff_json(&head),
+        let format = match read_at(&f.path, 0, SNIFF) {
+            Ok(head) => sniff(&head),
             Err(e) => {
                 warnings.push(e.to_string());
                 continue;
@@ -468,7 +491,7 @@ pub fn plan_units_with(
                         gz,
                         start,
                         end: cut,
-                        json: Some(json),
+                        format: Some(format),
                     });
                     start = cut;
                 }
@@ -485,7 +508,7 @@ pub fn plan_units_with(
             gz,
             start,
             end: size,
-            json: Some(json),
+            format: Some(format),
         });
     }
     units

@@ -7,13 +7,36 @@
 //! values are ≤ it (rank ⌈N/100 · count⌉, 1-based).
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use serde::Serialize;
+
+/// A fast hasher for `u64` keys (a multiply-xorshift mix); keys here are value bit patterns,
+/// not attacker-chosen, so a DoS-resistant hash buys nothing.
+#[derive(Default)]
+struct U64Hasher(u64);
+
+impl Hasher for U64Hasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ b as u64).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        let x = v.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.0 = x ^ (x >> 29);
+    }
+}
+
+type Counts = HashMap<u64, u64, BuildHasherDefault<U64Hasher>>;
 
 /// Accumulates numbers; merge accumulators of parallel workers with [`Histogram::merge`].
 #[derive(Debug, Default, Clone)]
 pub struct Histogram {
-    counts: HashMap<u64, u64>,
+    counts: Counts,
     count: u64,
     sum: f64,
 }

@@ -684,3 +684,41 @@ fn cleanup_deletes_or_compresses_old_files_only() {
     assert!(late.exists());
     assert!(cleanup::plan(d.path(), "[", day, false, SystemTime::now()).is_err());
 }
+
+#[test]
+fn pino_numeric_levels_epoch_times_and_msg_keys() {
+    let d = TempDir::new().unwrap();
+    let t0 = filter::parse_timestamp("2026-11-29T09:00:00Z").unwrap();
+    let mut body = String::new();
+    for (i, (lvl, msg)) in [
+        (30, "listening"),
+        (50, "db down 1"),
+        (40, "slow"),
+        (50, "db down 2"),
+        (60, "fatal x"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        body += &format!(
+            "{{\"level\":{lvl},\"time\":{},\"pid\":1,\"msg\":\"{msg}\"}}\n",
+            t0 + i as i64 * 1000
+        );
+    }
+    let p = write(d.path(), "pino.log", body.as_bytes());
+    let e = exp(&p);
+    let mut lq = q("");
+    lq.levels = vec!["error".into()];
+    assert_eq!(count(&e, &lq, &never()).unwrap().count, 2);
+    let mut pq = q("db down");
+    pq.levels = vec!["error".into(), "fatal".into()];
+    assert_eq!(count(&e, &pq, &never()).unwrap().count, 2);
+    let t = top(&e, &lq, &TopBy::Fingerprint, &never()).unwrap();
+    assert_eq!(
+        (t.entries[0].key.as_str(), t.entries[0].count),
+        ("db down <n>", 2)
+    );
+    let mut tq = q("");
+    tq.since_ms = Some(t0 + 2000);
+    assert_eq!(count(&e, &tq, &never()).unwrap().count, 3);
+}
