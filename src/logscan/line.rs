@@ -76,23 +76,39 @@ pub fn count_terminators(buf: &[u8]) -> u64 {
     (newlines + bare_cr) as u64
 }
 
-/// Occurrences of `needle` in `hay`. Counts into 32 byte-wide lanes over blocks of at most
-/// 255 × 32 bytes (so no lane overflows), which the compiler turns into SIMD compares and adds.
+/// High bit of every byte of `x` that is zero (exact: no carries cross bytes).
+#[inline(always)]
+fn zero_bytes(x: u64) -> u64 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    !(((x & LOW7) + LOW7) | x) & 0x8080_8080_8080_8080
+}
+
+/// Occurrences of `needle` in `hay`, 32 bytes per step without `unsafe` (SWAR): the zero-byte
+/// masks of four words are shifted to distinct bit positions and counted with one popcount.
 pub fn count_byte(hay: &[u8], needle: u8) -> usize {
-    const LANES: usize = 32;
-    let mut total = 0usize;
-    for block in hay.chunks(255 * LANES) {
-        let mut acc = [0u8; LANES];
-        let mut chunks = block.chunks_exact(LANES);
-        for c in &mut chunks {
-            for i in 0..LANES {
-                acc[i] += (c[i] == needle) as u8;
-            }
-        }
-        total += acc.iter().map(|&x| x as usize).sum::<usize>();
-        total += chunks.remainder().iter().filter(|&&b| b == needle).count();
+    let rep = 0x0101_0101_0101_0101u64 * needle as u64;
+    let mut chunks = hay.chunks_exact(32);
+    let mut n = 0usize;
+    for c in &mut chunks {
+        let w = |i: usize| {
+            u64::from_le_bytes([
+                c[i],
+                c[i + 1],
+                c[i + 2],
+                c[i + 3],
+                c[i + 4],
+                c[i + 5],
+                c[i + 6],
+                c[i + 7],
+            ]) ^ rep
+        };
+        let m = (zero_bytes(w(0)) >> 7)
+            + (zero_bytes(w(8)) >> 6)
+            + (zero_bytes(w(16)) >> 5)
+            + (zero_bytes(w(24)) >> 4);
+        n += m.count_ones() as usize;
     }
-    total
+    n + chunks.remainder().iter().filter(|&&b| b == needle).count()
 }
 
 /// `buf` without leading and trailing ASCII whitespace (and without a UTF-8 byte-order mark).
@@ -169,6 +185,16 @@ mod tests {
             count_byte(&big[3..9_000], b'\n'),
             big[3..9_000].iter().filter(|&&b| b == b'\n').count()
         );
+        let mixed: Vec<u8> = (0..10_000u32)
+            .map(|i| [b'\n', 0x8a, 0xff, 0, b'\r', 0x0b][(i * 7 % 13 % 6) as usize])
+            .collect();
+        for needle in [b'\n', 0x8a, 0xff, 0, b'\r'] {
+            assert_eq!(
+                count_byte(&mixed, needle),
+                mixed.iter().filter(|&&b| b == needle).count()
+            );
+        }
+        assert_eq!(count_byte(&[b'\n'; 1000], b'\n'), 1000);
     }
 
     #[test]
