@@ -5,12 +5,18 @@
 //! policy check and the effect gate ([`effects`]) → the OS, and back as a [`report::Report`]
 //! printed for humans or as JSON, with an exit code from [`error::Error::exit_code`].
 
+pub mod app;
 pub mod cancel;
+pub mod cli;
 pub mod ctx;
 pub mod effects;
+pub mod engine;
 pub mod error;
 pub mod policy;
+pub mod repl;
 pub mod report;
+pub mod runbook;
+pub mod timefmt;
 
 pub use error::{Error, Result};
 

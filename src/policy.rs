@@ -384,7 +384,7 @@ pub fn resolve(path: &Path) -> Result<PathBuf> {
     loop {
         match cur.parent() {
             Some(parent) => {
-                tail.push(cur.file_name().map(|s| s.to_os_string()).unwrap_or_default());
+                tail.push(cur.components().next_back().map(|c| c.as_os_str().to_os_string()).unwrap_or_default());
                 if let Ok(real) = std::fs::canonicalize(parent) {
                     let mut out = real;
                     for part in tail.iter().rev() {

@@ -1,2 +1,148 @@
-//! Global functions.
-pub fn register(_engine: &mut rhai::Engine) {}
+//! Global functions every runbook can call without a module prefix:
+//! `check`, `fail`, `confirm`, `sleep_s`, `now`, `days_until`, `age_s`, `env`.
+
+use rhai::Engine;
+use rhai::plugin::*;
+
+/// Register the global functions.
+pub fn register(engine: &mut Engine) {
+    engine.register_global_module(rhai::exported_module!(globals_module).into());
+}
+
+#[export_module]
+pub mod globals_module {
+    use crate::error::{Error, RhaiResult};
+    use rhai::{Dynamic, Map};
+
+    /// Record a check in the report; a failed check makes the run exit 1.
+    ///
+    /// * `name` — what is checked, e.g. `"disk /srv"`.
+    /// * `ok` — whether it passed.
+    ///
+    /// Returns `ok`, so `if !check("health", h.ok) { … }` reads naturally.
+    #[rhai_fn(name = "check", return_raw)]
+    pub fn check2(ncc: NativeCallContext, name: &str, ok: bool) -> RhaiResult<bool> {
+        crate::modules::host(&ncc, |c| {
+            c.record_check(name, ok, "", None, None);
+            Ok(ok)
+        })
+    }
+
+    /// Record a check with a readable detail (`"82.1% used (threshold 85%)"`).
+    ///
+    /// * `name`, `ok` as above; `detail` — shown next to the check.
+    ///
+    /// Returns `ok`.
+    #[rhai_fn(name = "check", return_raw)]
+    pub fn check3(ncc: NativeCallContext, name: &str, ok: bool, detail: &str) -> RhaiResult<bool> {
+        crate::modules::host(&ncc, |c| {
+            c.record_check(name, ok, detail, None, None);
+            Ok(ok)
+        })
+    }
+
+    /// Record a check with its measured value and threshold.
+    ///
+    /// * `extra` — `#{value, threshold}` (any values; both optional), copied into the
+    ///   JSON report's check as `value` and `threshold`.
+    ///
+    /// Returns `ok`. Throws when `extra` has other keys.
+    #[rhai_fn(name = "check", return_raw)]
+    pub fn check4(ncc: NativeCallContext, name: &str, ok: bool, detail: &str, extra: Map) -> RhaiResult<bool> {
+        for k in extra.keys() {
+            if k.as_str() != "value" && k.as_str() != "threshold" {
+                return Err(crate::modules::at(
+                    &ncc,
+                    Error::Usage(format!("check: unknown key {k:?} in the 4th argument (known: value, threshold)")),
+                ));
+            }
+        }
+        let value = match extra.get("value") {
+            Some(v) if !v.is_unit() => Some(crate::modules::dynamic_to_json(v)?),
+            _ => None,
+        };
+        let threshold = match extra.get("threshold") {
+            Some(v) if !v.is_unit() => Some(crate::modules::dynamic_to_json(v)?),
+            _ => None,
+        };
+        crate::modules::host(&ncc, |c| {
+            c.record_check(name, ok, detail, value, threshold);
+            Ok(ok)
+        })
+    }
+
+    /// End the run now with status `failed` (exit 1) and `message` as the report's error.
+    ///
+    /// Throws always (that is how it ends the run); a surrounding `try` sees `e.kind == "fail"`.
+    #[rhai_fn(return_raw)]
+    pub fn fail(ncc: NativeCallContext, message: &str) -> RhaiResult<()> {
+        Err(crate::modules::at(&ncc, Error::Fail(message.to_string())))
+    }
+
+    /// Ask a yes/no question on the terminal.
+    ///
+    /// Returns `true` for `y`/`yes`. Without a terminal (CI, cron) the answer is `true` only
+    /// when the run has `--yes`.
+    #[rhai_fn(return_raw)]
+    pub fn confirm(ncc: NativeCallContext, question: &str) -> RhaiResult<bool> {
+        crate::modules::host(&ncc, |c| c.ask(question))
+    }
+
+    /// Sleep `seconds` (int), bounded by the run's timeout and interrupted by Ctrl-C.
+    ///
+    /// Throws when the deadline passes (exit 3) or on Ctrl-C; a negative value is an error.
+    #[rhai_fn(name = "sleep_s", return_raw)]
+    pub fn sleep_s_int(ncc: NativeCallContext, seconds: i64) -> RhaiResult<()> {
+        sleep_s_float(ncc, seconds as f64)
+    }
+
+    /// Sleep `seconds` (float, e.g. `0.5`), bounded by the run's timeout and interrupted by Ctrl-C.
+    #[rhai_fn(name = "sleep_s", return_raw)]
+    pub fn sleep_s_float(ncc: NativeCallContext, seconds: f64) -> RhaiResult<()> {
+        if !seconds.is_finite() || seconds < 0.0 {
+            return Err(crate::modules::at(&ncc, Error::Usage(format!("sleep_s: {seconds} is not a number of seconds ≥ 0"))));
+        }
+        crate::modules::host(&ncc, |c| c.cancel.sleep(std::time::Duration::from_secs_f64(seconds.min(1e9))))
+    }
+
+    /// Whether this run is a dry run (`--dry-run`, or `:dry on` in the REPL): effects are only planned.
+    #[rhai_fn(return_raw)]
+    pub fn dry_run(ncc: NativeCallContext) -> RhaiResult<bool> {
+        crate::modules::host(&ncc, |c| Ok(c.dry_run))
+    }
+
+    /// The current time, RFC 3339 UTC with milliseconds (`2026-11-29T09:00:00.123Z`).
+    pub fn now() -> String {
+        crate::ctx::now_rfc3339()
+    }
+
+    /// Days from now until `timestamp` (RFC 3339; negative when it is in the past), as a float.
+    ///
+    /// Throws when `timestamp` is not a timestamp.
+    #[rhai_fn(return_raw)]
+    pub fn days_until(ncc: NativeCallContext, timestamp: &str) -> RhaiResult<f64> {
+        let t = crate::timefmt::parse_timestamp(timestamp).map_err(|e| crate::modules::at(&ncc, e))?;
+        Ok((t - chrono::Utc::now()).num_milliseconds() as f64 / 86_400_000.0)
+    }
+
+    /// Seconds elapsed since `timestamp` (RFC 3339), as an int (negative for the future).
+    ///
+    /// Throws when `timestamp` is not a timestamp.
+    #[rhai_fn(return_raw)]
+    pub fn age_s(ncc: NativeCallContext, timestamp: &str) -> RhaiResult<i64> {
+        let t = crate::timefmt::parse_timestamp(timestamp).map_err(|e| crate::modules::at(&ncc, e))?;
+        Ok((chrono::Utc::now() - t).num_seconds())
+    }
+
+    /// The value of environment variable `name`, or `()` when unset.
+    ///
+    /// Only variables listed in the policy's `env` may be read. Throws `denied` (exit 4,
+    /// audited) for any other name.
+    #[rhai_fn(return_raw)]
+    pub fn env(ncc: NativeCallContext, name: &str) -> RhaiResult<Dynamic> {
+        crate::modules::host(&ncc, |c| {
+            c.config.check_env(name).map_err(|e| c.deny("env", name, e))?;
+            Ok(std::env::var(name).map(Dynamic::from).unwrap_or(Dynamic::UNIT))
+        })
+    }
+}

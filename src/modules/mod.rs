@@ -39,6 +39,26 @@ pub fn register_all(engine: &mut Engine) {
     engine.register_static_module("json", rhai::exported_module!(json::json_module).into());
 }
 
+/// Run an adapter body with the current run's context and turn a host error into a Rhai
+/// error at the script's call site (`file:line:col` in messages). Every module function uses it:
+///
+/// ```text
+/// #[rhai_fn(return_raw)]
+/// pub fn read(ncc: NativeCallContext, path: &str) -> RhaiResult<String> {
+///     host(&ncc, |c| { let p = c.allow_read("fs.read", Path::new(path))?; read_capped(&p, CAP) })
+/// }
+/// ```
+pub fn host<T>(ncc: &rhai::NativeCallContext, f: impl FnOnce(&crate::ctx::Ctx) -> Result<T>) -> RhaiResult<T> {
+    crate::ctx::with_ctx(f).map_err(|e| at(ncc, e))
+}
+
+/// A host error as a Rhai error positioned at the call site of `ncc`.
+pub fn at(ncc: &rhai::NativeCallContext, e: Error) -> Box<rhai::EvalAltResult> {
+    let mut err: Box<rhai::EvalAltResult> = e.into();
+    err.set_position(ncc.call_position());
+    err
+}
+
 /// Convert any serializable Rust value into a Rhai value (maps, arrays, strings, numbers).
 pub fn to_dynamic<T: Serialize>(value: &T) -> RhaiResult<Dynamic> {
     rhai::serde::to_dynamic(value)
@@ -164,3 +184,23 @@ impl<'a> Opts<'a> {
         self.map.get(key).filter(|v| !v.is_unit())
     }
 }
+
+/// Host functions that are effects (change the world), for `runbook show` and the REPL.
+pub const EFFECT_FUNCTIONS: &[&str] = &[
+    "fs::write",
+    "fs::append",
+    "fs::copy",
+    "fs::remove",
+    "fs::mkdir",
+    "logs::cleanup",
+    "backup::create",
+    "backup::restore",
+    "backup::prune",
+    "service::start",
+    "service::stop",
+    "service::restart",
+    "service::reload",
+    "service::signal",
+    "http::post",
+    "cmd::run",
+];

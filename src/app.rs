@@ -1,0 +1,445 @@
+//! The commands behind the CLI. Each returns the process exit code.
+
+use std::collections::BTreeSet;
+use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use serde_json::{Value, json};
+
+use crate::cli::{Cli, Command};
+use crate::effects::AuditLog;
+use crate::engine::StdlibResolver;
+use crate::error::{Error, Result};
+use crate::policy::Config;
+use crate::runbook::runner::{self, RunOptions};
+use crate::runbook::statics::{self, Known};
+use crate::runbook::{Runbook, SearchPath};
+
+/// Whether to colour stdout: a terminal and no `NO_COLOR`.
+pub fn color_stdout() -> bool {
+    std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal()
+}
+
+/// Run the parsed command line; `cancel` is the Ctrl-C flag.
+pub fn main(cli: Cli, cancel: Arc<AtomicBool>) -> i32 {
+    match dispatch(cli, cancel) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("runbook: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+fn dispatch(cli: Cli, cancel: Arc<AtomicBool>) -> Result<i32> {
+    let search = SearchPath::new(&cli.runbooks);
+    match cli.command {
+        Command::List { json } => list(&search, json),
+        Command::Show { name } => show(&search, &name),
+        Command::Run { name, params, dry_run, yes, json, timeout } => {
+            let config = Arc::new(Config::load(cli.config.as_deref())?);
+            let params = params.iter().map(|p| runner::parse_kv(p)).collect::<Result<Vec<_>>>();
+            let params = match params {
+                Ok(p) => p,
+                Err(e) => return Err(e),
+            };
+            let rb = search.find(&name)?;
+            let opts = RunOptions { params, dry_run, yes, timeout_s: timeout, echo: !json, cancel_flag: cancel };
+            let report = runner::run(config, search.stdlib_path(), rb, opts);
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            if json {
+                let _ = writeln!(out, "{}", serde_json::to_string_pretty(&report.to_json()).unwrap_or_default());
+            } else {
+                let _ = report.render_human(&mut out, &mut std::io::stderr(), color_stdout());
+            }
+            let _ = out.flush();
+            Ok(report.exit_code)
+        }
+        Command::Check { names } => check(&search, &names),
+        Command::Repl => {
+            let config = Arc::new(Config::load(cli.config.as_deref())?);
+            crate::repl::run(config, search, cancel)
+        }
+        Command::Docs { json } => docs(json),
+        Command::New { name } => new_runbook(&name),
+        Command::Audit { last, json } => audit(cli.config.as_deref(), last, json),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut cmd = Cli::command();
+            clap_complete::generate(shell, &mut cmd, "runbook", &mut std::io::stdout());
+            Ok(0)
+        }
+    }
+}
+
+fn list(search: &SearchPath, as_json: bool) -> Result<i32> {
+    let rbs = search.list();
+    if as_json {
+        let arr: Vec<Value> = rbs
+            .iter()
+            .map(|rb| {
+                let h = rb.header().ok();
+                json!({
+                    "name": rb.name,
+                    "summary": h.as_ref().map(|h| h.summary.clone()).unwrap_or_default(),
+                    "origin": rb.origin,
+                    "path": rb.display_path,
+                    "header_error": rb.header().err().map(|e| e.to_string()),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&arr).unwrap_or_default());
+        return Ok(0);
+    }
+    let width = rbs.iter().map(|r| r.name.chars().count()).max().unwrap_or(0);
+    for rb in &rbs {
+        let summary = match rb.header() {
+            Ok(h) => h.summary,
+            Err(e) => format!("(bad header: {e})"),
+        };
+        let origin = if rb.origin == "built-in" { String::new() } else { format!("  [{}]", rb.origin) };
+        println!("{:<width$}  {summary}{origin}", rb.name);
+    }
+    Ok(0)
+}
+
+/// Effects `rb` may cause, following its imports through the stdlib resolver.
+fn effects_of(search: &SearchPath, rb: &Runbook) -> BTreeSet<String> {
+    let resolver = StdlibResolver::new(search.stdlib_path());
+    let src_path = rb.display_path.clone();
+    fn imported(resolver: &StdlibResolver, from: &str, path: &str, depth: usize) -> BTreeSet<String> {
+        if depth > 8 {
+            return BTreeSet::new();
+        }
+        match resolver.locate(Some(from), path) {
+            Some((file, text)) => {
+                let f = file.to_string_lossy().to_string();
+                statics::effects_of(&text, &|p| imported(resolver, &f, p, depth + 1))
+            }
+            None => BTreeSet::new(),
+        }
+    }
+    statics::effects_of(&rb.source, &|p| imported(&resolver, &src_path, p, 0))
+}
+
+fn show(search: &SearchPath, name: &str) -> Result<i32> {
+    let rb = search.find(name)?;
+    let h = rb.header()?;
+    println!("{} — {}", rb.name, h.summary);
+    println!("from: {}", rb.display_path);
+    if !h.description.is_empty() {
+        println!();
+        println!("{}", h.description);
+    }
+    println!();
+    if h.params.is_empty() {
+        println!("Parameters: none");
+    } else {
+        println!("Parameters:");
+        let w = h.params.iter().map(|p| p.name.len()).max().unwrap_or(0);
+        for p in &h.params {
+            let default = match &p.default {
+                Some(d) => format!("= {d}"),
+                None => "(required)".into(),
+            };
+            println!("  {:<w$}  {:<8} {:<22} {}", p.name, p.ty.name(), default, p.doc);
+        }
+    }
+    let effects = effects_of(search, &rb);
+    println!();
+    if effects.is_empty() {
+        println!("Effects: none (read-only)");
+    } else {
+        println!("Effects it may cause (all audited; planned only under --dry-run):");
+        for e in effects {
+            println!("  {e}");
+        }
+    }
+    Ok(0)
+}
+
+/// One problem found by `runbook check`.
+fn check_one(search: &SearchPath, rb: &Runbook, known: &Known, engine: &rhai::Engine) -> Vec<String> {
+    let mut problems = Vec::new();
+    let header = match rb.header() {
+        Ok(h) => h,
+        Err(e) => return vec![e.to_string()],
+    };
+    // Compile with the parameters in scope (strict variables).
+    let values: Vec<_> = header
+        .params
+        .iter()
+        .map(|p| {
+            let v = match p.ty {
+                crate::runbook::ParamType::String => crate::runbook::header::ParamValue::String(String::new()),
+                crate::runbook::ParamType::Int | crate::runbook::ParamType::Duration => {
+                    crate::runbook::header::ParamValue::Int(0)
+                }
+                crate::runbook::ParamType::Float => crate::runbook::header::ParamValue::Float(0.0),
+                crate::runbook::ParamType::Bool => crate::runbook::header::ParamValue::Bool(false),
+            };
+            (p.clone(), v)
+        })
+        .collect();
+    let scope = runner::params_scope(&values);
+    let source = crate::engine::strip_shebang(&rb.source);
+    if let Err(e) = engine.compile_with_scope(&scope, &source) {
+        problems.push(runner::parse_error(&e, &rb.display_path).to_string());
+        return problems;
+    }
+    let (defs, calls, imports) = statics::scan(&source);
+    let resolver = StdlibResolver::new(search.stdlib_path());
+    let mut alias_fns: std::collections::HashMap<String, Option<std::collections::HashSet<String>>> = Default::default();
+    for imp in &imports {
+        match resolver.locate(Some(&rb.display_path), &imp.path) {
+            Some((file, text)) => {
+                let shown = file.to_string_lossy().to_string();
+                match engine.compile(crate::engine::strip_shebang(&text)) {
+                    Ok(ast) => {
+                        let fns = ast.iter_functions().map(|f| f.name.to_string()).collect();
+                        alias_fns.insert(imp.alias.clone(), Some(fns));
+                    }
+                    Err(e) => {
+                        problems.push(runner::parse_error(&e, &shown).to_string());
+                        alias_fns.insert(imp.alias.clone(), None);
+                    }
+                }
+            }
+            None => problems.push(format!("{}: import {:?}: no such module in stdlib", rb.display_path, imp.path)),
+        }
+    }
+    for c in calls {
+        let at = format!("{}:{}:{}", rb.display_path, c.line, c.col);
+        if !c.namespace.is_empty() {
+            if let Some(fns) = alias_fns.get(&c.namespace) {
+                if let Some(fns) = fns {
+                    if !fns.contains(&c.name) {
+                        problems.push(format!("{at}: {}::{} is not defined by module {:?}", c.namespace, c.name, c.namespace));
+                    }
+                }
+            } else if let Some(fns) = known.namespaced.get(&c.namespace) {
+                if !fns.contains(&c.name) {
+                    problems.push(format!("{at}: unknown function {}::{} (see `runbook docs`)", c.namespace, c.name));
+                }
+            } else if c.namespace != "global" && !crate::modules::MODULE_NAMES.contains(&c.namespace.as_str()) {
+                problems.push(format!("{at}: unknown module {:?} in {}::{}", c.namespace, c.namespace, c.name));
+            }
+        } else if !defs.contains(&c.name) && !known.plain.contains(&c.name) {
+            let what = if c.method { "method" } else { "function" };
+            problems.push(format!("{at}: unknown {what} {}", c.name));
+        }
+    }
+    problems
+}
+
+fn check(search: &SearchPath, names: &[String]) -> Result<i32> {
+    let rbs: Vec<Runbook> = if names.is_empty() {
+        search.list()
+    } else {
+        names.iter().map(|n| search.find(n)).collect::<Result<_>>()?
+    };
+    let engine = crate::engine::build(&crate::engine::Limits::default(), crate::cancel::Cancel::never(), search.stdlib_path());
+    let known = Known::from_engine(&engine);
+    let mut bad = 0;
+    for rb in &rbs {
+        let problems = check_one(search, rb, &known, &engine);
+        if problems.is_empty() {
+            println!("ok    {}", rb.display_path);
+        } else {
+            bad += 1;
+            for p in problems {
+                println!("{p}");
+            }
+        }
+    }
+    eprintln!("{} runbook(s) checked, {} with problems", rbs.len(), bad);
+    Ok(if bad == 0 { 0 } else { 5 })
+}
+
+/// Rhai type names for the Rust types in metadata signatures.
+fn rhai_type(t: &str) -> String {
+    let t = t.trim();
+    let t = t.strip_prefix("RhaiResult<").and_then(|s| s.strip_suffix('>')).unwrap_or(t);
+    let t = t.strip_prefix("Result<").and_then(|s| s.split(',').next()).unwrap_or(t);
+    match t.trim_start_matches("&mut ").trim_start_matches('&') {
+        "str" | "ImmutableString" | "String" => "string".into(),
+        "i64" | "INT" => "int".into(),
+        "f64" | "FLOAT" => "float".into(),
+        "bool" => "bool".into(),
+        "Map" | "rhai::Map" => "map".into(),
+        "Array" | "rhai::Array" => "array".into(),
+        "Dynamic" | "rhai::Dynamic" => "any".into(),
+        "()" | "" => "()".into(),
+        other => other.to_string(),
+    }
+}
+
+/// The engine's function metadata, our modules only: `[(module or "", [function json])]`.
+pub fn function_docs() -> Vec<(String, Vec<Value>)> {
+    let engine = crate::engine::metadata_engine();
+    let meta: Value = engine
+        .gen_fn_metadata_to_json(false)
+        .ok()
+        .and_then(|s| serde_json::from_str(&s).ok())
+        .unwrap_or(Value::Null);
+    let mut out = Vec::new();
+    let globals: Vec<Value> = meta["functions"].as_array().cloned().unwrap_or_default();
+    out.push((String::new(), globals));
+    for m in crate::modules::MODULE_NAMES {
+        let fns = meta["modules"][m]["functions"].as_array().cloned().unwrap_or_default();
+        out.push((m.to_string(), fns));
+    }
+    out
+}
+
+/// A function's signature in Rhai terms: `logs::search(path: string, pattern: string) -> map`.
+pub fn signature(module: &str, f: &Value) -> String {
+    let name = f["name"].as_str().unwrap_or("?");
+    let params: Vec<String> = f["params"]
+        .as_array()
+        .map(|ps| {
+            ps.iter()
+                .map(|p| {
+                    let n = p["name"].as_str().unwrap_or("_");
+                    match p["type"].as_str() {
+                        Some(t) => format!("{n}: {}", rhai_type(t)),
+                        None => n.to_string(),
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let ret = f["returnType"].as_str().map(rhai_type).unwrap_or_else(|| "()".into());
+    let prefix = if module.is_empty() { String::new() } else { format!("{module}::") };
+    format!("{prefix}{name}({}) -> {ret}", params.join(", "))
+}
+
+/// A function's doc comment as plain text.
+pub fn doc_text(f: &Value) -> String {
+    f["docComments"]
+        .as_array()
+        .map(|lines| {
+            lines
+                .iter()
+                .filter_map(|l| l.as_str())
+                .flat_map(|block| block.lines())
+                .map(|l| l.trim_start().trim_start_matches("///").trim_start_matches("/**").trim_end_matches("*/"))
+                .map(|l| l.strip_prefix(' ').unwrap_or(l).to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+fn docs(as_json: bool) -> Result<i32> {
+    let docs = function_docs();
+    if as_json {
+        let arr: Vec<Value> = docs
+            .iter()
+            .flat_map(|(m, fns)| {
+                fns.iter().map(move |f| {
+                    json!({
+                        "module": m,
+                        "name": f["name"],
+                        "signature": signature(m, f),
+                        "doc": doc_text(f),
+                        "effect": crate::modules::EFFECT_FUNCTIONS.contains(&format!("{m}::{}", f["name"].as_str().unwrap_or("")).as_str()),
+                    })
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&arr).unwrap_or_default());
+        return Ok(0);
+    }
+    println!("# runbook host functions\n");
+    println!("Generated from the engine by `runbook docs`. Effects are marked ⚡: checked against the policy,");
+    println!("audited, and only planned under `--dry-run`.\n");
+    for (m, fns) in &docs {
+        if fns.is_empty() {
+            continue;
+        }
+        if m.is_empty() {
+            println!("## Global functions\n");
+        } else {
+            println!("## `{m}::`\n");
+        }
+        let mut fns = fns.clone();
+        fns.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()).then(a["numParams"].as_u64().cmp(&b["numParams"].as_u64())));
+        for f in &fns {
+            let full = format!("{m}::{}", f["name"].as_str().unwrap_or(""));
+            let mark = if crate::modules::EFFECT_FUNCTIONS.contains(&full.as_str()) { " ⚡" } else { "" };
+            println!("### `{}`{mark}\n", signature(m, f));
+            let d = doc_text(f);
+            if !d.is_empty() {
+                println!("{d}\n");
+            }
+        }
+    }
+    Ok(0)
+}
+
+fn new_runbook(name: &str) -> Result<i32> {
+    let ok = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !ok {
+        return Err(Error::Usage(format!("runbook name {name:?}: use letters, digits, - and _")));
+    }
+    let dir = std::path::Path::new("runbooks");
+    std::fs::create_dir_all(dir).map_err(|e| Error::io("creating", dir, e))?;
+    let path = dir.join(format!("{name}.rhai"));
+    let text = format!(
+        r#"//! {name}: one line saying what this runbook does.
+//!
+//! What it checks, what it changes, and when to run it.
+//!
+//! @param service: string = "lowcode-platform"   service name from the inventory
+//! @param threshold: float = 80.0                 percent above which the check fails
+
+let mem = metrics::memory();
+check("memory below " + threshold + "%", mem.percent < threshold,
+      "" + mem.percent + "% used");
+"#
+    );
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => Error::Usage(format!("{} already exists", path.display())),
+            _ => Error::io("creating", &path, e),
+        })?;
+    f.write_all(text.as_bytes()).map_err(|e| Error::io("writing", &path, e))?;
+    println!("created {}", path.display());
+    Ok(0)
+}
+
+fn audit(config: Option<&std::path::Path>, last: usize, as_json: bool) -> Result<i32> {
+    let cfg = Config::load(config)?;
+    let path = cfg.audit_path();
+    let recs = AuditLog::read_last(&path, last)?;
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&recs).unwrap_or_default());
+        return Ok(0);
+    }
+    if recs.is_empty() {
+        eprintln!("no audit records in {}", path.display());
+        return Ok(0);
+    }
+    for r in &recs {
+        let s = |k: &str| r[k].as_str().unwrap_or("").to_string();
+        let dry = if r["dry_run"].as_bool() == Some(true) { " (dry run)" } else { "" };
+        let err = r["error"].as_str().map(|e| format!("  — {e}")).unwrap_or_default();
+        println!(
+            "{}  {:<11} {:<16} {:<18} {}{dry}{err}",
+            s("time"),
+            s("outcome"),
+            s("runbook"),
+            s("action"),
+            s("target")
+        );
+    }
+    Ok(0)
+}

@@ -1,0 +1,88 @@
+//! Command-line definitions (clap derive). See README for the contract.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Operations runbooks as editable Rhai scripts: run by name, safely, and fast.
+#[derive(Debug, Parser)]
+#[command(name = "runbook", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Policy and inventory file (default: ./runbook.toml, then the user config dir, then built-in).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Extra runbook folder, searched before ./runbooks (repeatable).
+    #[arg(long = "runbooks", global = true, value_name = "DIR")]
+    pub runbooks: Vec<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List every runbook found, with its one-line summary.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a runbook: summary, description, parameters, effects it may cause.
+    Show {
+        /// Runbook name or path to a .rhai file.
+        name: String,
+    },
+    /// Run a runbook (exit codes: 0 ok, 1 check failed, 2 usage, 3 limit, 4 denied, 5 script error).
+    Run {
+        /// Runbook name or path to a .rhai file.
+        name: String,
+        /// Parameter, KEY=VALUE (repeatable).
+        #[arg(short = 'p', long = "param", value_name = "KEY=VALUE")]
+        params: Vec<String>,
+        /// Plan effects without executing them.
+        #[arg(long)]
+        dry_run: bool,
+        /// Answer yes to confirmations (needed for confirm() without a terminal).
+        #[arg(long)]
+        yes: bool,
+        /// Print one JSON report on stdout.
+        #[arg(long)]
+        json: bool,
+        /// Wall-clock limit in seconds (default: policy timeout_s, 600).
+        #[arg(long, value_name = "SECS")]
+        timeout: Option<u64>,
+    },
+    /// Compile runbooks and check calls (all runbooks when none is named).
+    Check {
+        /// Runbook names or .rhai files.
+        names: Vec<String>,
+    },
+    /// Interactive session on the same engine and policy.
+    Repl,
+    /// Reference of every host function, generated from the engine.
+    Docs {
+        /// Print JSON instead of Markdown.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Scaffold runbooks/NAME.rhai with a header.
+    New {
+        /// Name of the new runbook (letters, digits, - and _).
+        name: String,
+    },
+    /// Show recent audit records.
+    Audit {
+        /// How many records (default 20; 0 for all).
+        #[arg(long, default_value_t = 20)]
+        last: usize,
+        /// Print JSON lines' records as one JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a shell completion script.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+}

@@ -1,0 +1,244 @@
+//! Building the Rhai engine: limits, the wall-clock deadline and Ctrl-C, print capture, the
+//! stdlib module resolver and the host modules.
+//!
+//! Limits are all set explicitly (see [`Limits`]); the deadline and the cancellation flag are
+//! checked in `on_progress` every [`PROGRESS_CHECK_EVERY`] operations, so the check costs a
+//! counter test per operation and a clock read per few thousand.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use rhai::module_resolvers::ModuleResolver;
+use rhai::{Dynamic, Engine, EvalAltResult, Module, Position, Scope, Shared};
+
+use crate::cancel::Cancel;
+use crate::ctx;
+
+/// How often (in Rhai operations) the deadline and the Ctrl-C flag are checked.
+pub const PROGRESS_CHECK_EVERY: u64 = 1024;
+
+/// Token carried by `ErrorTerminated` when the wall-clock deadline passed.
+pub const TOKEN_TIMEOUT: &str = "wall-clock timeout";
+/// Token carried by `ErrorTerminated` after Ctrl-C.
+pub const TOKEN_INTERRUPTED: &str = "interrupted";
+
+/// Every limit of the sandbox. Defaults are generous for operations work and small enough
+/// that no script can exhaust the host.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Rhai operations per run (policy `max_operations`).
+    pub max_operations: u64,
+    /// Nested function calls.
+    pub max_call_levels: usize,
+    /// Expression nesting at global level and inside functions.
+    pub max_expr_depth: usize,
+    pub max_function_expr_depth: usize,
+    /// Bytes in one string.
+    pub max_string_size: usize,
+    /// Elements in one array / entries in one map.
+    pub max_array_size: usize,
+    pub max_map_size: usize,
+    /// Modules loaded by `import` in one run.
+    pub max_modules: usize,
+    /// Variables in scope / script functions defined.
+    pub max_variables: usize,
+    pub max_functions: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_operations: 50_000_000,
+            max_call_levels: 64,
+            max_expr_depth: 64,
+            max_function_expr_depth: 48,
+            max_string_size: 64 << 20,
+            max_array_size: 5_000_000,
+            max_map_size: 1_000_000,
+            max_modules: 64,
+            max_variables: 10_000,
+            max_functions: 10_000,
+        }
+    }
+}
+
+/// Stack size of the thread that evaluates scripts: deep (limited) recursion in debug builds
+/// needs more than the default 8 MiB.
+pub const SCRIPT_STACK_SIZE: usize = 256 << 20;
+
+/// Where `import "NAME"` looks, after the importing script's own folder.
+#[derive(Debug, Clone, Default)]
+pub struct StdlibPath {
+    /// Folders searched in order for `NAME.rhai`.
+    pub dirs: Vec<PathBuf>,
+}
+
+/// Resolves `import "NAME" as x;`: next to the importing script first, then each stdlib
+/// folder, then the stdlib built into the binary. Modules are compiled once per engine.
+pub struct StdlibResolver {
+    path: StdlibPath,
+    cache: RefCell<HashMap<PathBuf, Shared<Module>>>,
+}
+
+impl StdlibResolver {
+    pub fn new(path: StdlibPath) -> Self {
+        StdlibResolver { path, cache: RefCell::new(HashMap::new()) }
+    }
+
+    /// Find the source of module `name` imported from `source` (the importer's path).
+    pub fn locate(&self, source: Option<&str>, name: &str) -> Option<(PathBuf, String)> {
+        let file = if name.ends_with(".rhai") { name.to_string() } else { format!("{name}.rhai") };
+        let mut candidates = Vec::new();
+        if let Some(src) = source.filter(|s| !s.starts_with('<')) {
+            if let Some(dir) = Path::new(src).parent() {
+                candidates.push(dir.join(&file));
+            }
+        }
+        for d in &self.path.dirs {
+            candidates.push(d.join(&file));
+        }
+        for c in candidates {
+            if c.is_file() {
+                if let Ok(text) = std::fs::read_to_string(&c) {
+                    return Some((c, text));
+                }
+            }
+        }
+        let stem = file.trim_end_matches(".rhai");
+        crate::runbook::embedded::STDLIB
+            .iter()
+            .find(|(n, _)| *n == stem)
+            .map(|(n, text)| (PathBuf::from(format!("<built-in>/stdlib/{n}.rhai")), text.to_string()))
+    }
+}
+
+impl ModuleResolver for StdlibResolver {
+    fn resolve(
+        &self,
+        engine: &Engine,
+        source: Option<&str>,
+        path: &str,
+        pos: Position,
+    ) -> Result<Shared<Module>, Box<EvalAltResult>> {
+        let (file, text) = self
+            .locate(source, path)
+            .ok_or_else(|| Box::new(EvalAltResult::ErrorModuleNotFound(path.to_string(), pos)))?;
+        if let Some(m) = self.cache.borrow().get(&file) {
+            return Ok(m.clone());
+        }
+        let shown = file.to_string_lossy().to_string();
+        let mut ast = engine
+            .compile(strip_shebang(&text))
+            .map_err(|e| Box::new(EvalAltResult::ErrorInModule(shown.clone(), e.into(), pos)))?;
+        ast.set_source(shown.clone());
+        let module = Module::eval_ast_as_new(Scope::new(), &ast, engine)
+            .map_err(|e| Box::new(EvalAltResult::ErrorInModule(shown, e, pos)))?;
+        let shared: Shared<Module> = module.into();
+        self.cache.borrow_mut().insert(file, shared.clone());
+        Ok(shared)
+    }
+}
+
+/// Drop a `#!` first line, keeping line numbers (the line is blanked, not removed).
+pub fn strip_shebang(text: &str) -> String {
+    if text.starts_with("#!") {
+        let end = text.find('\n').unwrap_or(text.len());
+        text[end..].to_string()
+    } else {
+        text.to_string()
+    }
+}
+
+/// Build an engine with every limit set, `eval` disabled, strict variables, the host modules,
+/// output captured into the current run context, and the deadline/Ctrl-C check.
+pub fn build(limits: &Limits, cancel: Cancel, stdlib: StdlibPath) -> Engine {
+    let mut engine = Engine::new();
+    engine
+        .set_max_operations(limits.max_operations)
+        .set_max_call_levels(limits.max_call_levels)
+        .set_max_expr_depths(limits.max_expr_depth, limits.max_function_expr_depth)
+        .set_max_string_size(limits.max_string_size)
+        .set_max_array_size(limits.max_array_size)
+        .set_max_map_size(limits.max_map_size)
+        .set_max_modules(limits.max_modules)
+        .set_max_variables(limits.max_variables)
+        .set_max_functions(limits.max_functions)
+        .set_strict_variables(true);
+    engine.disable_symbol("eval");
+
+    let flag = cancel.flag().clone();
+    let deadline = cancel.deadline();
+    engine.on_progress(move |ops| {
+        if ops % PROGRESS_CHECK_EVERY != 0 {
+            return None;
+        }
+        if flag.load(Ordering::Relaxed) {
+            return Some(Dynamic::from(TOKEN_INTERRUPTED));
+        }
+        match deadline {
+            Some(d) if Instant::now() >= d => Some(Dynamic::from(TOKEN_TIMEOUT)),
+            _ => None,
+        }
+    });
+
+    engine.on_print(|s| match ctx::current() {
+        Some(c) => c.record_output(s),
+        None => println!("{s}"),
+    });
+    engine.on_debug(|s, src, pos| {
+        let line = match (src, pos) {
+            (Some(src), pos) => format!("{src} @ {pos:?} | {s}"),
+            (None, Position::NONE) => s.to_string(),
+            (None, pos) => format!("{pos:?} | {s}"),
+        };
+        match ctx::current() {
+            Some(c) => c.record_output(&line),
+            None => println!("{line}"),
+        }
+    });
+
+    engine.set_module_resolver(StdlibResolver::new(stdlib));
+    crate::modules::register_all(&mut engine);
+    engine
+}
+
+/// A bare engine with only the host modules (no limits, no resolver): for docs, completion and
+/// `runbook check`'s list of known functions.
+pub fn metadata_engine() -> Engine {
+    let mut engine = Engine::new();
+    crate::modules::register_all(&mut engine);
+    engine
+}
+
+/// Run `f` on a thread with a large stack and return its result (a panic becomes an error
+/// string rather than taking the process down).
+pub fn on_script_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, String> {
+    let handle = std::thread::Builder::new()
+        .name("runbook-script".into())
+        .stack_size(SCRIPT_STACK_SIZE)
+        .spawn(f)
+        .map_err(|e| format!("cannot start script thread: {e}"))?;
+    handle.join().map_err(|p| {
+        let msg = p
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        format!("internal error (please report): {msg}")
+    })
+}
+
+/// Keep the context alive for the engine's callbacks: install it for the current thread.
+pub fn with_context<T>(c: Rc<ctx::Ctx>, f: impl FnOnce() -> T) -> T {
+    let prev = ctx::install(c);
+    let out = f();
+    ctx::uninstall();
+    if let Some(p) = prev {
+        ctx::install(p);
+    }
+    out
+}

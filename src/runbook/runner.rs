@@ -1,0 +1,270 @@
+//! Running one runbook: validate parameters, build the engine, evaluate on a big-stack thread
+//! with the run's context installed, and turn the outcome into a [`Report`] and exit code.
+
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use rhai::{Dynamic, EvalAltResult, Map, ParseError, Position, Scope};
+
+use crate::cancel::Cancel;
+use crate::ctx::Ctx;
+use crate::engine::{self, Limits, StdlibPath};
+use crate::error::{Error, Result, exit_code_for_kind};
+use crate::policy::Config;
+use crate::report::{Report, Status};
+use crate::runbook::discover::Runbook;
+use crate::runbook::header::{Header, ParamSpec, ParamValue};
+
+/// How to run.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// `-p KEY=VALUE` pairs as given.
+    pub params: Vec<(String, String)>,
+    pub dry_run: bool,
+    pub yes: bool,
+    /// `--timeout SECS` (else the policy's `timeout_s`).
+    pub timeout_s: Option<u64>,
+    /// Print `print` output as it happens (human mode).
+    pub echo: bool,
+    /// Shared Ctrl-C flag.
+    pub cancel_flag: Arc<AtomicBool>,
+}
+
+/// Validate `given` against the header: unknown, missing and ill-typed parameters are usage
+/// errors (exit 2) naming the parameter and the expected type.
+pub fn resolve_params(rb_name: &str, header: &Header, given: &[(String, String)]) -> Result<Vec<(ParamSpec, ParamValue)>> {
+    for (k, _) in given {
+        if !header.params.iter().any(|p| &p.name == k) {
+            let known: Vec<&str> = header.params.iter().map(|p| p.name.as_str()).collect();
+            let known = if known.is_empty() { "none".to_string() } else { known.join(", ") };
+            return Err(Error::Usage(format!("unknown parameter {k:?} for runbook {rb_name} (it takes: {known})")));
+        }
+    }
+    let mut out = Vec::new();
+    for spec in &header.params {
+        let raw = given.iter().rev().find(|(k, _)| k == &spec.name).map(|(_, v)| v.clone());
+        let raw = match raw.or_else(|| spec.default.clone()) {
+            Some(r) => r,
+            None => {
+                return Err(Error::Usage(format!(
+                    "missing parameter {} ({}) for runbook {rb_name}: pass -p {}=VALUE",
+                    spec.name,
+                    spec.ty.name(),
+                    spec.name
+                )));
+            }
+        };
+        let value = spec.parse_value(&raw)?;
+        out.push((spec.clone(), value));
+    }
+    Ok(out)
+}
+
+/// Parse `KEY=VALUE` (usage error otherwise).
+pub fn parse_kv(s: &str) -> Result<(String, String)> {
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| Error::Usage(format!("-p {s:?}: expected KEY=VALUE")))?;
+    Ok((k.trim().to_string(), v.to_string()))
+}
+
+/// A scope holding each parameter as a constant and the map `params`.
+pub fn params_scope(values: &[(ParamSpec, ParamValue)]) -> Scope<'static> {
+    let mut scope = Scope::new();
+    let mut map = Map::new();
+    for (spec, v) in values {
+        scope.push_constant(spec.name.clone(), v.to_dynamic());
+        map.insert(spec.name.clone().into(), v.to_dynamic());
+    }
+    scope.push_constant("params", map);
+    scope
+}
+
+/// Run `rb` and return its report (never panics; every failure is in the report).
+pub fn run(config: Arc<Config>, stdlib: StdlibPath, rb: Runbook, opts: RunOptions) -> Report {
+    let started = crate::ctx::now_rfc3339();
+    let t0 = Instant::now();
+    let mut base = Report { runbook: rb.name.clone(), started: started.clone(), ..Report::default() };
+
+    let prepared = rb.header().and_then(|h| resolve_params(&rb.name, &h, &opts.params));
+    let values = match prepared {
+        Ok(v) => v,
+        Err(e) => {
+            base.exit_code = e.exit_code();
+            base.status = Status::from_exit_code(base.exit_code);
+            base.error = Some(e.to_string());
+            base.duration_ms = t0.elapsed().as_millis() as u64;
+            return base;
+        }
+    };
+    for (spec, v) in &values {
+        base.params.insert(spec.name.clone(), v.to_json());
+    }
+
+    let timeout = opts.timeout_s.unwrap_or(config.policy.timeout_s);
+    let cancel = Cancel::new(opts.cancel_flag.clone(), Some(Instant::now() + Duration::from_secs(timeout)));
+    let limits = Limits { max_operations: config.policy.max_operations, ..Limits::default() };
+    let base_for_thread = base.clone();
+    let joined = engine::on_script_thread(move || {
+        let mut ctx = Ctx::new(config, &rb.name, cancel.clone());
+        ctx.dry_run = opts.dry_run;
+        ctx.yes = opts.yes;
+        ctx.echo_output = opts.echo;
+        let ctx = Rc::new(ctx);
+        *ctx.report.borrow_mut() = base_for_thread;
+        let engine = engine::build(&limits, cancel, stdlib);
+        let outcome = engine::with_context(ctx.clone(), || {
+            let mut scope = params_scope(&values);
+            let source = engine::strip_shebang(&rb.source);
+            let mut ast = engine
+                .compile_with_scope(&scope, &source)
+                .map_err(|e| parse_error(&e, &rb.display_path))?;
+            ast.set_source(rb.display_path.clone());
+            engine.run_ast_with_scope(&mut scope, &ast).map_err(|e| eval_error(&e, &rb.display_path))
+        });
+        let mut report = ctx.report.borrow().clone();
+        report.exit_code = match &outcome {
+            Ok(()) if report.all_checks_ok() => 0,
+            Ok(()) => 1,
+            Err(f) => exit_code_for_kind(&f.kind),
+        };
+        report.status = Status::from_exit_code(report.exit_code);
+        if let Err(f) = outcome {
+            report.error = Some(f.to_string());
+        }
+        report
+    });
+    let mut report = joined.unwrap_or_else(|msg| {
+        let mut r = base;
+        r.exit_code = 5;
+        r.status = Status::Error;
+        r.error = Some(msg);
+        r
+    });
+    report.duration_ms = t0.elapsed().as_millis() as u64;
+    report
+}
+
+/// A classified script failure: the error kind word (see [`Error::kind`]), where, and what.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub kind: String,
+    pub location: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.kind == "fail" {
+            write!(f, "{}", self.message)
+        } else if self.location.is_empty() {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "{}: {}", self.location, self.message)
+        }
+    }
+}
+
+fn loc(source: &str, pos: Position) -> String {
+    match (pos.line(), pos.position()) {
+        (Some(l), Some(c)) => format!("{source}:{l}:{c}"),
+        (Some(l), None) => format!("{source}:{l}"),
+        _ => source.to_string(),
+    }
+}
+
+/// Classify a compile error: `file:line:col: message`, kind `script`.
+pub fn parse_error(e: &ParseError, source: &str) -> Failure {
+    Failure { kind: "script".into(), location: loc(source, e.position()), message: e.err_type().to_string() }
+}
+
+/// Classify a run-time error, following nested function-call and module errors to the
+/// innermost one and the file it happened in.
+pub fn eval_error(e: &EvalAltResult, default_source: &str) -> Failure {
+    let mut source = default_source.to_string();
+    let mut err = e;
+    // Host functions throw without a position; the call site's position is the useful one.
+    let mut call_site = Position::NONE;
+    loop {
+        match err {
+            EvalAltResult::ErrorInFunctionCall(_, src, inner, pos) => {
+                if !src.is_empty() && *src != source {
+                    source = src.clone();
+                    call_site = Position::NONE;
+                } else {
+                    call_site = *pos;
+                }
+                err = inner;
+            }
+            EvalAltResult::ErrorInModule(path, inner, _) => {
+                source = path.clone();
+                call_site = Position::NONE;
+                err = inner;
+            }
+            _ => break,
+        }
+    }
+    let pos = if err.position().is_none() { call_site } else { err.position() };
+    let location = loc(&source, pos);
+    let (kind, message) = match err {
+        EvalAltResult::ErrorRuntime(value, _) => runtime_value(value),
+        EvalAltResult::ErrorTerminated(token, _) => {
+            let t = token.to_string();
+            if t == engine::TOKEN_INTERRUPTED {
+                ("interrupted".to_string(), "interrupted (Ctrl-C)".to_string())
+            } else {
+                ("limit".to_string(), format!("{t}: the run exceeded its time limit (--timeout / policy.timeout_s)"))
+            }
+        }
+        EvalAltResult::ErrorTooManyOperations(_) => {
+            ("limit".into(), "too many operations (policy.max_operations); a runaway loop?".into())
+        }
+        EvalAltResult::ErrorStackOverflow(_) => ("limit".into(), "call nesting too deep (max 64 levels); runaway recursion?".into()),
+        EvalAltResult::ErrorDataTooLarge(what, _) => ("limit".into(), format!("{what} exceeds the size limit")),
+        EvalAltResult::ErrorTooManyModules(_) => ("limit".into(), "too many modules imported".into()),
+        EvalAltResult::ErrorTooManyVariables(_) => ("limit".into(), "too many variables".into()),
+        other => ("script".into(), strip_position(&other.to_string())),
+    };
+    let location = if kind == "fail" { String::new() } else { location };
+    Failure { kind, location, message }
+}
+
+fn runtime_value(value: &Dynamic) -> (String, String) {
+    if let Some(map) = value.read_lock::<Map>() {
+        if let (Some(k), Some(m)) = (map.get("kind"), map.get("message")) {
+            return (k.to_string(), m.to_string());
+        }
+    }
+    ("script".into(), format!("uncaught exception: {value}"))
+}
+
+/// Rhai appends ` (line L, position C)` to messages; the location is printed separately.
+fn strip_position(msg: &str) -> String {
+    match msg.rfind(" (line ") {
+        Some(i) if msg.ends_with(')') => msg[..i].to_string(),
+        _ => msg.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runbook::header;
+
+    #[test]
+    fn params_validation() {
+        let h = header::parse("//! s\n//! @param n: int = 5\n//! @param tag: string\n", "x").unwrap();
+        let e = resolve_params("x", &h, &[]).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("missing parameter tag"), "{e}");
+        let e = resolve_params("x", &h, &[("nope".into(), "1".into()), ("tag".into(), "v".into())]).unwrap_err();
+        assert!(e.to_string().contains("unknown parameter \"nope\""), "{e}");
+        let e = resolve_params("x", &h, &[("n".into(), "x".into()), ("tag".into(), "v".into())]).unwrap_err();
+        assert!(e.to_string().contains("parameter n: expected an int"), "{e}");
+        let v = resolve_params("x", &h, &[("tag".into(), "v1".into())]).unwrap();
+        assert_eq!(v[0].1, ParamValue::Int(5));
+        assert_eq!(v[1].1, ParamValue::String("v1".into()));
+    }
+}
