@@ -68,18 +68,7 @@ pub fn expand(pattern: &str) -> Result<Expansion> {
         });
         return Ok(out);
     }
-    // The longest leading run of components without glob characters is where the walk starts.
-    let p = Path::new(pattern);
-    let mut base = PathBuf::new();
-    let mut rest = Vec::new();
-    for comp in p.components() {
-        let s = comp.as_os_str().to_string_lossy();
-        if rest.is_empty() && !has_glob_meta(&s) {
-            base.push(comp);
-        } else {
-            rest.push(s.into_owned());
-        }
-    }
+    let (base, rest) = split_glob(pattern);
     let recursive = rest.iter().any(|c| c.contains("**"));
     let depth = if recursive { 16 } else { rest.len() };
     let glob = globset::GlobBuilder::new(pattern)
@@ -107,6 +96,36 @@ pub fn expand(pattern: &str) -> Result<Expansion> {
     }
     out.files = order_rotated(found);
     Ok(out)
+}
+
+/// The folder a glob's walk starts in (its leading components without glob characters) and the
+/// remaining components.
+fn split_glob(pattern: &str) -> (PathBuf, Vec<String>) {
+    let mut base = PathBuf::new();
+    let mut rest = Vec::new();
+    for comp in Path::new(pattern).components() {
+        let s = comp.as_os_str().to_string_lossy();
+        if rest.is_empty() && !has_glob_meta(&s) {
+            base.push(comp);
+        } else {
+            rest.push(s.into_owned());
+        }
+    }
+    (base, rest)
+}
+
+/// For a glob, the folder that is listed to expand it (`.` for a relative glob without one);
+/// `None` for a plain path. The policy must allow reading it before [`expand`] runs.
+pub fn glob_base(pattern: &str) -> Option<PathBuf> {
+    if !has_glob_meta(pattern) {
+        return None;
+    }
+    let (base, _) = split_glob(pattern);
+    Some(if base.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        base
+    })
 }
 
 fn walk(
