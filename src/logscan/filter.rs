@@ -260,10 +260,10 @@ impl<'de> Visitor<'de> for ViewSeed<'_> {
                 view.offer(TIME, r, v.clone());
             }
             for (hit, slot, path) in [(field_hit, FIELD, &n.field), (by_hit, BY, &n.by)] {
-                if let (true, Some(path)) = (hit, path) {
-                    if let Some(found) = descend(&v, &path.rest) {
-                        view.offer(slot, 0, found);
-                    }
+                if let (true, Some(path)) = (hit, path)
+                    && let Some(found) = descend(&v, &path.rest)
+                {
+                    view.offer(slot, 0, found);
                 }
             }
         }

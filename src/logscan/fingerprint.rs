@@ -43,13 +43,12 @@ pub fn fingerprint(msg: &str, out: &mut String) {
                 .count();
             let word = &b[i..i + run];
             let has_digit = word.iter().any(u8::is_ascii_digit);
-            if word.len() > 2
+            let prefixed_hex = word.len() > 2
                 && word[0] == b'0'
                 && (word[1] == b'x' || word[1] == b'X')
-                && word[2..].iter().all(u8::is_ascii_hexdigit)
-            {
-                ("<hex>", run)
-            } else if run >= 8 && has_digit && word.iter().all(u8::is_ascii_hexdigit) {
+                && word[2..].iter().all(u8::is_ascii_hexdigit);
+            let bare_hex = run >= 8 && has_digit && word.iter().all(u8::is_ascii_hexdigit);
+            if prefixed_hex || bare_hex {
                 ("<hex>", run)
             } else if run >= 16 && has_digit {
                 ("<id>", run)
@@ -135,21 +134,21 @@ fn timestamp_len(b: &[u8]) -> Option<usize> {
         return time_len(b).filter(|&n| ends_token(b, n));
     }
     let mut n = 10;
-    if matches!(b.get(n), Some(b'T') | Some(b' ')) {
-        if let Some(t) = time_len(&b[n + 1..]) {
-            n += 1 + t;
-            match b.get(n) {
-                Some(b'Z') => n += 1,
-                Some(b'+') | Some(b'-') if two_digits(b, n + 1) => {
+    if matches!(b.get(n), Some(b'T') | Some(b' '))
+        && let Some(t) = time_len(&b[n + 1..])
+    {
+        n += 1 + t;
+        match b.get(n) {
+            Some(b'Z') => n += 1,
+            Some(b'+') | Some(b'-') if two_digits(b, n + 1) => {
+                n += 3;
+                if b.get(n) == Some(&b':') && two_digits(b, n + 1) {
                     n += 3;
-                    if b.get(n) == Some(&b':') && two_digits(b, n + 1) {
-                        n += 3;
-                    } else if two_digits(b, n) {
-                        n += 2;
-                    }
+                } else if two_digits(b, n) {
+                    n += 2;
                 }
-                _ => {}
             }
+            _ => {}
         }
     }
     Some(n)

@@ -16,7 +16,7 @@ pub enum Matcher {
     /// Every line is a candidate (empty pattern).
     All,
     /// A case-sensitive literal.
-    Literal(memmem::Finder<'static>),
+    Literal(Box<memmem::Finder<'static>>),
     /// A regular expression (also used for case-insensitive literals and prefilter sets).
     Regex(Regex),
 }
@@ -45,9 +45,9 @@ impl Matcher {
             )));
         }
         if !regex && !ignore_case {
-            return Ok(Matcher::Literal(
+            return Ok(Matcher::Literal(Box::new(
                 memmem::Finder::new(pattern.as_bytes()).into_owned(),
-            ));
+            )));
         }
         let source = if regex {
             pattern.to_string()

@@ -157,10 +157,8 @@ fn walk(
             }
         };
         let mut path = entry.path();
-        if strip_dot {
-            if let Ok(p) = path.strip_prefix(".") {
-                path = p.to_path_buf();
-            }
+        if strip_dot && let Ok(p) = path.strip_prefix(".") {
+            path = p.to_path_buf();
         }
         let meta = match std::fs::metadata(&path) {
             Ok(m) => m,

@@ -189,10 +189,10 @@ impl<'p, S: Sink> State<'p, S> {
                 return;
             }
         }
-        if let Some(q) = self.level_quick {
-            if !q.is_match(line) {
-                return;
-            }
+        if let Some(q) = self.level_quick
+            && !q.is_match(line)
+        {
+            return;
         }
         let view = if self.json && !plan.raw && plan.needs.any() {
             match parse_view(trim(line), &plan.needs) {

@@ -648,7 +648,7 @@ fn cleanup_deletes_or_compresses_old_files_only() {
     let items = cleanup::plan(d.path(), "*.log*", 7 * day, true, SystemTime::now()).unwrap();
     assert_eq!(
         items.iter().map(|i| i.path.clone()).collect::<Vec<_>>(),
-        [old1.clone()]
+        std::slice::from_ref(&old1)
     );
     let before = std::fs::metadata(&old1).unwrap().modified().unwrap();
     let out = cleanup::apply(&items, &never()).unwrap();
