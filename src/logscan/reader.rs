@@ -61,6 +61,10 @@ pub fn expand(pattern: &str) -> Result<Expansion> {
                 pattern.trim_end_matches('/')
             )));
         }
+        if !meta.is_file() {
+            // A FIFO or device would block or never end; logs are regular files.
+            return Err(Error::Usage(format!("{pattern} is not a regular file")));
+        }
         out.files.push(LogFile {
             path,
             size: meta.len(),

@@ -303,7 +303,8 @@ pub fn scan_unit<S: Sink>(
     let mut sniffed = unit.format.is_some();
     let mut buf = vec![0u8; BUF];
     let mut filled = 0usize;
-    let (mut eof, mut damaged, mut skipping) = (false, false, false);
+    let (mut eof, mut skipping) = (false, false);
+    let mut damage: Option<String> = None;
     let mut offset: u64 = unit.start; // stream offset of buf[0]
     let mut read_total: u64 = 0;
     let mut since_check = 0usize;
@@ -320,8 +321,7 @@ pub fn scan_unit<S: Sink>(
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => {
                     eof = true;
-                    damaged = true;
-                    warnings.push(format!(
+                    damage = Some(format!(
                         "{label}: {} after {read_total} bytes of text; the lines before the damage were read",
                         describe_read_error(&e, unit.gz)
                     ));
@@ -359,6 +359,7 @@ pub fn scan_unit<S: Sink>(
             }
         }
         let data = &buf[start..filled];
+        let damaged = damage.is_some();
         let end = if eof && !damaged {
             data.len()
         } else {
@@ -392,11 +393,14 @@ pub fn scan_unit<S: Sink>(
         }
         let consumed = start + end;
         if eof {
-            if damaged && consumed < filled {
-                warnings.push(format!(
-                    "{label}: the partial line cut by the damage ({} bytes) was not searched",
-                    filled - consumed
-                ));
+            if let Some(mut d) = damage.take() {
+                if consumed < filled {
+                    d.push_str(&format!(
+                        " (the partial line cut by the damage, {} bytes, was not)",
+                        filled - consumed
+                    ));
+                }
+                warnings.push(d);
             }
             break;
         }
@@ -412,6 +416,9 @@ pub fn scan_unit<S: Sink>(
             buf.truncate(BUF);
             buf.shrink_to_fit();
         }
+    }
+    if let Some(d) = damage {
+        warnings.push(d); // met while skipping the rest of an over-long line
     }
     if long_lines > 0 {
         warnings.push(format!(

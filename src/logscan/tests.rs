@@ -592,6 +592,21 @@ fn missing_paths_empty_globs_and_cancellation() {
         expand(d.path().to_str().unwrap()),
         Err(Error::Usage(_))
     ));
+    let fifo = d.path().join("pipe.log");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    assert!(
+        matches!(expand(fifo.to_str().unwrap()), Err(Error::Usage(_))),
+        "a FIFO would block"
+    );
+    assert!(
+        glob(d.path(), "*.log").files.is_empty(),
+        "globs list regular files only"
+    );
+    std::fs::remove_file(&fifo).unwrap();
     let e = glob(d.path(), "*.log");
     assert!(e.files.is_empty() && e.warnings[0].contains("no file matches"));
     assert_eq!(count(&e, &q("x"), &never()).unwrap().count, 0);

@@ -12,7 +12,8 @@
 //! `regex` (bool, default false: the pattern is a literal), `ignore_case` (bool), `level`
 //! (string or array of strings: JSON `level` field or the `[LEVEL]` / ` LEVEL ` token of plain
 //! text; `warn`/`warning` and `err`/`error` are the same), `since` / `until` (RFC 3339
-//! timestamp, or a duration back from now such as `"24h"`, or an int of seconds back from now),
+//! timestamp, or a duration back from now such as `"24h"`, or an int of seconds back from now;
+//! `until` is a Rhai keyword, so write that key quoted: `#{"until": "2026-11-29T00:00:00Z"}`),
 //! `limit` (int, default 1000), `field` (match the pattern against this JSON field — dots
 //! descend, `req.url` — or logfmt key `field=value` of plain text, instead of the whole line).
 
