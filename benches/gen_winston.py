@@ -28,7 +28,7 @@ def main():
         lambda: f"用户登录 user_id={rnd(100000)}",
         lambda: f"定时任务完成 job=cleanup duration={rnd(5000)}ms",
     ]
-    t_ms = 1_795_942_800_000  # 2026-11-29T05:00:00Z
+    t_ms = 1_795_942_800_000  # 2026-11-29T09:00:00Z
     import datetime
     written = 0
     buf = []

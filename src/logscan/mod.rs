@@ -104,8 +104,18 @@ fn build_plan(what: &str, q: &Query, extra: Extra) -> Result<Plan> {
     let bad_level = |e: regex::Error| Error::Usage(format!("{what}: level {:?}: {e}", q.levels));
     let (level_re, numeric_re) = match &level {
         Some(l) => {
-            let alt = l
+            // Only whether a line mentions a level matters here, so a spelling that contains
+            // another (`error` ⊃ `err`) is dropped: fewer, shorter literals scan faster.
+            let minimal: Vec<&String> = l
                 .spellings
+                .iter()
+                .filter(|s| {
+                    !l.spellings
+                        .iter()
+                        .any(|t| t != *s && s.contains(t.as_str()))
+                })
+                .collect();
+            let alt = minimal
                 .iter()
                 .map(|s| regex::escape(s))
                 .collect::<Vec<_>>()
