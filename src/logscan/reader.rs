@@ -10,6 +10,9 @@
 //! * logrotate numbering without a date: a higher `.N` is older, the live file is newest;
 //! * numbering on a dated name (winston-daily-rotate-file / file-stream-rotator size rotation,
 //!   `combined-2026-11-28.log.1`) counts up, so a higher `.N` is newer;
+//! * Winston's own size rotation (`combined1.log`, `combined2.log` beside `combined.log`) by
+//!   modification time, since Winston numbers towards the newest file by default and towards
+//!   the oldest with `tailable`; on equal times as `tailable` (higher number older);
 //! * ties by modification time, then by name.
 //!
 //! ## Compression
@@ -302,25 +305,84 @@ pub fn rotation_key(path: &Path) -> RotationKey {
     }
 }
 
+/// Winston's size rotation numbers files before the extension: `combined1.log`,
+/// `combined2.log.gz` next to `combined.log`. Returns the base name (`combined.log`) and the
+/// number, when `name` has that shape.
+fn winston_numbered(name: &str) -> Option<(String, u64)> {
+    let stem = name.strip_suffix(".gz").unwrap_or(name);
+    let dot = stem.rfind('.')?;
+    let (body, ext) = stem.split_at(dot);
+    let digits = body.bytes().rev().take_while(u8::is_ascii_digit).count();
+    if digits == 0 || digits > 6 || digits == body.len() || ext.len() < 2 {
+        return None;
+    }
+    let (prefix, num) = body.split_at(body.len() - digits);
+    Some((format!("{prefix}{ext}"), num.parse().ok()?))
+}
+
 /// Sort files into rotated-set order (see the module docs).
+///
+/// Winston's numbered files (`combined1.log`, … beside `combined.log`) join the set of the
+/// unnumbered file and are ordered by modification time — Winston counts up towards the newest
+/// file by default and towards the oldest with `tailable` — and on equal times as `tailable`
+/// does (the unnumbered file newest, a higher number older).
 pub fn order_rotated(mut files: Vec<LogFile>) -> Vec<LogFile> {
-    files.sort_by_cached_key(|f| {
-        let k = rotation_key(&f.path);
-        // Without a date a higher index is older (logrotate); with a date it is newer.
-        let idx_order: i64 = match (&k.date, k.index) {
+    let keys: Vec<RotationKey> = files.iter().map(|f| rotation_key(&f.path)).collect();
+    let plain_sets: std::collections::HashSet<&str> = keys
+        .iter()
+        .filter(|k| k.date.is_none() && k.index.is_none())
+        .map(|k| k.set.as_str())
+        .collect();
+    // (set, Winston number) for numbered files whose unnumbered sibling is present.
+    let mut winston: Vec<Option<(String, u64)>> = Vec::with_capacity(files.len());
+    for (f, k) in files.iter().zip(&keys) {
+        let name = f
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let folder = f
+            .path
+            .parent()
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let w = match (&k.date, k.index, winston_numbered(&name)) {
+            (None, None, Some((base, n))) => {
+                let set = format!("{folder}/{base}");
+                plain_sets.contains(set.as_str()).then_some((set, n))
+            }
+            _ => None,
+        };
+        winston.push(w);
+    }
+    let winston_sets: std::collections::HashSet<String> =
+        winston.iter().flatten().map(|(s, _)| s.clone()).collect();
+    let mut order: Vec<usize> = (0..files.len()).collect();
+    order.sort_by_cached_key(|&i| {
+        let (f, k) = (&files[i], &keys[i]);
+        let (set, winston_n) = match &winston[i] {
+            Some((set, n)) => (set.clone(), Some(*n)),
+            None => (k.set.clone(), None),
+        };
+        let by_time = winston_sets.contains(&set).then_some(f.modified);
+        // Without a date a higher index is older (logrotate, Winston tailable); with a date it
+        // is newer (file-stream-rotator).
+        let idx_order: i64 = match (&k.date, k.index.or(winston_n)) {
             (Some(_), i) => i.map_or(0, |i| i as i64),
             (None, i) => -(i.map_or(0, |i| i as i64)),
         };
         (
-            k.set,
+            set,
             k.date.is_none(),
-            k.date.unwrap_or_default(),
+            k.date.clone().unwrap_or_default(),
+            by_time,
             idx_order,
             f.modified,
             f.path.clone(),
         )
     });
-    files
+    let mut slots: Vec<Option<LogFile>> = files.drain(..).map(Some).collect();
+    order.into_iter().filter_map(|i| slots[i].take()).collect()
 }
 
 /// Whether the file at `path` starts with the gzip magic bytes.
@@ -525,6 +587,37 @@ mod tests {
                 "combined-2026-11-28.log.2",
                 "combined-2026-11-29.log"
             ]
+        );
+        // Winston size rotation: `tailable` (equal times) and default (times decide).
+        let files = [
+            "combined.log",
+            "combined2.log",
+            "combined1.log.gz",
+            "app2.log",
+        ]
+        .map(lf)
+        .to_vec();
+        assert_eq!(
+            names(&order_rotated(files)),
+            [
+                "app2.log",
+                "combined2.log",
+                "combined1.log.gz",
+                "combined.log"
+            ]
+        );
+        let at = |name: &str, s: u64| LogFile {
+            modified: SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(s),
+            ..lf(name)
+        };
+        let files = vec![
+            at("combined2.log", 30),
+            at("combined.log", 10),
+            at("combined1.log", 20),
+        ];
+        assert_eq!(
+            names(&order_rotated(files)),
+            ["combined.log", "combined1.log", "combined2.log"]
         );
         let files = ["app.log", "app.log-20261128.gz", "app.log-20261127.gz"]
             .map(lf)
