@@ -9,5 +9,7 @@ use crate::runbook::SearchPath;
 
 /// Start an interactive session.
 pub fn run(_config: Arc<Config>, _search: SearchPath, _cancel: Arc<AtomicBool>) -> Result<i32> {
-    Err(Error::Usage("runbook repl: not yet available in this build".into()))
+    Err(Error::Usage(
+        "runbook repl: not yet available in this build".into(),
+    ))
 }
