@@ -63,8 +63,17 @@ pub mod logs_module {
     }
 
     /// Lines of `path` (a file or a glob such as `logs/combined*.log*`; rotated sets oldest
-    /// first, `.gz` read transparently) matching `pattern` under `opts` (see the module docs:
-    /// `regex`, `ignore_case`, `level`, `since`, `until`, `limit`, `field`).
+    /// first, `.gz` read transparently) matching `pattern` under `opts`.
+    ///
+    /// Options (shared by `count`, `top`, `stats`, `tail`): `regex` (bool, default false: the
+    /// pattern is a literal; regexes anchor `^`/`$` at line ends, before a `\r`),
+    /// `ignore_case` (bool), `level` (string or array: JSON `level` field or the `[LEVEL]` /
+    /// ` LEVEL ` token of plain text; `warn`/`warning`, `err`/`error` alike; pino numbers too),
+    /// `since` / `until` (RFC 3339 timestamp, a duration back from now like `"24h"`, or an int
+    /// of seconds back from now; JSON `timestamp`/`time` or the first timestamp of a plain line;
+    /// `until` is a Rhai keyword: quote it, `#{"until": …}`), `limit` (int, default 1000, at
+    /// most 1 000 000), `field` (match the pattern against this JSON field — dots descend,
+    /// `req.url` — or logfmt `key=value` of plain text, instead of the whole line).
     ///
     /// Returns `#{matches, total, truncated, skipped, warnings}`:
     /// `matches` — the first `limit` (default 1000) matching lines, oldest first, each
