@@ -677,3 +677,34 @@ fn an_unwritable_audit_log_stops_the_effect() {
         r.report["error"]
     );
 }
+
+#[test]
+fn ctrl_c_during_an_effect_audits_it_as_interrupted() {
+    let sb = Sandbox::new();
+    sb.config("[policy]\ncommands = [\"sleep\"]\n");
+    sb.file("slow.rhai", "print(\"go\");\ncmd::run(\"sleep\", [\"30\"], #{ timeout_s: 60 });\nprint(\"not reached\");\n");
+    let t0 = std::time::Instant::now();
+    let child = sb
+        .cmd()
+        .args(["run", "slow.rhai", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    // SAFETY: sending SIGINT to our own child process.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let r = common::Run::from_output(child.wait_with_output().unwrap());
+    r.expect_code(3).no_panic();
+    assert!(
+        t0.elapsed() < std::time::Duration::from_secs(20),
+        "the sleep was not cut short"
+    );
+    assert_eq!(r.output(), vec!["go"]);
+    let audit = sb.audit();
+    assert_eq!(audit.len(), 1, "{audit:#?}");
+    assert_eq!(audit[0]["action"], "cmd.run");
+    assert_eq!(audit[0]["outcome"], "interrupted");
+}

@@ -140,7 +140,12 @@ impl Demo {
     pub fn own_node_modules(&self) {
         let link = self.work.path().join("node_modules");
         std::fs::remove_file(&link).unwrap();
-        let st = Command::new("cp").arg("-a").arg(fixture_dir().join("node_modules")).arg(&link).status().unwrap();
+        let st = Command::new("cp")
+            .arg("-a")
+            .arg(fixture_dir().join("node_modules"))
+            .arg(&link)
+            .status()
+            .unwrap();
         assert!(st.success(), "copying node_modules");
     }
 
