@@ -131,7 +131,10 @@ fn health_check_passes_on_this_machine_with_no_config() {
         }
         // only the CPU check may fail, and only because the CPU really is busy
         for c in r.report["checks"].as_array().unwrap() {
-            assert!(c["ok"] == true || (c["name"] == "cpu" && c["value"].as_f64().unwrap() >= 70.0), "{c:#}");
+            assert!(
+                c["ok"] == true || (c["name"] == "cpu" && c["value"].as_f64().unwrap() >= 70.0),
+                "{c:#}"
+            );
         }
         last = Some(r);
         std::thread::sleep(Duration::from_secs(3));
@@ -530,7 +533,8 @@ fn performance_issue_lists_processes_connections_and_slow_requests() {
     demo.post("/admin/slow?ms=1100");
     demo.get("/api/pages/1");
     demo.post("/admin/reset");
-    let r = run(&sb, "performance-issue", &["-p", "cpu_max=100"]);
+    // The host CPU is shared with parallel tests (it can read 100.0): not what this test is about.
+    let r = run(&sb, "performance-issue", &["-p", "cpu_max=101"]);
     r.no_panic().expect_code(0);
     assert_eq!(
         r.check(&format!("{APP} listening on {}", demo.port))["ok"],
