@@ -412,3 +412,50 @@ fn ctrl_c_cancels_cleanly_with_exit_3() {
     assert!(r.report["error"].as_str().unwrap().contains("interrupted"));
     assert_eq!(r.output(), vec!["started"]);
 }
+
+#[test]
+fn fs_read_functions_work_inside_the_roots() {
+    let sb = Sandbox::new();
+    sb.file("data/a.txt", "abc");
+    sb.file("data/sub/b.pem", "x");
+    sb.file("data/sub/c.txt", "y");
+    let r = sb.run_script(
+        "rd",
+        r#"print(fs::read("data/a.txt"));
+print(fs::sha256("data/a.txt"));
+print(fs::stat("data/a.txt").size);
+print(fs::find("data", "*.txt").len());
+print(fs::find("data", "sub/*.pem").len());
+print(fs::list("data").len());
+print(json::to_string(json::parse("{\"k\":[1,2.5,\"x\",null]}")));
+"#,
+        &[],
+    );
+    r.expect_code(0);
+    assert_eq!(
+        r.output(),
+        vec![
+            "abc",
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+            "3",
+            "2",
+            "1",
+            "2",
+            "{\"k\":[1,2.5,\"x\",null]}"
+        ]
+    );
+    let r = sb.run_script("rd2", "fs::read(\"/etc/hostname\");", &[]);
+    r.expect_code(4);
+}
+
+#[test]
+fn an_unwritable_audit_log_stops_the_effect() {
+    let sb = Sandbox::new();
+    // The audit path is a folder: it cannot be opened for appending.
+    std::fs::create_dir_all(sb.path().join("auditdir")).unwrap();
+    sb.config("[policy]\nwrite = [\".\"]\n[audit]\npath = \"auditdir\"\n");
+    let r = sb.run_script("w", "fs::write(\"a.txt\", \"x\");", &[]);
+    assert_ne!(r.code, 0);
+    assert!(!sb.path().join("a.txt").exists(), "effect happened without an audit record");
+    assert!(r.report["error"].as_str().unwrap().contains("audit log"), "{}", r.report["error"]);
+}

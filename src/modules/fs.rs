@@ -88,6 +88,32 @@ pub mod fs_module {
         })
     }
 
+    /// Files below folder `dir` (recursively, symbolic links not followed) whose path relative to
+    /// `dir` matches `glob` (`*.pem`, `logs/**/*.gz`; `*` also crosses `/`), sorted. At most
+    /// 100 000 paths.
+    ///
+    /// Throws when `glob` is invalid, `dir` is not a readable folder, outside the read roots,
+    /// or holds more than 100 000 matching files (`limit`).
+    #[rhai_fn(return_raw)]
+    pub fn find(ncc: NativeCallContext, dir: &str, glob: &str) -> RhaiResult<Array> {
+        crate::modules::host(&ncc, |c| {
+            let p = c.allow_read("fs.find", Path::new(dir))?;
+            let found = super::find_files(&p, glob, 100_000, &c.cancel)?;
+            Ok(found.into_iter().map(|n| Dynamic::from(n.to_string_lossy().to_string())).collect())
+        })
+    }
+
+    /// SHA-256 of the contents of file `path`, as 64 lowercase hex digits (streamed; any size).
+    ///
+    /// Throws when the file is missing or unreadable, or outside the policy's read roots.
+    #[rhai_fn(return_raw)]
+    pub fn sha256(ncc: NativeCallContext, path: &str) -> RhaiResult<String> {
+        crate::modules::host(&ncc, |c| {
+            let p = c.allow_read("fs.sha256", Path::new(path))?;
+            super::sha256_file(&p, &c.cancel)
+        })
+    }
+
     /// Replace the contents of `path` with `text`, atomically (effect `fs.write`).
     ///
     /// Throws `denied` outside the policy's write roots, or an I/O error naming the path.
@@ -166,6 +192,57 @@ pub fn list_dir(dir: &Path, glob: &str) -> Result<Vec<PathBuf>> {
     }
     out.sort();
     Ok(out)
+}
+
+/// Files below `dir` whose relative path matches `glob`, sorted; symlinks are not followed.
+/// Errors: bad glob, unreadable folder, more than `cap` matches (`Limit`), cancellation.
+pub fn find_files(dir: &Path, glob: &str, cap: usize, cancel: &crate::cancel::Cancel) -> Result<Vec<PathBuf>> {
+    let matcher = globset::GlobBuilder::new(glob)
+        .literal_separator(false)
+        .build()
+        .map_err(|e| Error::Usage(format!("fs::find: bad glob {glob:?}: {e}")))?
+        .compile_matcher();
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        cancel.check()?;
+        let rd = std::fs::read_dir(&d).map_err(|e| Error::io("listing", &d, e))?;
+        for entry in rd {
+            let entry = entry.map_err(|e| Error::io("listing", &d, e))?;
+            let ft = entry.file_type().map_err(|e| Error::io("listing", entry.path(), e))?;
+            let path = entry.path();
+            if ft.is_dir() {
+                stack.push(path);
+            } else if ft.is_file() {
+                let rel = path.strip_prefix(dir).unwrap_or(&path);
+                if matcher.is_match(rel) {
+                    if out.len() >= cap {
+                        return Err(Error::Limit(format!("more than {cap} files match {glob:?} under {}", dir.display())));
+                    }
+                    out.push(path);
+                }
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Streamed SHA-256 of a file as lowercase hex.
+pub fn sha256_file(path: &Path, cancel: &crate::cancel::Cancel) -> Result<String> {
+    use sha2::Digest;
+    let mut f = std::fs::File::open(path).map_err(|e| Error::io("reading", path, e))?;
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 256 << 10];
+    loop {
+        let n = f.read(&mut buf).map_err(|e| Error::io("reading", path, e))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        cancel.check()?;
+    }
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// Write `bytes` to `path` atomically: a temporary file in the same folder, fsync, rename.

@@ -105,6 +105,12 @@ pub mod globals_module {
         crate::modules::host(&ncc, |c| c.cancel.sleep(std::time::Duration::from_secs_f64(seconds.min(1e9))))
     }
 
+    /// Whether this run is a dry run (`--dry-run`, or `:dry on` in the REPL): effects are only planned.
+    #[rhai_fn(return_raw)]
+    pub fn dry_run(ncc: NativeCallContext) -> RhaiResult<bool> {
+        crate::modules::host(&ncc, |c| Ok(c.dry_run))
+    }
+
     /// The current time, RFC 3339 UTC with milliseconds (`2026-11-29T09:00:00.123Z`).
     pub fn now() -> String {
         crate::ctx::now_rfc3339()
