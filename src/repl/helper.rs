@@ -14,7 +14,7 @@ use rustyline::completion::{Completer, FilenameCompleter, Pair};
 use rustyline::highlight::{CmdKind, Highlighter, MatchingBracketHighlighter};
 use rustyline::hint::{Hint, Hinter};
 use rustyline::validate::{ValidationContext, ValidationResult, Validator};
-use rustyline::{Context, Helper};
+use rustyline::{Cmd, ConditionalEventHandler, Context, Event, EventContext, Helper, Movement, RepeatCount};
 
 use crate::runbook::SearchPath;
 
@@ -406,6 +406,17 @@ fn open_call(text: &str) -> Option<String> {
         }
     }
     stack.into_iter().rev().find_map(|x| x).filter(|_| in_str.is_none())
+}
+
+/// Ctrl-C while typing clears what was typed (all lines of an unfinished input) and stays on
+/// the prompt; on an empty line it is rustyline's interrupt (a fresh prompt). Clearing by a
+/// redraw also erases a hint shown after the cursor, which an interrupt would leave on screen.
+pub struct ClearOnCtrlC;
+
+impl ConditionalEventHandler for ClearOnCtrlC {
+    fn handle(&self, _evt: &Event, _n: RepeatCount, _positive: bool, ctx: &EventContext) -> Option<Cmd> {
+        if ctx.line().is_empty() { None } else { Some(Cmd::Kill(Movement::WholeBuffer)) }
+    }
 }
 
 /// The rustyline helper.

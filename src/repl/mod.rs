@@ -31,10 +31,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use rhai::{AST, Dynamic, Engine, EvalAltResult, Module, Position, Scope, Shared};
-use rustyline::Editor;
 use rustyline::config::{ColorMode, CompletionType};
 use rustyline::error::ReadlineError;
 use rustyline::history::DefaultHistory;
+use rustyline::{Editor, EventHandler, KeyEvent};
 
 use crate::cancel::Cancel;
 use crate::ctx::Ctx;
@@ -181,6 +181,7 @@ impl Session {
             names: self.names.clone(),
         };
         rl.set_helper(Some(ReplHelper::new(catalog, self.color)));
+        rl.bind_sequence(KeyEvent::ctrl('C'), EventHandler::Conditional(Box::new(helper::ClearOnCtrlC)));
         let history = self.config.state_dir.join(HISTORY_FILE);
         if let Err(e) = std::fs::create_dir_all(&self.config.state_dir) {
             eprintln!(
@@ -214,7 +215,7 @@ impl Session {
                         break;
                     }
                 }
-                // Ctrl-C at the prompt clears the line; the session goes on.
+                // Ctrl-C on an empty prompt: a fresh prompt; the session goes on.
                 Err(ReadlineError::Interrupted) => continue,
                 Err(ReadlineError::Eof) => break,
                 Err(e) => return Err(rl_err(e)),
@@ -447,31 +448,35 @@ impl Session {
 
     /// Print an error with the offending line and a caret under the position.
     fn show_error(&self, message: &str, site: Option<(usize, Position)>, source: &str, idx: usize) {
-        let mut err = std::io::stderr().lock();
-        let _ = writeln!(err, "{} {message}", self.paint("31", "error:"));
-        let Some((i, pos)) = site else { return };
-        let (Some(line), col) = (pos.line(), pos.position()) else {
-            return;
-        };
-        let Some(text) = self.texts.get(i) else {
-            return;
-        };
-        let Some(src_line) = engine::strip_shebang(text).lines().nth(line - 1).map(str::to_string) else {
-            return;
+        eprint!("{}", self.error_text(message, site, source, idx));
+    }
+
+    /// The error message, then the input line at `site` with a caret under the column.
+    fn error_text(&self, message: &str, site: Option<(usize, Position)>, source: &str, idx: usize) -> String {
+        let mut out = format!("{} {message}\n", self.paint("31", "error:"));
+        let Some((i, pos)) = site else { return out };
+        let (Some(line), col) = (pos.line(), pos.position()) else { return out };
+        let Some(text) = self.texts.get(i) else { return out };
+        let Some(src_line) =
+            line.checked_sub(1).and_then(|n| engine::strip_shebang(text).lines().nth(n).map(str::to_string))
+        else {
+            return out;
         };
         if i != idx {
-            let _ = writeln!(err, "  (in a function defined by input #{})", i + 1);
+            out.push_str(&format!("  (in a function defined by input #{})\n", i + 1));
         } else if source != "<repl>" {
-            let _ = writeln!(err, "  --> {source}:{line}:{}", col.unwrap_or(1));
+            out.push_str(&format!("  --> {source}:{line}:{}\n", col.unwrap_or(1)));
         }
         let num = line.to_string();
         let pad = " ".repeat(num.len());
-        let _ = writeln!(err, " {num} | {src_line}");
+        out.push_str(&format!(" {num} | {src_line}\n"));
         if let Some(col) = col {
+            // Keep tabs so the caret lines up under tab-indented code.
             let lead: String =
                 src_line.chars().take(col.saturating_sub(1)).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
-            let _ = writeln!(err, " {pad} | {lead}{}", self.paint("31", "^"));
+            out.push_str(&format!(" {pad} | {lead}{}\n", self.paint("31", "^")));
         }
+        out
     }
 }
 
@@ -546,6 +551,21 @@ mod tests {
             let (i, pos) = s.error_site(&err, 1, &HashSet::new()).expect("site");
             assert_eq!(i, 0, "inside f, defined by input 0");
             assert_eq!((pos.line(), pos.position()), (Some(2), Some(7)));
+        });
+    }
+
+    #[test]
+    fn error_text_puts_a_caret_under_the_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_path_buf();
+        big(move || {
+            let mut s = session(&d);
+            s.texts.push("let a = 1;\n\tlet b = a +  zzz;".into());
+            let t = s.error_text("Undefined variable: zzz", Some((0, Position::new(2, 15))), "<repl>", 0);
+            assert_eq!(t, "error: Undefined variable: zzz\n 2 | \tlet b = a +  zzz;\n   | \t             ^\n");
+            let t = s.error_text("boom", Some((0, Position::new(1, 5))), "lib.rhai", 0);
+            assert!(t.contains("  --> lib.rhai:1:5\n 1 | let a = 1;\n   |     ^\n"), "{t}");
+            assert_eq!(s.error_text("no position", None, "<repl>", 0), "error: no position\n");
         });
     }
 
