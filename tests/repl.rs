@@ -392,3 +392,38 @@ fn pty_double_ctrl_c_on_a_stuck_input_keeps_the_session_three_end_it() {
     let status = p.s.get_process().wait().expect("wait");
     assert!(format!("{status:?}").ends_with(", 3)"), "exit status {status:?}");
 }
+
+/// `:run` of a runbook that may cause effects asks once before it starts; declining runs nothing.
+#[test]
+fn pty_run_asks_before_a_runbook_with_effects() {
+    let sb = Sandbox::new();
+    write_policy(&sb);
+    sb.file(
+        "runbooks/stamp.rhai",
+        "//! Write a stamp file.\n//! @param text: string = \"stamp\"   what to write\nfs::write(\"out/stamp.txt\", text);\ncheck(\"stamped\", fs::exists(\"out/stamp.txt\"));\n",
+    );
+    let mut p = Pty::start(&sb);
+    p.line(":run stamp text=first");
+    p.expect("stamp may cause effects (fs::write). Run it? [y/N]");
+    p.line("n");
+    p.expect("stamp not run");
+    p.prompt();
+    assert!(!sb.path().join("out/stamp.txt").exists());
+    p.send(":run st\t");
+    p.expect(":run stamp");
+    p.line(" text=second");
+    p.expect("[y/N]");
+    p.line("y");
+    p.expect("done     fs.write");
+    p.expect("stamp: ok");
+    p.prompt();
+    assert_eq!(std::fs::read_to_string(sb.path().join("out/stamp.txt")).unwrap(), "second");
+    // Under :dry on it plans without asking.
+    p.line(":dry on");
+    p.prompt();
+    p.line(":run stamp text=third");
+    p.expect("planned  fs.write");
+    p.prompt();
+    assert_eq!(std::fs::read_to_string(sb.path().join("out/stamp.txt")).unwrap(), "second");
+    p.quit();
+}
