@@ -427,3 +427,32 @@ fn pty_run_asks_before_a_runbook_with_effects() {
     assert_eq!(std::fs::read_to_string(sb.path().join("out/stamp.txt")).unwrap(), "second");
     p.quit();
 }
+
+/// A bracketed paste of several lines is one input (one history entry), run on Enter.
+#[test]
+fn pty_bracketed_paste_is_one_input() {
+    let sb = Sandbox::new();
+    let mut p = Pty::start(&sb);
+    p.send("\x1b[200~let pasted = 40;\nfn bump(x) {\n  x + 2\n}\nbump(pasted)\x1b[201~");
+    p.send("\r");
+    p.expect("42");
+    p.prompt();
+    p.quit();
+    let hist = std::fs::read_to_string(sb.state().join("repl_history")).expect("history file");
+    assert!(hist.contains("let pasted = 40;\\nfn bump(x) {\\n  x + 2\\n}\\nbump(pasted)"), "{hist}");
+}
+
+/// Each input gets the policy's wall-clock limit; hitting it ends that input, not the session.
+#[test]
+fn piped_each_input_gets_the_policy_timeout() {
+    let sb = Sandbox::new();
+    sb.config("[policy]\ntimeout_s = 1\nmax_operations = 100_000_000_000\n");
+    let t0 = std::time::Instant::now();
+    let (code, out, err) = piped(&sb, "let kept = 2;\nloop { }\nsleep_s(0.6); kept * 21\nsleep_s(0.6); kept * 50\n");
+    let elapsed = t0.elapsed();
+    assert_eq!(code, 3, "{out}\n{err}");
+    assert!(err.contains("wall-clock timeout"), "{err}");
+    // Two more inputs of 0.6 s each ran after the first used up its 1 s: the deadline is per input.
+    assert_eq!(out, "42\n100\n", "{err}");
+    assert!(elapsed >= Duration::from_millis(2000), "{elapsed:?}");
+}
