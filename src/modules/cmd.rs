@@ -1,6 +1,153 @@
-//! `cmd::` — placeholder until its issue lands (replaced by the module's owner).
+//! `cmd::` — programs the policy allows (`policy.commands`), run without a shell on the same
+//! process runner as the service managers: own process group, stdin from `/dev/null`, output
+//! capped at 1 MiB per stream, the whole group ended on timeout. Every run is an effect;
+//! programs listed in `policy.read_only_commands` (`npm outdated`, `git status`) also run under
+//! `--dry-run`.
+
+use std::path::Path;
+use std::time::Duration;
 
 use rhai::plugin::*;
+use rhai::{Array, Dynamic, Map};
+use serde_json::json;
+
+use crate::ctx::Ctx;
+use crate::effects::Need;
+use crate::error::{Error, Result};
+use crate::proc::{self, Output, Spec};
+
+/// Longest `timeout_s` accepted (a day).
+pub const MAX_TIMEOUT_S: u64 = 86_400;
 
 #[export_module]
-pub mod cmd_module {}
+pub mod cmd_module {
+    use crate::error::RhaiResult;
+    use rhai::{Array, Map};
+
+    /// Run `program` with `args` (no shell) and wait for it (effect `cmd.run`) →
+    /// `#{code, stdout, stderr, duration_ms, timed_out, truncated, planned}`.
+    ///
+    /// * `program` — a name from `policy.commands` (looked up on `PATH`) or an allowed path.
+    /// * `args` — array of strings, passed as they are.
+    ///
+    /// `code` is the exit code (`128 + N` when killed by signal N; `()` when planned);
+    /// `stdout`/`stderr` are text capped at 1 MiB each (`truncated` says whether either was
+    /// cut); `duration_ms` wall time; `timed_out` whether the timeout ended it (the whole process
+    /// group is killed then); `planned` is true under `--dry-run` for a program that is not
+    /// read-only, which is then not run. A non-zero exit code does not throw.
+    ///
+    /// Throws when `program` is not in `policy.commands` (`denied`), cannot be started
+    /// (`failed`, naming it), `args` holds a non-string, or the run is interrupted.
+    #[rhai_fn(name = "run", return_raw)]
+    pub fn run2(ncc: NativeCallContext, program: &str, args: Array) -> RhaiResult<Map> {
+        run3(ncc, program, args, Map::new())
+    }
+
+    /// `cmd::run` with options:
+    /// * `cwd` — working folder (must be inside the policy's read roots);
+    /// * `timeout_s` — seconds before the process group is killed (default 60, at most 86400);
+    /// * `env` — map of extra environment variables (their values never reach the audit log).
+    ///
+    /// Throws as `cmd::run(program, args)`, and on unknown or ill-typed options.
+    #[rhai_fn(name = "run", return_raw)]
+    pub fn run3(ncc: NativeCallContext, program: &str, args: Array, opts: Map) -> RhaiResult<Map> {
+        crate::modules::host(&ncc, |c| super::run(c, program, args, opts))
+    }
+}
+
+fn string_args(args: Array) -> Result<Vec<String>> {
+    args.into_iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let t = a.type_name();
+            a.into_string().map_err(|_| {
+                Error::Usage(format!("cmd::run: argument {i} must be a string, got {t}"))
+            })
+        })
+        .collect()
+}
+
+fn result_map(out: Option<Output>) -> Map {
+    let mut m = Map::new();
+    match out {
+        Some(o) => {
+            m.insert("code".into(), i64::from(o.code).into());
+            m.insert(
+                "truncated".into(),
+                (o.stdout_truncated || o.stderr_truncated).into(),
+            );
+            m.insert("stdout".into(), o.stdout.into());
+            m.insert("stderr".into(), o.stderr.into());
+            m.insert("duration_ms".into(), (o.duration_ms as i64).into());
+            m.insert("timed_out".into(), o.timed_out.into());
+            m.insert("planned".into(), false.into());
+        }
+        None => {
+            m.insert("code".into(), Dynamic::UNIT);
+            m.insert("truncated".into(), false.into());
+            m.insert("stdout".into(), "".into());
+            m.insert("stderr".into(), "".into());
+            m.insert("duration_ms".into(), 0_i64.into());
+            m.insert("timed_out".into(), false.into());
+            m.insert("planned".into(), true.into());
+        }
+    }
+    m
+}
+
+/// `cmd::run`.
+pub fn run(c: &Ctx, program: &str, args: Array, opts: Map) -> Result<Map> {
+    let args = string_args(args)?;
+    let o = crate::modules::Opts::new("cmd::run", opts, &["cwd", "timeout_s", "env"])?;
+    let timeout_s = o.uint("timeout_s", proc::DEFAULT_TIMEOUT.as_secs())?;
+    if timeout_s == 0 || timeout_s > MAX_TIMEOUT_S {
+        return Err(Error::Usage(format!(
+            "cmd::run: timeout_s must be between 1 and {MAX_TIMEOUT_S}, got {timeout_s}"
+        )));
+    }
+    let mut env = Vec::new();
+    if let Some(m) = o.map("env")? {
+        for (k, v) in m {
+            let t = v.type_name();
+            let v = if v.is_string() {
+                v.into_string().unwrap_or_default()
+            } else if v.is_int() || v.is_float() || v.is_bool() {
+                v.to_string()
+            } else {
+                return Err(Error::Usage(format!(
+                    "cmd::run: env.{k} must be a string, got {t}"
+                )));
+            };
+            if k.is_empty() || k.contains('=') || k.contains('\0') || v.contains('\0') {
+                return Err(Error::Usage(format!(
+                    "cmd::run: invalid environment variable name {k:?}"
+                )));
+            }
+            env.push((k.to_string(), v));
+        }
+    }
+    let cwd = match o.string("cwd")? {
+        Some(d) => Some(c.allow_read("cmd.run", Path::new(&d))?),
+        None => None,
+    };
+    let mut spec = Spec::new(program, args.iter()).timeout(Duration::from_secs(timeout_s));
+    spec.cwd = cwd.clone();
+    spec.env = env.iter().map(|(k, v)| (k.into(), v.into())).collect();
+    let target = spec.display();
+    let read_only = c.config.is_read_only_command(program, &args);
+    let audit_args = json!({
+        "cwd": cwd.as_ref().map(|d| d.display().to_string()),
+        "timeout_s": timeout_s,
+        "env": env.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
+        "read_only": read_only,
+    });
+    let out = c.effect(
+        "cmd.run",
+        &target,
+        audit_args,
+        &[Need::Command(program.to_string())],
+        read_only,
+        || proc::run(&spec, &c.cancel),
+    )?;
+    Ok(result_map(out))
+}

@@ -1,6 +1,464 @@
-//! `service::` — placeholder until its issue lands (replaced by the module's owner).
+//! `service::` — services declared in the inventory (`[services.NAME]` in `runbook.toml`),
+//! run by pm2, systemd, supervisor or commands from the inventory.
+//!
+//! Only inventory services can be touched: any other name is a denial (exit 4, audited).
+//! `start`, `stop`, `restart`, `reload` and `signal` are effects (policy, audit log, dry run)
+//! and hold the service's lock while they act, so two runs never act on one service at once;
+//! `restart` also counts against `policy.restart_limit`, persisted in the state directory.
+//! Status maps never carry the process environment.
+
+use std::time::Duration;
 
 use rhai::plugin::*;
+use rhai::{Dynamic, Map};
+use serde_json::json;
+
+use crate::ctx::Ctx;
+use crate::effects::Need;
+use crate::error::{Error, Result};
+use crate::policy::ServiceSpec;
+use crate::service::guard::{self, Holder, RestartLimit, ServiceLock};
+use crate::service::{self as svc, Health, ServiceManager, Status};
+
+/// Default timeout of `service::health`, ms.
+pub const HEALTH_TIMEOUT_MS: u64 = 3000;
 
 #[export_module]
-pub mod service_module {}
+pub mod service_module {
+    use crate::error::RhaiResult;
+    use rhai::{Array, Dynamic, Map};
+
+    /// Status of inventory service `name` from its manager →
+    /// `#{name, manager, state, pid, uptime_s, restarts, cpu, memory, detail}`.
+    ///
+    /// `state` is `online`, `stopped`, `errored`, `starting`, `stopping` or `unknown`; `pid`,
+    /// `uptime_s` (seconds) and `restarts` are `()` when not known; `cpu` percent, `memory`
+    /// bytes (0 when not running); `detail` the manager's own words (pm2 status, systemd
+    /// `SubState`/`Result` such as `start-limit-hit`, supervisor description).
+    ///
+    /// Throws when `name` is not in the inventory (`denied`), the manager cannot be run or
+    /// answers something unexpected (`failed`, quoting it), or its call times out.
+    #[rhai_fn(return_raw)]
+    pub fn status(ncc: NativeCallContext, name: &str) -> RhaiResult<Map> {
+        crate::modules::host(&ncc, |c| super::status_of(c, name, "service.status"))
+            .and_then(|s| super::to_map(&ncc, &s))
+    }
+
+    /// Status maps (as `service::status`) of every inventory service, in name order. A service
+    /// whose manager cannot be asked appears with `state: "unknown"` and the error in `detail`.
+    #[rhai_fn(return_raw)]
+    pub fn list(ncc: NativeCallContext) -> RhaiResult<Array> {
+        let all = crate::modules::host(&ncc, super::list_all)?;
+        all.iter()
+            .map(|s| super::to_map(&ncc, s).map(Dynamic::from))
+            .collect()
+    }
+
+    /// The inventory entry of service `name` →
+    /// `#{name, manager, workdir, health_url, stats_url, logs, error_logs, port}`
+    /// (absent settings are `()`; `logs`/`error_logs` are arrays of globs).
+    ///
+    /// Throws `denied` when `name` is not in the inventory.
+    #[rhai_fn(return_raw)]
+    pub fn info(ncc: NativeCallContext, name: &str) -> RhaiResult<Map> {
+        crate::modules::host(&ncc, |c| {
+            let spec = c.allow_service("service.info", name)?;
+            Ok(super::info_map(name, &spec))
+        })
+    }
+
+    /// Probe the service's `health_url` (GET, 3000 ms timeout, redirects not followed) →
+    /// `#{ok, status, elapsed_ms, error}`: `ok` for a 2xx answer; `status` is `()` without an
+    /// answer; `error` says why it failed (`no answer within 3000 ms`, `cannot connect: …`,
+    /// `HTTP 503 …`) and is `()` when ok. Network failures do not throw.
+    ///
+    /// Throws when `name` is not in the inventory, has no `health_url`, or its host is not in
+    /// `policy.http_hosts` (`denied`).
+    #[rhai_fn(name = "health", return_raw)]
+    pub fn health1(ncc: NativeCallContext, name: &str) -> RhaiResult<Map> {
+        health2(ncc, name, Map::new())
+    }
+
+    /// `service::health` with options: `timeout_ms` (default 3000).
+    ///
+    /// Throws as `service::health(name)`, and on unknown options.
+    #[rhai_fn(name = "health", return_raw)]
+    pub fn health2(ncc: NativeCallContext, name: &str, opts: Map) -> RhaiResult<Map> {
+        let h = crate::modules::host(&ncc, |c| {
+            let o = crate::modules::Opts::new("service::health", opts, &["timeout_ms"])?;
+            let timeout = std::time::Duration::from_millis(
+                o.uint("timeout_ms", super::HEALTH_TIMEOUT_MS)?.max(1),
+            );
+            super::health_of(c, name, timeout)
+        })?;
+        super::to_map(&ncc, &h)
+    }
+
+    /// Start service `name` (effect `service.start`) → its status afterwards (under `--dry-run`
+    /// the current status; nothing is started). Holds the service lock while acting.
+    ///
+    /// Throws when `name` is not in the inventory (`denied`), another run holds the service's
+    /// lock (`busy`, naming it), or the manager fails or times out (`failed`, quoting it).
+    #[rhai_fn(name = "start", return_raw)]
+    pub fn start1(ncc: NativeCallContext, name: &str) -> RhaiResult<Map> {
+        start2(ncc, name, Map::new())
+    }
+
+    /// `service::start` with options: `wait` — seconds to wait for another run's lock
+    /// (default: fail at once; `true`: up to the run's own timeout).
+    ///
+    /// Throws as `service::start(name)`, and on unknown or ill-typed options (`usage`).
+    #[rhai_fn(name = "start", return_raw)]
+    pub fn start2(ncc: NativeCallContext, name: &str, opts: Map) -> RhaiResult<Map> {
+        let s = crate::modules::host(&ncc, |c| super::act(c, name, super::Action::Start, opts))?;
+        super::to_map(&ncc, &s)
+    }
+
+    /// Stop service `name` (effect `service.stop`) → its status afterwards (under `--dry-run`
+    /// the current status). Stopping a stopped service is not an error.
+    ///
+    /// Throws as `service::start`.
+    #[rhai_fn(name = "stop", return_raw)]
+    pub fn stop1(ncc: NativeCallContext, name: &str) -> RhaiResult<Map> {
+        stop2(ncc, name, Map::new())
+    }
+
+    /// `service::stop` with options: `wait` — seconds to wait for another run's lock
+    /// (default: fail at once; `true`: up to the run's own timeout).
+    ///
+    /// Throws as `service::stop(name)`, and on unknown or ill-typed options (`usage`).
+    #[rhai_fn(name = "stop", return_raw)]
+    pub fn stop2(ncc: NativeCallContext, name: &str, opts: Map) -> RhaiResult<Map> {
+        let s = crate::modules::host(&ncc, |c| super::act(c, name, super::Action::Stop, opts))?;
+        super::to_map(&ncc, &s)
+    }
+
+    /// Restart service `name` (effect `service.restart`) → its status afterwards (under
+    /// `--dry-run` the current status; nothing is restarted). Counts against
+    /// `policy.restart_limit` (e.g. `"3/10m"` per service, kept across runs) and holds the
+    /// service lock while acting. systemd units that hit their start limit are reported, not
+    /// retried.
+    ///
+    /// Throws when `name` is not in the inventory, or one more restart would exceed
+    /// `policy.restart_limit` (`denied`, saying when the next is allowed); when another run
+    /// holds the lock (`busy`); when the manager fails or times out (`failed`).
+    #[rhai_fn(name = "restart", return_raw)]
+    pub fn restart1(ncc: NativeCallContext, name: &str) -> RhaiResult<Map> {
+        restart2(ncc, name, Map::new())
+    }
+
+    /// `service::restart` with options: `wait` — seconds to wait for another run's lock
+    /// (default: fail at once; `true`: up to the run's own timeout).
+    ///
+    /// Throws as `service::restart(name)`, and on unknown or ill-typed options (`usage`).
+    #[rhai_fn(name = "restart", return_raw)]
+    pub fn restart2(ncc: NativeCallContext, name: &str, opts: Map) -> RhaiResult<Map> {
+        let s = crate::modules::host(&ncc, |c| super::act(c, name, super::Action::Restart, opts))?;
+        super::to_map(&ncc, &s)
+    }
+
+    /// Reload service `name` (effect `service.reload`: `pm2 reload`, `systemctl reload`, the
+    /// inventory's `reload_cmd`) → its status afterwards. supervisor has no reload.
+    ///
+    /// Throws as `service::start`, and for supervisor services.
+    #[rhai_fn(name = "reload", return_raw)]
+    pub fn reload1(ncc: NativeCallContext, name: &str) -> RhaiResult<Map> {
+        reload2(ncc, name, Map::new())
+    }
+
+    /// `service::reload` with options: `wait` — seconds to wait for another run's lock
+    /// (default: fail at once; `true`: up to the run's own timeout).
+    ///
+    /// Throws as `service::reload(name)`, and on unknown or ill-typed options (`usage`).
+    #[rhai_fn(name = "reload", return_raw)]
+    pub fn reload2(ncc: NativeCallContext, name: &str, opts: Map) -> RhaiResult<Map> {
+        let s = crate::modules::host(&ncc, |c| super::act(c, name, super::Action::Reload, opts))?;
+        super::to_map(&ncc, &s)
+    }
+
+    /// Send signal `sig` (`"SIGUSR2"`, `"USR2"`, `"SIGHUP"` …) to the service's main process
+    /// (effect `service.signal`), e.g. a heap snapshot from Node.js started with
+    /// `--heapsnapshot-signal=SIGUSR2`. Returns `true` when sent, `false` under `--dry-run`.
+    ///
+    /// Throws on an unknown signal name (`usage`), a service not in the inventory (`denied`),
+    /// a held lock (`busy`), or when the manager fails (`failed`).
+    #[rhai_fn(return_raw)]
+    pub fn signal(ncc: NativeCallContext, name: &str, sig: &str) -> RhaiResult<bool> {
+        crate::modules::host(&ncc, |c| super::signal_effect(c, name, sig))
+    }
+
+    /// Wait up to `timeout_s` seconds until service `name` is online, has stayed online for its
+    /// settle time (inventory `settle_s`, default 2 s) and its `health_url` answers 2xx (pm2
+    /// says `online` for a hung app, so both are needed). Returns `true` when it is, `false`
+    /// when the time ran out.
+    ///
+    /// Throws when `name` is not in the inventory, `timeout_s` is negative, the manager
+    /// fails, or the run is interrupted or reaches its own timeout.
+    #[rhai_fn(return_raw)]
+    pub fn wait_healthy(ncc: NativeCallContext, name: &str, timeout_s: i64) -> RhaiResult<bool> {
+        crate::modules::host(&ncc, |c| super::wait_healthy_of(c, name, timeout_s))
+    }
+
+    /// Where the service writes its output → `#{out, err}` paths (pm2: its log files from
+    /// `pm2 jlist`; other managers: the first `logs` and `error_logs` globs of the inventory;
+    /// `()` when unknown).
+    ///
+    /// Throws when `name` is not in the inventory, or pm2 does not know the process.
+    #[rhai_fn(return_raw)]
+    pub fn log_files(ncc: NativeCallContext, name: &str) -> RhaiResult<Map> {
+        let l = crate::modules::host(&ncc, |c| {
+            let spec = c.allow_service("service.log_files", name)?;
+            super::manager(c, name, &spec)?.log_files()
+        })?;
+        super::to_map(&ncc, &l)
+    }
+}
+
+/// A mutating action on a service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Start,
+    Stop,
+    Restart,
+    Reload,
+}
+
+impl Action {
+    fn verb(self) -> &'static str {
+        match self {
+            Action::Start => "start",
+            Action::Stop => "stop",
+            Action::Restart => "restart",
+            Action::Reload => "reload",
+        }
+    }
+}
+
+fn to_map<T: serde::Serialize>(ncc: &NativeCallContext, v: &T) -> crate::error::RhaiResult<Map> {
+    let d: Dynamic = crate::modules::to_dynamic(v)
+        .map_err(|e| crate::modules::at(ncc, Error::failed(e.to_string())))?;
+    d.try_cast::<Map>()
+        .ok_or_else(|| crate::modules::at(ncc, Error::failed("internal: status is not a map")))
+}
+
+fn manager(c: &Ctx, name: &str, spec: &ServiceSpec) -> Result<Box<dyn ServiceManager>> {
+    svc::manager_for(name, spec, &c.cancel)
+}
+
+/// `service::status`.
+pub fn status_of(c: &Ctx, name: &str, action: &str) -> Result<Status> {
+    let spec = c.allow_service(action, name)?;
+    manager(c, name, &spec)?.status()
+}
+
+/// `service::list`: every inventory service; failures become `unknown` with the error.
+pub fn list_all(c: &Ctx) -> Result<Vec<Status>> {
+    let mut out = Vec::new();
+    for (name, spec) in &c.config.services {
+        c.cancel.check()?;
+        let st = manager(c, name, spec).and_then(|m| m.status());
+        out.push(match st {
+            Ok(s) => s,
+            Err(e @ (Error::Interrupted | Error::Limit(_))) => return Err(e),
+            Err(e) => {
+                let mut s = Status::new(name, &spec.manager, svc::State::Unknown);
+                s.detail = e.to_string();
+                s
+            }
+        });
+    }
+    Ok(out)
+}
+
+/// `service::info`: the inventory entry, without anything secret (there is nothing secret in it).
+pub fn info_map(name: &str, spec: &ServiceSpec) -> Map {
+    let opt = |s: &Option<String>| s.clone().map(Dynamic::from).unwrap_or(Dynamic::UNIT);
+    let path = |p: &Option<std::path::PathBuf>| {
+        p.as_ref()
+            .map(|p| Dynamic::from(p.to_string_lossy().into_owned()))
+            .unwrap_or(Dynamic::UNIT)
+    };
+    let globs = |v: &[String]| Dynamic::from_array(v.iter().cloned().map(Dynamic::from).collect());
+    let mut m = Map::new();
+    m.insert("name".into(), name.into());
+    m.insert("manager".into(), spec.manager.clone().into());
+    m.insert("workdir".into(), path(&spec.workdir));
+    m.insert("health_url".into(), opt(&spec.health_url));
+    m.insert("stats_url".into(), opt(&spec.stats_url));
+    m.insert("logs".into(), globs(&spec.logs));
+    m.insert("error_logs".into(), globs(&spec.error_logs));
+    m.insert(
+        "port".into(),
+        spec.port
+            .map(|p| Dynamic::from(i64::from(p)))
+            .unwrap_or(Dynamic::UNIT),
+    );
+    m
+}
+
+/// The host of `url`, checked against `policy.http_hosts` (denial audited).
+fn allowed_url(c: &Ctx, action: &str, url: &str) -> Result<()> {
+    let parsed =
+        reqwest::Url::parse(url).map_err(|e| Error::failed(format!("health_url {url:?}: {e}")))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(Error::failed(format!(
+            "health_url {url:?}: only http and https are supported"
+        )));
+    }
+    let host = parsed
+        .host_str()
+        .ok_or_else(|| Error::failed(format!("health_url {url:?} has no host")))?;
+    c.allow_host(action, host)
+}
+
+/// `service::health`.
+pub fn health_of(c: &Ctx, name: &str, timeout: Duration) -> Result<Health> {
+    let spec = c.allow_service("service.health", name)?;
+    let url = spec.health_url.as_deref().ok_or_else(|| {
+        Error::failed(format!(
+            "service {name:?} has no health_url in the inventory"
+        ))
+    })?;
+    allowed_url(c, "service.health", url)?;
+    c.cancel.check()?;
+    Ok(svc::check_health(url, bounded(c, timeout)))
+}
+
+/// `timeout`, but never past the run's deadline.
+fn bounded(c: &Ctx, timeout: Duration) -> Duration {
+    match c.cancel.remaining() {
+        Some(left) => timeout.min(left.max(Duration::from_millis(1))),
+        None => timeout,
+    }
+}
+
+/// `wait` option: seconds to wait for another run's lock (`None`: do not wait).
+fn lock_wait(func: &str, opts: Map) -> Result<Option<Duration>> {
+    let o = crate::modules::Opts::new(func, opts, &["wait"])?;
+    if !o.has("wait") {
+        return Ok(None);
+    }
+    // `wait: true` waits up to the run's own timeout; a number is seconds.
+    if let Some(v) = o.raw("wait").filter(|v| v.is_bool()) {
+        return Ok(v
+            .as_bool()
+            .ok()
+            .filter(|b| *b)
+            .map(|_| Duration::from_secs(365 * 86_400)));
+    }
+    let s = o.float("wait", 0.0)?;
+    if !(0.0..=86_400.0 * 365.0).contains(&s) {
+        return Err(Error::Usage(format!(
+            "{func}: option \"wait\" must be between 0 and one year of seconds, got {s}"
+        )));
+    }
+    Ok(Some(Duration::from_secs_f64(s)))
+}
+
+fn now_ms() -> i64 {
+    guard::now_ms()
+}
+
+/// `service::start|stop|restart|reload`: policy, restart limit, effect gate, lock, manager.
+pub fn act(c: &Ctx, name: &str, action: Action, opts: Map) -> Result<Status> {
+    let func = format!("service::{}", action.verb());
+    let wait = lock_wait(&func, opts)?;
+    let effect = format!("service.{}", action.verb());
+    let spec = c.allow_service(&effect, name)?;
+    let mgr = manager(c, name, &spec)?;
+    let limit = if action == Action::Restart {
+        let lim = RestartLimit::new(&c.config.state_dir, name, &c.config.policy.restart_limit)?;
+        // Checked before the effect too, so a refusal is audited as a denial, also in a dry run.
+        lim.check(now_ms()).map_err(|e| c.deny(&effect, name, e))?;
+        Some(lim)
+    } else {
+        None
+    };
+    let args = json!({ "manager": spec.manager });
+    c.effect(
+        &effect,
+        name,
+        args,
+        &[Need::Service(name.to_string())],
+        false,
+        || {
+            let _lock = ServiceLock::acquire(
+                &c.config.state_dir,
+                name,
+                &Holder::me(&c.run_id, &c.runbook, &effect),
+                wait,
+                &c.cancel,
+            )?;
+            if let Some(lim) = &limit {
+                // Again under the lock: another run may have restarted it meanwhile.
+                lim.check_and_record(now_ms())?;
+            }
+            match action {
+                Action::Start => mgr.start(),
+                Action::Stop => mgr.stop(),
+                Action::Restart => mgr.restart(),
+                Action::Reload => mgr.reload(),
+            }
+        },
+    )?;
+    mgr.status()
+}
+
+/// `service::signal`.
+pub fn signal_effect(c: &Ctx, name: &str, sig: &str) -> Result<bool> {
+    let (sig_name, _) = svc::signal_number(sig)?;
+    let spec = c.allow_service("service.signal", name)?;
+    let mgr = manager(c, name, &spec)?;
+    let args = json!({ "manager": spec.manager, "signal": sig_name });
+    let done = c.effect(
+        "service.signal",
+        name,
+        args,
+        &[Need::Service(name.to_string())],
+        false,
+        || {
+            let _lock = ServiceLock::acquire(
+                &c.config.state_dir,
+                name,
+                &Holder::me(&c.run_id, &c.runbook, "service.signal"),
+                None,
+                &c.cancel,
+            )?;
+            mgr.signal(&sig_name)
+        },
+    )?;
+    Ok(done.is_some())
+}
+
+/// `service::wait_healthy`.
+pub fn wait_healthy_of(c: &Ctx, name: &str, timeout_s: i64) -> Result<bool> {
+    let timeout_s = u64::try_from(timeout_s).map_err(|_| {
+        Error::Usage(format!(
+            "service::wait_healthy: timeout_s must be ≥ 0, got {timeout_s}"
+        ))
+    })?;
+    let spec = c.allow_service("service.wait_healthy", name)?;
+    if let Some(url) = &spec.health_url {
+        allowed_url(c, "service.wait_healthy", url)?;
+    }
+    let mgr = manager(c, name, &spec)?;
+    let settle = Duration::from_secs(spec.settle_s.unwrap_or(svc::DEFAULT_SETTLE_S));
+    let url = spec.health_url.clone();
+    let probe =
+        |u: &str| svc::check_health(u, bounded(c, Duration::from_millis(HEALTH_TIMEOUT_MS)));
+    let health_fn;
+    let health: Option<&dyn Fn() -> Health> = match &url {
+        Some(u) => {
+            health_fn = move || probe(u);
+            Some(&health_fn)
+        }
+        None => None,
+    };
+    svc::wait_healthy(
+        mgr.as_ref(),
+        health,
+        Duration::from_secs(timeout_s),
+        settle,
+        &c.cancel,
+    )
+}

@@ -29,7 +29,10 @@ impl Default for Sandbox {
 
 impl Sandbox {
     pub fn new() -> Self {
-        let dir = tempfile::Builder::new().prefix("runbook-test-").tempdir().expect("tempdir");
+        let dir = tempfile::Builder::new()
+            .prefix("runbook-test-")
+            .tempdir()
+            .expect("tempdir");
         std::fs::create_dir_all(dir.path().join("state")).unwrap();
         std::fs::create_dir_all(dir.path().join("userconf")).unwrap();
         Sandbox { dir }
@@ -95,7 +98,10 @@ impl Sandbox {
     /// All audit records at `path`.
     pub fn audit_at(&self, path: &Path) -> Vec<Value> {
         match std::fs::read_to_string(path) {
-            Ok(t) => t.lines().map(|l| serde_json::from_str(l).expect("audit line is JSON")).collect(),
+            Ok(t) => t
+                .lines()
+                .map(|l| serde_json::from_str(l).expect("audit line is JSON"))
+                .collect(),
             Err(_) => Vec::new(),
         }
     }
@@ -115,7 +121,12 @@ impl Run {
         let stdout = String::from_utf8_lossy(&out.stdout).to_string();
         let stderr = String::from_utf8_lossy(&out.stderr).to_string();
         let report = serde_json::from_str(&stdout).unwrap_or(Value::Null);
-        Run { code: out.status.code().unwrap_or(-1), report, stdout, stderr }
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            report,
+            stdout,
+            stderr,
+        }
     }
 
     /// The check named `name` (panics with the report when missing).
@@ -128,27 +139,48 @@ impl Run {
 
     /// Effects with action `action`.
     pub fn effects(&self, action: &str) -> Vec<&Value> {
-        self.report["effects"].as_array().map(|es| es.iter().filter(|e| e["action"] == action).collect()).unwrap_or_default()
+        self.report["effects"]
+            .as_array()
+            .map(|es| es.iter().filter(|e| e["action"] == action).collect())
+            .unwrap_or_default()
     }
 
     /// The printed output lines.
     pub fn output(&self) -> Vec<String> {
         self.report["output"]
             .as_array()
-            .map(|a| a.iter().map(|l| l.as_str().unwrap_or("").to_string()).collect())
+            .map(|a| {
+                a.iter()
+                    .map(|l| l.as_str().unwrap_or("").to_string())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
     /// Assert the exit code, showing everything on failure.
     pub fn expect_code(&self, code: i32) -> &Self {
-        assert_eq!(self.code, code, "exit code\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, code,
+            "exit code\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
 
     /// Assert no panic or abort text reached stderr.
     pub fn no_panic(&self) -> &Self {
-        for bad in ["panicked", "stack overflow", "RUST_BACKTRACE", "SIGSEGV", "Aborted"] {
-            assert!(!self.stderr.contains(bad), "stderr has {bad:?}:\n{}", self.stderr);
+        for bad in [
+            "panicked",
+            "stack overflow",
+            "RUST_BACKTRACE",
+            "SIGSEGV",
+            "Aborted",
+        ] {
+            assert!(
+                !self.stderr.contains(bad),
+                "stderr has {bad:?}:\n{}",
+                self.stderr
+            );
         }
         self
     }

@@ -1,0 +1,839 @@
+//! `service::` and `cmd::` end to end through the real binary, against real managers: pm2 7 from
+//! the demo service's node_modules (own `PM2_HOME` in a temporary folder, a free port, `pm2 kill`
+//! on teardown even when a test fails), a real supervisord started with its own config and unix
+//! socket, and — because systemd cannot run here — a fake `systemctl` on `PATH` that serves
+//! outputs recorded from a real systemd.
+//!
+//! Needs `tests/fixtures/setup.sh` (npm ci of the demo service) and `supervisord` on `PATH`
+//! (`pip install supervisor`).
+
+mod common;
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::Sandbox;
+use serde_json::Value;
+
+const APP: &str = "lowcode-platform";
+
+fn fixture_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/lowcode-platform")
+}
+
+fn pm2_bin() -> PathBuf {
+    let bin = fixture_dir().join("node_modules/.bin/pm2");
+    assert!(
+        bin.exists(),
+        "{} missing: run tests/fixtures/setup.sh (npm ci of the demo service)",
+        bin.display()
+    );
+    bin
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn http(method: &str, url: &str, timeout: Duration) -> Result<(u16, String), String> {
+    let client = reqwest::blocking::Client::builder()
+        .timeout(timeout)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let req = match method {
+        "POST" => client.post(url),
+        _ => client.get(url),
+    };
+    let resp = req.send().map_err(|e| e.to_string())?;
+    let status = resp.status().as_u16();
+    Ok((status, resp.text().unwrap_or_default()))
+}
+
+fn wait_for_health(url: &str, within: Duration) {
+    let end = Instant::now() + within;
+    loop {
+        if let Ok((200, _)) = http("GET", url, Duration::from_secs(1)) {
+            return;
+        }
+        assert!(
+            Instant::now() < end,
+            "{url} did not answer 200 within {within:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The demo service under a private pm2 daemon; `pm2 kill` when dropped (also on panic).
+struct Pm2App {
+    home: tempfile::TempDir,
+    logs: tempfile::TempDir,
+    port: u16,
+}
+
+impl Pm2App {
+    fn start() -> Pm2App {
+        let app = Pm2App {
+            home: tempfile::Builder::new().prefix("pm2-").tempdir().unwrap(),
+            logs: tempfile::Builder::new()
+                .prefix("lcp-logs-")
+                .tempdir()
+                .unwrap(),
+            port: free_port(),
+        };
+        let out = app.pm2(&["start", "ecosystem.config.js", "--only", APP]);
+        assert!(
+            out.status.success(),
+            "pm2 start: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        wait_for_health(&app.url("/health"), Duration::from_secs(30));
+        app
+    }
+
+    fn pm2(&self, args: &[&str]) -> std::process::Output {
+        Command::new(pm2_bin())
+            .args(args)
+            .current_dir(fixture_dir())
+            .env("PM2_HOME", self.home.path())
+            .env("PORT", self.port.to_string())
+            .env("LOG_DIR", self.logs.path())
+            .env("DIAG_DIR", self.logs.path())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run pm2")
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// `pm2_env.restart_time` of the app, straight from pm2.
+    fn restart_time(&self) -> u64 {
+        let out = self.pm2(&["jlist"]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        let start = text.find("\n[").map(|i| i + 1).unwrap_or(0);
+        let list: Value = serde_json::from_str(&text[start..]).expect("jlist JSON");
+        list.as_array()
+            .and_then(|a| a.iter().find(|p| p["name"] == APP))
+            .and_then(|p| p["pm2_env"]["restart_time"].as_u64())
+            .expect("restart_time")
+    }
+
+    /// A sandbox whose inventory has the app under this pm2.
+    fn sandbox(&self, extra_policy: &str) -> Sandbox {
+        let sb = Sandbox::new();
+        sb.config(&format!(
+            r#"[policy]
+read = ["{fixture}", "{logs}"]
+http_hosts = ["127.0.0.1", "localhost"]
+{extra_policy}
+
+[services.{APP}]
+manager = "pm2"
+bin = "{bin}"
+pm2_home = "{home}"
+workdir = "{fixture}"
+start_script = "{fixture}/ecosystem.config.js"
+health_url = "{health}"
+stats_url = "{stats}"
+logs = ["{logs}/combined*.log*"]
+error_logs = ["{logs}/error*.log*"]
+port = {port}
+settle_s = 1
+timeout_s = 60
+"#,
+            fixture = fixture_dir().display(),
+            logs = self.logs.path().display(),
+            bin = pm2_bin().display(),
+            home = self.home.path().display(),
+            health = self.url("/health"),
+            stats = self.url("/api/stats"),
+            port = self.port,
+        ));
+        sb
+    }
+}
+
+impl Drop for Pm2App {
+    fn drop(&mut self) {
+        let _ = Command::new("timeout")
+            .arg("60")
+            .arg(pm2_bin())
+            .arg("kill")
+            .env("PM2_HOME", self.home.path())
+            .output();
+    }
+}
+
+fn audit_of<'a>(records: &'a [Value], action: &str) -> Vec<&'a Value> {
+    records.iter().filter(|r| r["action"] == action).collect()
+}
+
+#[test]
+fn pm2_status_hang_health_restart_wait_healthy() {
+    let app = Pm2App::start();
+    let sb = app.sandbox("");
+    let r = sb.run_script(
+        "status",
+        r#"
+        let st = service::status("lowcode-platform");
+        print(json::to_string(st));
+        check("online", st.state == "online");
+        check("pid", type_of(st.pid) == "i64" && st.pid > 0);
+        check("no restarts yet", st.restarts == 0);
+        let h = service::health("lowcode-platform");
+        check("healthy", h.ok && h.status == 200);
+        let lf = service::log_files("lowcode-platform");
+        check("pm2 log files", lf.out.contains("lowcode-platform-out"));
+        let all = service::list();
+        check("list", all.len() == 1 && all[0].name == "lowcode-platform" && all[0].state == "online");
+        "#,
+        &[],
+    );
+    r.expect_code(0).no_panic();
+    // Status maps never carry the process environment.
+    let printed = r.output().join("\n");
+    for needle in ["pm2_env", "PM2_HOME", "PATH", "LOG_DIR", "HOME"] {
+        assert!(
+            !printed.contains(needle),
+            "{needle} in status output: {printed}"
+        );
+    }
+
+    // Hang the app: pm2 still says online, the health endpoint no longer answers.
+    let (code, _) = http("POST", &app.url("/admin/hang"), Duration::from_secs(5)).unwrap();
+    assert_eq!(code, 200);
+    let before = app.restart_time();
+    let r = sb.run_script(
+        "recover",
+        r#"
+        let st = service::status("lowcode-platform");
+        check("still online", st.state == "online");
+        let h = service::health("lowcode-platform", #{ timeout_ms: 1000 });
+        check("health fails", !h.ok, `${h.error}`);
+        check("within its timeout", h.elapsed_ms < 2500, `${h.elapsed_ms} ms`);
+        let after = service::restart("lowcode-platform");
+        check("restart returns a status", after.name == "lowcode-platform");
+        let ok = service::wait_healthy("lowcode-platform", 30);
+        check("healthy again", ok);
+        let now = service::status("lowcode-platform");
+        check("restarts incremented", now.restarts == st.restarts + 1, `${st.restarts} -> ${now.restarts}`);
+        check("new pid", now.pid != st.pid);
+        "#,
+        &[],
+    );
+    r.expect_code(0).no_panic();
+    assert_eq!(app.restart_time(), before + 1);
+    let (code, _) = http("GET", &app.url("/health"), Duration::from_secs(5)).unwrap();
+    assert_eq!(code, 200);
+    let audit = sb.audit();
+    let restarts = audit_of(&audit, "service.restart");
+    assert_eq!(restarts.len(), 1, "{audit:#?}");
+    assert_eq!(restarts[0]["outcome"], "done");
+    assert_eq!(restarts[0]["target"], APP);
+    // The restart count persisted for the rate limit.
+    assert!(sb.state().join("restarts/lowcode-platform.json").exists());
+}
+
+#[test]
+fn pm2_concurrent_restart_is_refused_by_the_lock() {
+    let app = Pm2App::start();
+    let sb = app.sandbox("");
+    // Another run (here: this test process, through the same lock file) is acting on the service.
+    let other = runbook::service::guard::Holder {
+        pid: std::process::id(),
+        run_id: "20261129T090000.000Z-4242".into(),
+        runbook: "deploy".into(),
+        user: "alice".into(),
+        action: "service.restart".into(),
+        since: "2026-11-29T09:00:00.000Z".into(),
+    };
+    let cancel = runbook::cancel::Cancel::never();
+    let lock =
+        runbook::service::guard::ServiceLock::acquire(&sb.state(), APP, &other, None, &cancel)
+            .unwrap();
+    let before = app.restart_time();
+    let r = sb.run_script("second", r#"service::restart("lowcode-platform");"#, &[]);
+    r.expect_code(5).no_panic();
+    let err = r.report["error"].as_str().unwrap_or_default();
+    assert!(err.contains("locked by another run"), "{err}");
+    assert!(
+        err.contains("20261129T090000.000Z-4242")
+            && err.contains("deploy")
+            && err.contains("alice"),
+        "{err}"
+    );
+    assert_eq!(app.restart_time(), before, "no restart while locked");
+    let audit = sb.audit();
+    let rec = audit_of(&audit, "service.restart");
+    assert_eq!(rec.len(), 1);
+    assert_eq!(rec[0]["outcome"], "failed");
+
+    // With `wait`, the second run waits for the first to finish, then restarts.
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(1500));
+        drop(lock);
+    });
+    let r = sb.run_script(
+        "waiter",
+        r#"
+        let st = service::restart("lowcode-platform", #{ wait: 30 });
+        check("online after waiting", service::wait_healthy("lowcode-platform", 30));
+        "#,
+        &[],
+    );
+    t.join().unwrap();
+    r.expect_code(0).no_panic();
+    assert_eq!(app.restart_time(), before + 1);
+}
+
+#[test]
+fn pm2_fourth_restart_in_the_window_is_refused_and_dry_run_changes_nothing() {
+    let app = Pm2App::start();
+    let sb = app.sandbox(r#"restart_limit = "3/10m""#);
+
+    // --dry-run: the restart is planned, pm2 is not asked to restart.
+    let before = app.restart_time();
+    let r = sb.run_script(
+        "dry",
+        r#"
+        let st = service::restart("lowcode-platform");
+        check("still online", st.state == "online");
+        check("dry run", dry_run());
+        "#,
+        &["--dry-run"],
+    );
+    r.expect_code(0).no_panic();
+    assert_eq!(app.restart_time(), before, "dry run must not restart");
+    let planned = r.effects("service.restart");
+    assert_eq!(planned.len(), 1);
+    assert_eq!(planned[0]["outcome"], "planned");
+    assert!(
+        !sb.state().join("restarts/lowcode-platform.json").exists(),
+        "a planned restart is not counted"
+    );
+
+    // Three restarts in one run, the fourth in the next run: refused (persisted across runs).
+    let r = sb.run_script(
+        "three",
+        r#"
+        for i in 0..3 { service::restart("lowcode-platform"); }
+        check("healthy", service::wait_healthy("lowcode-platform", 30));
+        "#,
+        &[],
+    );
+    r.expect_code(0).no_panic();
+    assert_eq!(app.restart_time(), before + 3);
+    let r = sb.run_script(
+        "fourth",
+        r#"
+        try {
+            service::restart("lowcode-platform");
+            check("refused", false);
+        } catch (e) {
+            print(e.message);
+            check("refused", e.kind == "denied");
+        }
+        service::restart("lowcode-platform");
+        "#,
+        &[],
+    );
+    r.expect_code(4).no_panic();
+    let msg = r.output().join("\n");
+    assert!(
+        msg.contains("3 restarts in the last 10m") && msg.contains("policy.restart_limit"),
+        "{msg}"
+    );
+    assert!(msg.contains("next allowed at"), "{msg}");
+    assert_eq!(app.restart_time(), before + 3, "no fourth restart");
+    let audit = sb.audit();
+    let denied: Vec<_> = audit_of(&audit, "service.restart")
+        .into_iter()
+        .filter(|r| r["outcome"] == "denied")
+        .collect();
+    assert_eq!(denied.len(), 2, "{audit:#?}");
+    // Under --dry-run the limit is reported too.
+    let r = sb.run_script(
+        "dry4",
+        r#"service::restart("lowcode-platform");"#,
+        &["--dry-run"],
+    );
+    r.expect_code(4);
+}
+
+#[test]
+fn pm2_maintenance_stop_start_and_heap_snapshot_signal() {
+    let app = Pm2App::start();
+    let sb = app.sandbox("");
+    let r = sb.run_script(
+        "maint",
+        r#"
+        let st = service::stop("lowcode-platform");
+        check("stopped", st.state == "stopped", st.state);
+        check("no pid when stopped", type_of(st.pid) == "()");
+        let h = service::health("lowcode-platform", #{ timeout_ms: 1000 });
+        check("health fails while stopped", !h.ok && type_of(h.status) == "()", `${h.error}`);
+        service::stop("lowcode-platform");   // stopping a stopped service is fine
+        let st = service::start("lowcode-platform");
+        check("started", service::wait_healthy("lowcode-platform", 30));
+        check("sent", service::signal("lowcode-platform", "SIGUSR2"));
+        "#,
+        &[],
+    );
+    r.expect_code(0).no_panic();
+    // Node.js writes the heap snapshot into the diagnostic dir (the test's log dir).
+    let end = Instant::now() + Duration::from_secs(30);
+    loop {
+        let snaps: Vec<_> = std::fs::read_dir(app.logs.path())
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".heapsnapshot"))
+            .collect();
+        if !snaps.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < end, "no heap snapshot after SIGUSR2");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let audit = sb.audit();
+    for action in ["service.stop", "service.start", "service.signal"] {
+        assert!(
+            audit_of(&audit, action)
+                .iter()
+                .all(|r| r["outcome"] == "done"),
+            "{action}: {audit:#?}"
+        );
+    }
+    assert_eq!(
+        audit_of(&audit, "service.signal")[0]["args"]["signal"],
+        "SIGUSR2"
+    );
+
+    // A process pm2 no longer knows is started from the inventory's start_script (the
+    // ecosystem file, which reads PORT and LOG_DIR from the environment of the run).
+    let out = app.pm2(&["delete", APP]);
+    assert!(out.status.success());
+    sb.file(
+        "fresh.rhai",
+        r#"
+        let st = service::status("lowcode-platform");
+        check("unknown to pm2", st.state == "stopped" && st.detail.contains("not in pm2"), st.detail);
+        service::start("lowcode-platform");
+        check("healthy", service::wait_healthy("lowcode-platform", 30));
+        "#,
+    );
+    let out = sb
+        .cmd()
+        .env("PORT", app.port.to_string())
+        .env("LOG_DIR", app.logs.path())
+        .env("DIAG_DIR", app.logs.path())
+        .args(["run", "fresh.rhai", "--json"])
+        .output()
+        .unwrap();
+    common::Run::from_output(out).expect_code(0).no_panic();
+}
+
+#[test]
+fn services_outside_the_inventory_are_denied_and_audited() {
+    let sb = Sandbox::new();
+    sb.config("[services.web]\nmanager = \"command\"\nstatus_cmd = [\"true\"]\n");
+    let r = sb.run_script("deny", r#"service::restart("lowcode-platform");"#, &[]);
+    r.expect_code(4).no_panic();
+    let audit = sb.audit();
+    let rec = audit_of(&audit, "service.restart");
+    assert_eq!(rec.len(), 1);
+    assert_eq!(rec[0]["outcome"], "denied");
+    let r = sb.run_script("deny2", r#"service::status("nope");"#, &[]);
+    r.expect_code(4);
+    // The command manager: status_cmd exit 0 means online.
+    let r = sb.run_script(
+        "ok",
+        r#"check("online", service::status("web").state == "online");"#,
+        &[],
+    );
+    r.expect_code(0);
+}
+
+/// supervisord with its own config, socket and pid file in a temp dir; shut down on drop.
+struct Supervisord {
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl Supervisord {
+    fn start() -> Supervisord {
+        let dir = tempfile::Builder::new().prefix("sv-").tempdir().unwrap();
+        let port = free_port();
+        let d = dir.path().display();
+        let conf = format!(
+            r#"[unix_http_server]
+file={d}/supervisor.sock
+
+[supervisord]
+logfile={d}/supervisord.log
+pidfile={d}/supervisord.pid
+childlogdir={d}
+directory={d}
+
+[rpcinterface:supervisor]
+supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+
+[supervisorctl]
+serverurl=unix://{d}/supervisor.sock
+
+[program:{APP}]
+command=node server.js
+directory={fixture}
+environment=PORT="{port}",LOG_DIR="{d}/logs"
+autostart=true
+startsecs=1
+stopwaitsecs=5
+stdout_logfile={d}/app-out.log
+stderr_logfile={d}/app-err.log
+"#,
+            fixture = fixture_dir().display(),
+        );
+        std::fs::write(dir.path().join("supervisord.conf"), conf).unwrap();
+        let out = Command::new("supervisord")
+            .arg("-c")
+            .arg(dir.path().join("supervisord.conf"))
+            .output()
+            .expect("supervisord on PATH (pip install supervisor)");
+        assert!(
+            out.status.success(),
+            "supervisord: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let sv = Supervisord { dir, port };
+        wait_for_health(
+            &format!("http://127.0.0.1:{port}/health"),
+            Duration::from_secs(30),
+        );
+        // Answering already, but RUNNING only once `startsecs` has passed.
+        let end = Instant::now() + Duration::from_secs(30);
+        loop {
+            let out = Command::new("supervisorctl")
+                .arg("-c")
+                .arg(sv.conf())
+                .args(["status", APP])
+                .output()
+                .unwrap();
+            if String::from_utf8_lossy(&out.stdout).contains("RUNNING") {
+                break;
+            }
+            assert!(
+                Instant::now() < end,
+                "supervisor did not report {APP} RUNNING"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        sv
+    }
+
+    fn conf(&self) -> PathBuf {
+        self.dir.path().join("supervisord.conf")
+    }
+}
+
+impl Drop for Supervisord {
+    fn drop(&mut self) {
+        let _ = Command::new("timeout")
+            .arg("30")
+            .arg("supervisorctl")
+            .arg("-c")
+            .arg(self.conf())
+            .arg("shutdown")
+            .output();
+        let pidfile = self.dir.path().join("supervisord.pid");
+        // Wait for it to stop its children and exit before the temp dir goes away.
+        let end = Instant::now() + Duration::from_secs(15);
+        while pidfile.exists() && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+#[test]
+fn supervisor_status_restart_stop_start() {
+    let sv = Supervisord::start();
+    let sb = Sandbox::new();
+    sb.config(&format!(
+        r#"[policy]
+http_hosts = ["127.0.0.1"]
+
+[services.{APP}]
+manager = "supervisor"
+supervisor_config = "{conf}"
+health_url = "http://127.0.0.1:{port}/health"
+settle_s = 1
+"#,
+        conf = sv.conf().display(),
+        port = sv.port
+    ));
+    let r = sb.run_script(
+        "sv",
+        r#"
+        let st = service::status("lowcode-platform");
+        print(json::to_string(st));
+        check("online", st.state == "online" && st.manager == "supervisor");
+        check("pid and uptime", st.pid > 0 && st.uptime_s >= 0);
+        check("memory sampled", st.memory > 0);
+        let after = service::restart("lowcode-platform");
+        check("healthy after restart", service::wait_healthy("lowcode-platform", 30));
+        let now = service::status("lowcode-platform");
+        check("new pid", now.pid != st.pid, `${st.pid} -> ${now.pid}`);
+        let s = service::stop("lowcode-platform");
+        check("stopped", s.state == "stopped", s.detail);
+        service::stop("lowcode-platform");
+        service::start("lowcode-platform");
+        check("healthy after start", service::wait_healthy("lowcode-platform", 30));
+        try { service::reload("lowcode-platform"); check("reload refused", false); }
+        catch (e) { check("reload refused", e.message.contains("no reload")); }
+        "#,
+        &[],
+    );
+    r.expect_code(0).no_panic();
+    let audit = sb.audit();
+    assert_eq!(audit_of(&audit, "service.restart")[0]["outcome"], "done");
+}
+
+#[test]
+fn supervisor_unknown_program_is_an_error_quoting_supervisorctl() {
+    let sv = Supervisord::start();
+    let sb = Sandbox::new();
+    sb.config(&format!(
+        "[services.ghost]\nmanager = \"supervisor\"\nsupervisor_config = \"{}\"\n",
+        sv.conf().display()
+    ));
+    let r = sb.run_script("ghost", r#"service::status("ghost");"#, &[]);
+    r.expect_code(5);
+    assert!(
+        r.report["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("ERROR (no such process)"),
+        "{}",
+        r.stdout
+    );
+}
+
+/// A PATH with the fake `systemctl` (and its recordings) first; the unit starts in `state`.
+fn fake_systemd_path(sb: &Sandbox, state: &str, start_fails: bool) -> String {
+    let bin = sb.path().join("fakebin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/systemd");
+    for e in std::fs::read_dir(&src).unwrap().flatten() {
+        std::fs::copy(e.path(), bin.join(e.file_name())).unwrap();
+    }
+    std::fs::rename(bin.join("fake-systemctl"), bin.join("systemctl")).unwrap();
+    std::fs::copy(src.join(state), bin.join("state.txt")).unwrap();
+    if start_fails {
+        std::fs::copy(src.join("start-limit-hit.stderr"), bin.join("start-fails")).unwrap();
+    }
+    format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+#[test]
+fn systemd_through_a_fake_systemctl_on_path() {
+    let sb = Sandbox::new();
+    sb.config(&format!(
+        "[services.{APP}]\nmanager = \"systemd\"\nunit = \"lowcode-platform.service\"\n"
+    ));
+    let path = fake_systemd_path(&sb, "active.txt", false);
+    sb.file(
+        "s.rhai",
+        r#"
+        let st = service::status("lowcode-platform");
+        check("online", st.state == "online" && st.restarts == 2 && st.manager == "systemd");
+        check("memory from MemoryCurrent", st.memory == 48234496);
+        service::restart("lowcode-platform");
+        "#,
+    );
+    let r = common::Run::from_output(
+        sb.cmd()
+            .env("PATH", &path)
+            .args(["run", "s.rhai", "--json"])
+            .output()
+            .unwrap(),
+    );
+    r.expect_code(0).no_panic();
+    let calls = std::fs::read_to_string(sb.path().join("fakebin/calls")).unwrap();
+    assert!(
+        calls.contains("--no-ask-password restart lowcode-platform.service"),
+        "{calls}"
+    );
+
+    // A unit that hit its start limit: reported, not retried, no reset-failed without permission.
+    let sb = Sandbox::new();
+    sb.config(&format!(
+        "[services.{APP}]\nmanager = \"systemd\"\nunit = \"lowcode-platform.service\"\n"
+    ));
+    let path = fake_systemd_path(&sb, "start-limit-hit.txt", true);
+    sb.file(
+        "s.rhai",
+        r#"
+        let st = service::status("lowcode-platform");
+        check("errored", st.state == "errored" && st.detail.contains("start-limit-hit"), st.detail);
+        service::restart("lowcode-platform");
+        "#,
+    );
+    let r = common::Run::from_output(
+        sb.cmd()
+            .env("PATH", &path)
+            .args(["run", "s.rhai", "--json"])
+            .output()
+            .unwrap(),
+    );
+    r.expect_code(5).no_panic();
+    let err = r.report["error"].as_str().unwrap_or_default();
+    assert!(
+        err.contains("hit its start limit") && err.contains("allow_reset_failed"),
+        "{err}"
+    );
+    let calls = std::fs::read_to_string(sb.path().join("fakebin/calls")).unwrap();
+    assert!(
+        !calls.contains("restart") && !calls.contains("reset-failed"),
+        "{calls}"
+    );
+    assert_eq!(r.check("errored")["ok"], true);
+}
+
+// ---- cmd:: -------------------------------------------------------------------------------
+
+fn cmd_sandbox() -> Sandbox {
+    let sb = Sandbox::new();
+    sb.config(
+        r#"[policy]
+read = ["."]
+write = ["."]
+commands = ["sh", "git"]
+read_only_commands = ["git status"]
+"#,
+    );
+    sb
+}
+
+#[test]
+fn cmd_run_returns_code_and_output_and_is_audited_without_env_values() {
+    let sb = cmd_sandbox();
+    let r = sb.run_script(
+        "c",
+        r#"
+        let r = cmd::run("sh", ["-c", "echo out; echo err >&2; echo $TOKEN_FOR_TEST > token.txt; exit 3"],
+                         #{ env: #{ TOKEN_FOR_TEST: "hunter2" }, timeout_s: 30 });
+        check("code", r.code == 3);
+        check("stdout", r.stdout == "out\n");
+        check("stderr", r.stderr == "err\n");
+        check("not timed out", !r.timed_out && !r.truncated && !r.planned);
+        "#,
+        &[],
+    );
+    r.expect_code(0).no_panic();
+    assert_eq!(
+        std::fs::read_to_string(sb.path().join("token.txt")).unwrap(),
+        "hunter2\n"
+    );
+    let audit = std::fs::read_to_string(sb.state().join("audit.jsonl")).unwrap();
+    assert!(
+        audit.contains("TOKEN_FOR_TEST") && !audit.contains("hunter2"),
+        "{audit}"
+    );
+}
+
+#[test]
+fn cmd_run_denies_programs_outside_the_policy() {
+    let sb = cmd_sandbox();
+    let r = sb.run_script("c", r#"cmd::run("rm", ["-rf", "x"]);"#, &[]);
+    r.expect_code(4).no_panic();
+    assert!(
+        r.report["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("policy.commands")
+    );
+    assert_eq!(sb.audit().last().unwrap()["outcome"], "denied");
+}
+
+#[test]
+fn cmd_run_dry_run_plans_mutations_but_runs_read_only_commands() {
+    let sb = cmd_sandbox();
+    let git = Command::new("git")
+        .args(["init", "-q"])
+        .current_dir(sb.path())
+        .status()
+        .unwrap();
+    assert!(git.success());
+    let r = sb.run_script(
+        "c",
+        r#"
+        let w = cmd::run("sh", ["-c", "touch made.txt"]);
+        check("planned", w.planned && type_of(w.code) == "()");
+        let s = cmd::run("git", ["status", "--porcelain"], #{ cwd: "." });
+        check("git status ran", !s.planned && s.code == 0);
+        "#,
+        &["--dry-run"],
+    );
+    r.expect_code(0).no_panic();
+    assert!(!sb.path().join("made.txt").exists());
+    let outcomes: Vec<String> = r
+        .effects("cmd.run")
+        .iter()
+        .map(|e| e["outcome"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(outcomes, ["planned", "done"]);
+}
+
+/// Processes whose command line contains `marker`, not zombies.
+fn live_with(marker: &str) -> Vec<u32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let zombie = stat
+            .rfind(')')
+            .is_some_and(|i| stat[i + 1..].trim_start().starts_with('Z'));
+        if !zombie
+            && String::from_utf8_lossy(&cmdline)
+                .replace('\0', " ")
+                .contains(marker)
+        {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+#[test]
+fn cmd_run_timeout_kills_the_whole_group() {
+    let sb = cmd_sandbox();
+    // A grandchild that ignores SIGTERM; a unique duration marks it.
+    let marker = format!("6{}.5", std::process::id() % 100_000);
+    let r = sb.run_script(
+        "c",
+        &format!(
+            r#"
+            let r = cmd::run("sh", ["-c", "(trap '' TERM; exec sleep {marker}) & wait"], #{{ timeout_s: 1 }});
+            check("timed out", r.timed_out);
+            "#
+        ),
+        &[],
+    );
+    r.expect_code(0).no_panic();
+    assert!(
+        live_with(&format!("sleep {marker}")).is_empty(),
+        "grandchild sleep {marker} survived"
+    );
+}
