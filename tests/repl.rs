@@ -6,37 +6,63 @@ mod common;
 
 use std::io::Write;
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::Sandbox;
+use expectrl::process::unix::{PtyStream, WaitStatus};
+use expectrl::stream::log::LogStream;
 use expectrl::{ControlCode, Eof, Expect};
+
+/// Everything written to and read from the pty, shown when an expectation fails.
+#[derive(Clone, Default)]
+struct Transcript(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Transcript {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+type PtySession = expectrl::Session<expectrl::process::unix::UnixProcess, LogStream<PtyStream, Transcript>>;
 
 /// A REPL on a pseudo-terminal in the sandbox.
 struct Pty {
-    s: expectrl::session::OsSession,
+    s: PtySession,
+    log: Transcript,
 }
 
 impl Pty {
     fn start(sb: &Sandbox) -> Pty {
         let mut cmd = sb.cmd();
         cmd.arg("repl").env("TERM", "xterm");
-        let mut s = expectrl::Session::spawn(cmd).expect("spawn runbook repl on a pty");
+        let s = expectrl::Session::spawn(cmd).expect("spawn runbook repl on a pty");
+        let log = Transcript::default();
+        let mut s = expectrl::session::log(s, log.clone()).expect("log the pty");
         s.set_expect_timeout(Some(Duration::from_secs(30)));
-        let mut p = Pty { s };
+        let mut p = Pty { s, log };
         p.expect("Ctrl-D leaves");
         p.prompt();
         p
     }
 
-    /// Wait for `text` in the output (panics with what was seen on timeout).
+    /// Wait for `text` in the output (panics with the transcript on timeout).
     fn expect(&mut self, text: &str) {
         if let Err(e) = self.s.expect(text) {
-            panic!("waiting for {text:?}: {e}");
+            let log = String::from_utf8_lossy(&self.log.0.lock().unwrap()).to_string();
+            panic!("waiting for {text:?}: {e}\n--- pty transcript ---\n{log}");
         }
     }
 
+    /// Wait for a fresh, empty prompt: the input before it has been evaluated. (`"> "` alone
+    /// also matches rustyline's redraws of the line being typed; typing ahead of the prompt
+    /// loses keys when the terminal mode switches.)
     fn prompt(&mut self) {
-        self.expect("> ");
+        self.expect("> \r");
     }
 
     fn line(&mut self, text: &str) {
@@ -56,7 +82,7 @@ impl Pty {
         self.s.send(ControlCode::EndOfTransmission).expect("send Ctrl-D");
         self.s.expect(Eof).expect("end of output after Ctrl-D");
         let status = self.s.get_process().wait().expect("wait");
-        assert!(format!("{status:?}").ends_with(", 0)"), "exit status {status:?}");
+        assert!(matches!(status, WaitStatus::Exited(_, 0)), "exit status {status:?}");
     }
 }
 
@@ -195,7 +221,7 @@ fn pty_history_is_kept_in_the_state_dir_without_duplicates() {
         p.prompt();
     }
     p.line(":dry on");
-    p.expect("dry-run]> ");
+    p.expect("dry-run]> \r");
     p.quit();
     let hist = std::fs::read_to_string(sb.state().join("repl_history")).expect("history file");
     assert_eq!(hist.matches("let h = 1 + 1;").count(), 1, "{hist}");
@@ -390,7 +416,7 @@ fn pty_double_ctrl_c_on_a_stuck_input_keeps_the_session_three_end_it() {
     p.expect("interrupted 3 times, exiting");
     p.s.expect(Eof).expect("end of output");
     let status = p.s.get_process().wait().expect("wait");
-    assert!(format!("{status:?}").ends_with(", 3)"), "exit status {status:?}");
+    assert!(matches!(status, WaitStatus::Exited(_, 3)), "exit status {status:?}");
 }
 
 /// `:run` of a runbook that may cause effects asks once before it starts; declining runs nothing.
@@ -455,4 +481,31 @@ fn piped_each_input_gets_the_policy_timeout() {
     // Two more inputs of 0.6 s each ran after the first used up its 1 s: the deadline is per input.
     assert_eq!(out, "42\n100\n", "{err}");
     assert!(elapsed >= Duration::from_millis(2000), "{elapsed:?}");
+}
+
+/// Ctrl-C during an effect (a command that runs for a while) stops it; the audit log records
+/// the effect as `interrupted` and the session goes on.
+#[test]
+fn pty_ctrl_c_during_an_effect_audits_it_interrupted() {
+    let sb = Sandbox::new();
+    sb.config(&format!("[policy]\nread = [\"{}\"]\ncommands = [\"sleep\"]\n", sb.path().display()));
+    let mut p = Pty::start(&sb);
+    p.line(":yes on");
+    p.expect("yes]> \r");
+    p.line("let before = 1; print(\"start\" + \"ing\"); cmd::run(\"sleep\", [\"30\"])");
+    p.expect("starting");
+    std::thread::sleep(Duration::from_millis(500));
+    let t0 = std::time::Instant::now();
+    p.ctrl_c();
+    p.expect("interrupted cmd.run sleep");
+    p.expect("yes]> \r");
+    assert!(t0.elapsed() < Duration::from_secs(10), "the command was stopped, not waited for");
+    p.line("before + 1");
+    p.expect("2");
+    p.prompt();
+    p.quit();
+    let audit = sb.audit();
+    assert_eq!(audit.len(), 1, "{audit:#?}");
+    assert_eq!(audit[0]["action"], "cmd.run");
+    assert_eq!(audit[0]["outcome"], "interrupted", "{audit:#?}");
 }
