@@ -151,8 +151,8 @@ fn pty_tab_completes_module_functions_and_effects_ask_first() {
     assert_eq!(std::fs::read_to_string(sb.path().join("out/note.txt")).unwrap(), "from the repl");
     // Service names from the inventory complete inside strings.
     p.send("let s = \"lowc\t");
-    p.expect("lowcode-platform");
-    p.line("\"; s.len()");
+    p.expect("lowcode-platform\"");
+    p.line("; s.len()");
     p.expect("16");
     p.prompt();
     p.quit();

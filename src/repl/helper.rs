@@ -277,7 +277,14 @@ impl Catalog {
             if typed.contains(['\n', '/']) {
                 return (pos, Vec::new());
             }
-            return (start, pairs(typed, self.services.iter().cloned()));
+            // A chosen name closes the string, unless the closing quote is already there.
+            let quote = &before[start - 1..start];
+            let close = if line[pos..].starts_with(quote) { "" } else { quote };
+            let cands = pairs(typed, self.services.iter().cloned())
+                .into_iter()
+                .map(|p| Pair { replacement: format!("{}{close}", p.display), display: p.display })
+                .collect();
+            return (start, cands);
         }
         let start = ident_start(before);
         let word = &before[start..];
@@ -570,8 +577,12 @@ mod tests {
         let line = "service::status(\"low";
         let (start, v) = replacements(&c, line);
         assert_eq!(start, line.len() - 3);
-        assert_eq!(v, vec!["lowcode-platform".to_string()]);
-        assert_eq!(replacements(&c, "let s = \"done\"; service::health(\"n").1, vec!["nginx".to_string()]);
+        assert_eq!(v, vec!["lowcode-platform\"".to_string()]);
+        assert_eq!(replacements(&c, "let s = \"done\"; service::health(\"n").1, vec!["nginx\"".to_string()]);
+        assert_eq!(replacements(&c, "service::health(`n").1, vec!["nginx`".to_string()]);
+        // The closing quote is already there (cursor inside `""`): not doubled.
+        let line = "service::status(\"low\")";
+        assert_eq!(c.complete(line, line.len() - 2).1[0].replacement, "lowcode-platform");
         // After the string is closed we are back in code.
         assert!(replacements(&c, "\"nginx\" + lo").1.iter().all(|s| !s.starts_with("lowcode")));
     }
