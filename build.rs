@@ -14,9 +14,17 @@ fn collect(dir: &str) -> String {
     files.sort();
     let mut out = String::from("&[\n");
     for p in files {
-        let stem = p.file_stem().and_then(|s| s.to_str()).expect("utf-8 file name");
+        let stem = p
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .expect("utf-8 file name");
         println!("cargo:rerun-if-changed={}", p.display());
-        writeln!(out, "    ({stem:?}, include_str!({:?})),", p.display().to_string()).unwrap();
+        writeln!(
+            out,
+            "    ({stem:?}, include_str!({:?})),",
+            p.display().to_string()
+        )
+        .unwrap();
     }
     out.push(']');
     out

@@ -37,20 +37,41 @@ fn dispatch(cli: Cli, cancel: Arc<AtomicBool>) -> Result<i32> {
     match cli.command {
         Command::List { json } => list(&search, json),
         Command::Show { name } => show(&search, &name),
-        Command::Run { name, params, dry_run, yes, json, timeout } => {
+        Command::Run {
+            name,
+            params,
+            dry_run,
+            yes,
+            json,
+            timeout,
+        } => {
             let config = Arc::new(Config::load(cli.config.as_deref())?);
-            let params = params.iter().map(|p| runner::parse_kv(p)).collect::<Result<Vec<_>>>();
+            let params = params
+                .iter()
+                .map(|p| runner::parse_kv(p))
+                .collect::<Result<Vec<_>>>();
             let params = match params {
                 Ok(p) => p,
                 Err(e) => return Err(e),
             };
             let rb = search.find(&name)?;
-            let opts = RunOptions { params, dry_run, yes, timeout_s: timeout, echo: !json, cancel_flag: cancel };
+            let opts = RunOptions {
+                params,
+                dry_run,
+                yes,
+                timeout_s: timeout,
+                echo: !json,
+                cancel_flag: cancel,
+            };
             let report = runner::run(config, search.stdlib_path(), rb, opts);
             let stdout = std::io::stdout();
             let mut out = stdout.lock();
             if json {
-                let _ = writeln!(out, "{}", serde_json::to_string_pretty(&report.to_json()).unwrap_or_default());
+                let _ = writeln!(
+                    out,
+                    "{}",
+                    serde_json::to_string_pretty(&report.to_json()).unwrap_or_default()
+                );
             } else {
                 let _ = report.render_human(&mut out, &mut std::io::stderr(), color_stdout());
             }
@@ -93,13 +114,21 @@ fn list(search: &SearchPath, as_json: bool) -> Result<i32> {
         println!("{}", serde_json::to_string_pretty(&arr).unwrap_or_default());
         return Ok(0);
     }
-    let width = rbs.iter().map(|r| r.name.chars().count()).max().unwrap_or(0);
+    let width = rbs
+        .iter()
+        .map(|r| r.name.chars().count())
+        .max()
+        .unwrap_or(0);
     for rb in &rbs {
         let summary = match rb.header() {
             Ok(h) => h.summary,
             Err(e) => format!("(bad header: {e})"),
         };
-        let origin = if rb.origin == "built-in" { String::new() } else { format!("  [{}]", rb.origin) };
+        let origin = if rb.origin == "built-in" {
+            String::new()
+        } else {
+            format!("  [{}]", rb.origin)
+        };
         println!("{:<width$}  {summary}{origin}", rb.name);
     }
     Ok(0)
@@ -109,7 +138,12 @@ fn list(search: &SearchPath, as_json: bool) -> Result<i32> {
 fn effects_of(search: &SearchPath, rb: &Runbook) -> BTreeSet<String> {
     let resolver = StdlibResolver::new(search.stdlib_path());
     let src_path = rb.display_path.clone();
-    fn imported(resolver: &StdlibResolver, from: &str, path: &str, depth: usize) -> BTreeSet<String> {
+    fn imported(
+        resolver: &StdlibResolver,
+        from: &str,
+        path: &str,
+        depth: usize,
+    ) -> BTreeSet<String> {
         if depth > 8 {
             return BTreeSet::new();
         }
@@ -144,7 +178,13 @@ fn show(search: &SearchPath, name: &str) -> Result<i32> {
                 Some(d) => format!("= {d}"),
                 None => "(required)".into(),
             };
-            println!("  {:<w$}  {:<8} {:<22} {}", p.name, p.ty.name(), default, p.doc);
+            println!(
+                "  {:<w$}  {:<8} {:<22} {}",
+                p.name,
+                p.ty.name(),
+                default,
+                p.doc
+            );
         }
     }
     let effects = effects_of(search, &rb);
@@ -161,7 +201,12 @@ fn show(search: &SearchPath, name: &str) -> Result<i32> {
 }
 
 /// One problem found by `runbook check`.
-fn check_one(search: &SearchPath, rb: &Runbook, known: &Known, engine: &rhai::Engine) -> Vec<String> {
+fn check_one(
+    search: &SearchPath,
+    rb: &Runbook,
+    known: &Known,
+    engine: &rhai::Engine,
+) -> Vec<String> {
     let mut problems = Vec::new();
     let header = match rb.header() {
         Ok(h) => h,
@@ -173,7 +218,9 @@ fn check_one(search: &SearchPath, rb: &Runbook, known: &Known, engine: &rhai::En
         .iter()
         .map(|p| {
             let v = match p.ty {
-                crate::runbook::ParamType::String => crate::runbook::header::ParamValue::String(String::new()),
+                crate::runbook::ParamType::String => {
+                    crate::runbook::header::ParamValue::String(String::new())
+                }
                 crate::runbook::ParamType::Int | crate::runbook::ParamType::Duration => {
                     crate::runbook::header::ParamValue::Int(0)
                 }
@@ -191,7 +238,10 @@ fn check_one(search: &SearchPath, rb: &Runbook, known: &Known, engine: &rhai::En
     }
     let (defs, calls, imports) = statics::scan(&source);
     let resolver = StdlibResolver::new(search.stdlib_path());
-    let mut alias_fns: std::collections::HashMap<String, Option<std::collections::HashSet<String>>> = Default::default();
+    let mut alias_fns: std::collections::HashMap<
+        String,
+        Option<std::collections::HashSet<String>>,
+    > = Default::default();
     for imp in &imports {
         match resolver.locate(Some(&rb.display_path), &imp.path) {
             Some((file, text)) => {
@@ -207,7 +257,10 @@ fn check_one(search: &SearchPath, rb: &Runbook, known: &Known, engine: &rhai::En
                     }
                 }
             }
-            None => problems.push(format!("{}: import {:?}: no such module in stdlib", rb.display_path, imp.path)),
+            None => problems.push(format!(
+                "{}: import {:?}: no such module in stdlib",
+                rb.display_path, imp.path
+            )),
         }
     }
     for c in calls {
@@ -216,15 +269,26 @@ fn check_one(search: &SearchPath, rb: &Runbook, known: &Known, engine: &rhai::En
             if let Some(fns) = alias_fns.get(&c.namespace) {
                 if let Some(fns) = fns {
                     if !fns.contains(&c.name) {
-                        problems.push(format!("{at}: {}::{} is not defined by module {:?}", c.namespace, c.name, c.namespace));
+                        problems.push(format!(
+                            "{at}: {}::{} is not defined by module {:?}",
+                            c.namespace, c.name, c.namespace
+                        ));
                     }
                 }
             } else if let Some(fns) = known.namespaced.get(&c.namespace) {
                 if !fns.contains(&c.name) {
-                    problems.push(format!("{at}: unknown function {}::{} (see `runbook docs`)", c.namespace, c.name));
+                    problems.push(format!(
+                        "{at}: unknown function {}::{} (see `runbook docs`)",
+                        c.namespace, c.name
+                    ));
                 }
-            } else if c.namespace != "global" && !crate::modules::MODULE_NAMES.contains(&c.namespace.as_str()) {
-                problems.push(format!("{at}: unknown module {:?} in {}::{}", c.namespace, c.namespace, c.name));
+            } else if c.namespace != "global"
+                && !crate::modules::MODULE_NAMES.contains(&c.namespace.as_str())
+            {
+                problems.push(format!(
+                    "{at}: unknown module {:?} in {}::{}",
+                    c.namespace, c.namespace, c.name
+                ));
             }
         } else if !defs.contains(&c.name) && !known.plain.contains(&c.name) {
             let what = if c.method { "method" } else { "function" };
@@ -238,9 +302,16 @@ fn check(search: &SearchPath, names: &[String]) -> Result<i32> {
     let rbs: Vec<Runbook> = if names.is_empty() {
         search.list()
     } else {
-        names.iter().map(|n| search.find(n)).collect::<Result<_>>()?
+        names
+            .iter()
+            .map(|n| search.find(n))
+            .collect::<Result<_>>()?
     };
-    let engine = crate::engine::build(&crate::engine::Limits::default(), crate::cancel::Cancel::never(), search.stdlib_path());
+    let engine = crate::engine::build(
+        &crate::engine::Limits::default(),
+        crate::cancel::Cancel::never(),
+        search.stdlib_path(),
+    );
     let known = Known::from_engine(&engine);
     let mut bad = 0;
     for rb in &rbs {
@@ -261,8 +332,14 @@ fn check(search: &SearchPath, names: &[String]) -> Result<i32> {
 /// Rhai type names for the Rust types in metadata signatures.
 fn rhai_type(t: &str) -> String {
     let t = t.trim();
-    let t = t.strip_prefix("RhaiResult<").and_then(|s| s.strip_suffix('>')).unwrap_or(t);
-    let t = t.strip_prefix("Result<").and_then(|s| s.split(',').next()).unwrap_or(t);
+    let t = t
+        .strip_prefix("RhaiResult<")
+        .and_then(|s| s.strip_suffix('>'))
+        .unwrap_or(t);
+    let t = t
+        .strip_prefix("Result<")
+        .and_then(|s| s.split(',').next())
+        .unwrap_or(t);
     match t.trim_start_matches("&mut ").trim_start_matches('&') {
         "str" | "ImmutableString" | "String" => "string".into(),
         "i64" | "INT" => "int".into(),
@@ -288,7 +365,10 @@ pub fn function_docs() -> Vec<(String, Vec<Value>)> {
     let globals: Vec<Value> = meta["functions"].as_array().cloned().unwrap_or_default();
     out.push((String::new(), globals));
     for m in crate::modules::MODULE_NAMES {
-        let fns = meta["modules"][m]["functions"].as_array().cloned().unwrap_or_default();
+        let fns = meta["modules"][m]["functions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         out.push((m.to_string(), fns));
     }
     out
@@ -311,8 +391,15 @@ pub fn signature(module: &str, f: &Value) -> String {
                 .collect()
         })
         .unwrap_or_default();
-    let ret = f["returnType"].as_str().map(rhai_type).unwrap_or_else(|| "()".into());
-    let prefix = if module.is_empty() { String::new() } else { format!("{module}::") };
+    let ret = f["returnType"]
+        .as_str()
+        .map(rhai_type)
+        .unwrap_or_else(|| "()".into());
+    let prefix = if module.is_empty() {
+        String::new()
+    } else {
+        format!("{module}::")
+    };
     format!("{prefix}{name}({}) -> {ret}", params.join(", "))
 }
 
@@ -325,7 +412,12 @@ pub fn doc_text(f: &Value) -> String {
                 .iter()
                 .filter_map(|l| l.as_str())
                 .flat_map(|block| block.lines())
-                .map(|l| l.trim_start().trim_start_matches("///").trim_start_matches("/**").trim_end_matches("*/"))
+                .map(|l| {
+                    l.trim_start()
+                        .trim_start_matches("///")
+                        .trim_start_matches("/**")
+                        .trim_end_matches("*/")
+                })
                 .map(|l| l.strip_prefix(' ').unwrap_or(l).to_string())
                 .collect::<Vec<_>>()
                 .join("\n")
@@ -356,7 +448,9 @@ fn docs(as_json: bool) -> Result<i32> {
         return Ok(0);
     }
     println!("# runbook host functions\n");
-    println!("Generated from the engine by `runbook docs`. Effects are marked ⚡: checked against the policy,");
+    println!(
+        "Generated from the engine by `runbook docs`. Effects are marked ⚡: checked against the policy,"
+    );
     println!("audited, and only planned under `--dry-run`.\n");
     for (m, fns) in &docs {
         if fns.is_empty() {
@@ -368,10 +462,19 @@ fn docs(as_json: bool) -> Result<i32> {
             println!("## `{m}::`\n");
         }
         let mut fns = fns.clone();
-        fns.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()).then(a["numParams"].as_u64().cmp(&b["numParams"].as_u64())));
+        fns.sort_by(|a, b| {
+            a["name"]
+                .as_str()
+                .cmp(&b["name"].as_str())
+                .then(a["numParams"].as_u64().cmp(&b["numParams"].as_u64()))
+        });
         for f in &fns {
             let full = format!("{m}::{}", f["name"].as_str().unwrap_or(""));
-            let mark = if crate::modules::EFFECT_FUNCTIONS.contains(&full.as_str()) { " ⚡" } else { "" };
+            let mark = if crate::modules::EFFECT_FUNCTIONS.contains(&full.as_str()) {
+                " ⚡"
+            } else {
+                ""
+            };
             println!("### `{}`{mark}\n", signature(m, f));
             let d = doc_text(f);
             if !d.is_empty() {
@@ -383,9 +486,14 @@ fn docs(as_json: bool) -> Result<i32> {
 }
 
 fn new_runbook(name: &str) -> Result<i32> {
-    let ok = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    let ok = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if !ok {
-        return Err(Error::Usage(format!("runbook name {name:?}: use letters, digits, - and _")));
+        return Err(Error::Usage(format!(
+            "runbook name {name:?}: use letters, digits, - and _"
+        )));
     }
     let dir = std::path::Path::new("runbooks");
     std::fs::create_dir_all(dir).map_err(|e| Error::io("creating", dir, e))?;
@@ -408,10 +516,13 @@ check("memory below " + threshold + "%", mem.percent < threshold,
         .create_new(true)
         .open(&path)
         .map_err(|e| match e.kind() {
-            std::io::ErrorKind::AlreadyExists => Error::Usage(format!("{} already exists", path.display())),
+            std::io::ErrorKind::AlreadyExists => {
+                Error::Usage(format!("{} already exists", path.display()))
+            }
             _ => Error::io("creating", &path, e),
         })?;
-    f.write_all(text.as_bytes()).map_err(|e| Error::io("writing", &path, e))?;
+    f.write_all(text.as_bytes())
+        .map_err(|e| Error::io("writing", &path, e))?;
     println!("created {}", path.display());
     Ok(0)
 }
@@ -421,7 +532,10 @@ fn audit(config: Option<&std::path::Path>, last: usize, as_json: bool) -> Result
     let path = cfg.audit_path();
     let recs = AuditLog::read_last(&path, last)?;
     if as_json {
-        println!("{}", serde_json::to_string_pretty(&recs).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&recs).unwrap_or_default()
+        );
         return Ok(0);
     }
     if recs.is_empty() {
@@ -430,8 +544,15 @@ fn audit(config: Option<&std::path::Path>, last: usize, as_json: bool) -> Result
     }
     for r in &recs {
         let s = |k: &str| r[k].as_str().unwrap_or("").to_string();
-        let dry = if r["dry_run"].as_bool() == Some(true) { " (dry run)" } else { "" };
-        let err = r["error"].as_str().map(|e| format!("  — {e}")).unwrap_or_default();
+        let dry = if r["dry_run"].as_bool() == Some(true) {
+            " (dry run)"
+        } else {
+            ""
+        };
+        let err = r["error"]
+            .as_str()
+            .map(|e| format!("  — {e}"))
+            .unwrap_or_default();
         println!(
             "{}  {:<11} {:<16} {:<18} {}{dry}{err}",
             s("time"),

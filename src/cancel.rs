@@ -30,7 +30,10 @@ impl Cancel {
 
     /// The same flag with a new deadline `timeout` from now.
     pub fn with_timeout(&self, timeout: Duration) -> Self {
-        Self { flag: self.flag.clone(), deadline: Some(Instant::now() + timeout) }
+        Self {
+            flag: self.flag.clone(),
+            deadline: Some(Instant::now() + timeout),
+        }
     }
 
     /// Request cancellation (what Ctrl-C does).
@@ -55,7 +58,8 @@ impl Cancel {
 
     /// Time left before the deadline (`None`: no deadline).
     pub fn remaining(&self) -> Option<Duration> {
-        self.deadline.map(|d| d.saturating_duration_since(Instant::now()))
+        self.deadline
+            .map(|d| d.saturating_duration_since(Instant::now()))
     }
 
     /// Whether cancellation was requested (ignores the deadline).

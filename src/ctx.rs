@@ -76,7 +76,11 @@ pub fn now_rfc3339() -> String {
 
 /// A fresh run id: UTC time plus pid, unique per host.
 pub fn new_run_id() -> String {
-    format!("{}-{}", chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"), std::process::id())
+    format!(
+        "{}-{}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"),
+        std::process::id()
+    )
 }
 
 impl Ctx {
@@ -98,7 +102,14 @@ impl Ctx {
     }
 
     /// Add a check to the report.
-    pub fn record_check(&self, name: &str, ok: bool, detail: &str, value: Option<Value>, threshold: Option<Value>) {
+    pub fn record_check(
+        &self,
+        name: &str,
+        ok: bool,
+        detail: &str,
+        value: Option<Value>,
+        threshold: Option<Value>,
+    ) {
         self.report.borrow_mut().checks.push(CheckRecord {
             name: name.to_string(),
             ok,
@@ -143,7 +154,12 @@ impl Ctx {
         }
         eprint!("{question} [y/N] ");
         let mut line = String::new();
-        std::io::stdin().read_line(&mut line).map_err(|e| Error::io("reading answer", "<stdin>", e))?;
-        Ok(matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes"))
+        std::io::stdin()
+            .read_line(&mut line)
+            .map_err(|e| Error::io("reading answer", "<stdin>", e))?;
+        Ok(matches!(
+            line.trim().to_ascii_lowercase().as_str(),
+            "y" | "yes"
+        ))
     }
 }

@@ -68,7 +68,10 @@ pub struct AuditLog {
 impl AuditLog {
     /// An audit log at `path`, opened lazily on the first record.
     pub fn new(path: PathBuf) -> Self {
-        AuditLog { path, file: Mutex::new(None) }
+        AuditLog {
+            path,
+            file: Mutex::new(None),
+        }
     }
 
     /// The log's path.
@@ -81,7 +84,8 @@ impl AuditLog {
         let mut guard = self.file.lock().unwrap_or_else(|p| p.into_inner());
         if guard.is_none() {
             if let Some(parent) = self.path.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| Error::io("creating audit log folder", parent, e))?;
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| Error::io("creating audit log folder", parent, e))?;
             }
             let f = OpenOptions::new()
                 .create(true)
@@ -96,12 +100,15 @@ impl AuditLog {
     /// Append one record (a JSON object) as a single `write` and flush it to the OS.
     pub fn append(&self, record: &Value) -> Result<()> {
         self.ensure_open()?;
-        let mut line = serde_json::to_vec(record).map_err(|e| Error::failed(format!("audit record: {e}")))?;
+        let mut line =
+            serde_json::to_vec(record).map_err(|e| Error::failed(format!("audit record: {e}")))?;
         line.push(b'\n');
         let mut guard = self.file.lock().unwrap_or_else(|p| p.into_inner());
         let f = guard.as_mut().expect("opened above");
-        f.write_all(&line).map_err(|e| Error::io("writing audit log", &self.path, e))?;
-        f.flush().map_err(|e| Error::io("writing audit log", &self.path, e))?;
+        f.write_all(&line)
+            .map_err(|e| Error::io("writing audit log", &self.path, e))?;
+        f.flush()
+            .map_err(|e| Error::io("writing audit log", &self.path, e))?;
         Ok(())
     }
 
@@ -112,7 +119,10 @@ impl AuditLog {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(Error::io("reading audit log", path, e)),
         };
-        let mut recs: Vec<Value> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+        let mut recs: Vec<Value> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
         if n > 0 && recs.len() > n {
             recs.drain(..recs.len() - n);
         }
@@ -143,7 +153,14 @@ impl Ctx {
     /// Record a denial of `action` on `target` (audit + report) and return the error to throw.
     /// Used by reads (`fs::read`, `logs::search`, `http::get` …) that are not effects.
     pub fn deny(&self, action: &str, target: &str, err: Error) -> Error {
-        let rec = self.audit_record(action, target, &Value::Null, Outcome::Denied, 0, Some(&err.to_string()));
+        let rec = self.audit_record(
+            action,
+            target,
+            &Value::Null,
+            Outcome::Denied,
+            0,
+            Some(&err.to_string()),
+        );
         if let Err(audit_err) = self.audit.append(&rec) {
             return audit_err;
         }
@@ -153,17 +170,24 @@ impl Ctx {
 
     /// Check a read of `path`; returns the resolved path, or the (audited) denial.
     pub fn allow_read(&self, action: &str, path: &Path) -> Result<PathBuf> {
-        self.config.check_read(path).map_err(|e| self.deny(action, &path.display().to_string(), e))
+        self.config
+            .check_read(path)
+            .map_err(|e| self.deny(action, &path.display().to_string(), e))
     }
 
     /// Check that `host` may be reached; the denial is audited.
     pub fn allow_host(&self, action: &str, host: &str) -> Result<()> {
-        self.config.check_host(host).map_err(|e| self.deny(action, host, e))
+        self.config
+            .check_host(host)
+            .map_err(|e| self.deny(action, host, e))
     }
 
     /// The inventory entry of `service`; a missing one is a denial (audited).
     pub fn allow_service(&self, action: &str, service: &str) -> Result<crate::policy::ServiceSpec> {
-        self.config.service(service).cloned().map_err(|e| self.deny(action, service, e))
+        self.config
+            .service(service)
+            .cloned()
+            .map_err(|e| self.deny(action, service, e))
     }
 
     /// Run `f` as an effect.
@@ -189,7 +213,14 @@ impl Ctx {
     ) -> Result<Option<T>> {
         for need in needs {
             if let Err(e) = self.check_need(need) {
-                let rec = self.audit_record(action, target, &args, Outcome::Denied, 0, Some(&e.to_string()));
+                let rec = self.audit_record(
+                    action,
+                    target,
+                    &args,
+                    Outcome::Denied,
+                    0,
+                    Some(&e.to_string()),
+                );
                 self.audit.append(&rec)?;
                 self.report_effect(action, target, Outcome::Denied, &e.to_string());
                 return Err(e);
@@ -206,7 +237,10 @@ impl Ctx {
             let rec = self.audit_record(action, target, &args, Outcome::Denied, 0, Some(msg));
             self.audit.append(&rec)?;
             self.report_effect(action, target, Outcome::Denied, msg);
-            return Err(Error::denied(format!("{action} {target}"), "operator declined"));
+            return Err(Error::denied(
+                format!("{action} {target}"),
+                "operator declined",
+            ));
         }
         // If the audit log cannot be opened, the effect must not happen.
         self.audit.ensure_open()?;
@@ -220,8 +254,13 @@ impl Ctx {
                 self.report_effect(action, target, Outcome::Done, "");
             }
             Err(e) => {
-                let outcome = if matches!(e, Error::Interrupted) { Outcome::Interrupted } else { Outcome::Failed };
-                let rec = self.audit_record(action, target, &args, outcome, ms, Some(&e.to_string()));
+                let outcome = if matches!(e, Error::Interrupted) {
+                    Outcome::Interrupted
+                } else {
+                    Outcome::Failed
+                };
+                let rec =
+                    self.audit_record(action, target, &args, outcome, ms, Some(&e.to_string()));
                 self.audit.append(&rec)?;
                 self.report_effect(action, target, outcome, &e.to_string());
             }

@@ -86,12 +86,19 @@ pub struct StdlibResolver {
 
 impl StdlibResolver {
     pub fn new(path: StdlibPath) -> Self {
-        StdlibResolver { path, cache: RefCell::new(HashMap::new()) }
+        StdlibResolver {
+            path,
+            cache: RefCell::new(HashMap::new()),
+        }
     }
 
     /// Find the source of module `name` imported from `source` (the importer's path).
     pub fn locate(&self, source: Option<&str>, name: &str) -> Option<(PathBuf, String)> {
-        let file = if name.ends_with(".rhai") { name.to_string() } else { format!("{name}.rhai") };
+        let file = if name.ends_with(".rhai") {
+            name.to_string()
+        } else {
+            format!("{name}.rhai")
+        };
         let mut candidates = Vec::new();
         if let Some(src) = source.filter(|s| !s.starts_with('<')) {
             if let Some(dir) = Path::new(src).parent() {
@@ -112,7 +119,12 @@ impl StdlibResolver {
         crate::runbook::embedded::STDLIB
             .iter()
             .find(|(n, _)| *n == stem)
-            .map(|(n, text)| (PathBuf::from(format!("<built-in>/stdlib/{n}.rhai")), text.to_string()))
+            .map(|(n, text)| {
+                (
+                    PathBuf::from(format!("<built-in>/stdlib/{n}.rhai")),
+                    text.to_string(),
+                )
+            })
     }
 }
 
@@ -216,7 +228,9 @@ pub fn metadata_engine() -> Engine {
 
 /// Run `f` on a thread with a large stack and return its result (a panic becomes an error
 /// string rather than taking the process down).
-pub fn on_script_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, String> {
+pub fn on_script_thread<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, String> {
     let handle = std::thread::Builder::new()
         .name("runbook-script".into())
         .stack_size(SCRIPT_STACK_SIZE)

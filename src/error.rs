@@ -63,7 +63,11 @@ pub enum Error {
 impl Error {
     /// Build an [`Error::Io`] for `path`.
     pub fn io(context: &'static str, path: impl AsRef<Path>, source: std::io::Error) -> Self {
-        Error::Io { context, path: path.as_ref().to_path_buf(), source }
+        Error::Io {
+            context,
+            path: path.as_ref().to_path_buf(),
+            source,
+        }
     }
 
     /// Build an [`Error::Failed`] from anything printable.
@@ -73,7 +77,10 @@ impl Error {
 
     /// Build an [`Error::Denied`].
     pub fn denied(what: impl Into<String>, rule: impl Into<String>) -> Self {
-        Error::Denied { what: what.into(), rule: rule.into() }
+        Error::Denied {
+            what: what.into(),
+            rule: rule.into(),
+        }
     }
 
     /// Stable one-word kind, visible to scripts as `e.kind` and in the JSON report's `status`.
@@ -117,7 +124,10 @@ impl From<Error> for Box<rhai::EvalAltResult> {
         let mut map = rhai::Map::new();
         map.insert("kind".into(), e.kind().into());
         map.insert("message".into(), e.to_string().into());
-        Box::new(rhai::EvalAltResult::ErrorRuntime(map.into(), rhai::Position::NONE))
+        Box::new(rhai::EvalAltResult::ErrorRuntime(
+            map.into(),
+            rhai::Position::NONE,
+        ))
     }
 }
 

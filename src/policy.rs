@@ -167,7 +167,10 @@ impl Config {
         let candidates: Vec<PathBuf> = match explicit {
             Some(p) => {
                 if !p.exists() {
-                    return Err(Error::Config { path: p.into(), message: "file not found".into() });
+                    return Err(Error::Config {
+                        path: p.into(),
+                        message: "file not found".into(),
+                    });
                 }
                 vec![p.to_path_buf()]
             }
@@ -181,7 +184,8 @@ impl Config {
         };
         for c in candidates {
             if c.is_file() {
-                let text = std::fs::read_to_string(&c).map_err(|e| Error::io("reading config", &c, e))?;
+                let text =
+                    std::fs::read_to_string(&c).map_err(|e| Error::io("reading config", &c, e))?;
                 return Config::from_toml(&text, Some(&c));
             }
         }
@@ -191,7 +195,10 @@ impl Config {
     /// The built-in default policy (no file found).
     pub fn builtin_default() -> Config {
         let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-        let mut cfg = Config { state_dir: default_state_dir(), ..Config::default() };
+        let mut cfg = Config {
+            state_dir: default_state_dir(),
+            ..Config::default()
+        };
         cfg.policy.read = vec![cwd];
         cfg.finish(None);
         cfg
@@ -199,11 +206,18 @@ impl Config {
 
     /// Parse a config from TOML text; `path` is used for messages and relative paths.
     pub fn from_toml(text: &str, path: Option<&Path>) -> Result<Config> {
-        let where_ = path.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("<config>"));
-        let mut cfg: Config = toml::from_str(text)
-            .map_err(|e| Error::Config { path: where_.clone(), message: e.to_string().trim().to_string() })?;
+        let where_ = path
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("<config>"));
+        let mut cfg: Config = toml::from_str(text).map_err(|e| Error::Config {
+            path: where_.clone(),
+            message: e.to_string().trim().to_string(),
+        })?;
         for (name, s) in &cfg.services {
-            if !matches!(s.manager.as_str(), "pm2" | "systemd" | "supervisor" | "command") {
+            if !matches!(
+                s.manager.as_str(),
+                "pm2" | "systemd" | "supervisor" | "command"
+            ) {
                 return Err(Error::Config {
                     path: where_.clone(),
                     message: format!(
@@ -213,8 +227,10 @@ impl Config {
                 });
             }
         }
-        crate::policy::parse_rate(&cfg.policy.restart_limit)
-            .map_err(|m| Error::Config { path: where_.clone(), message: format!("policy.restart_limit: {m}") })?;
+        crate::policy::parse_rate(&cfg.policy.restart_limit).map_err(|m| Error::Config {
+            path: where_.clone(),
+            message: format!("policy.restart_limit: {m}"),
+        })?;
         cfg.state_dir = default_state_dir();
         cfg.source = path.map(Path::to_path_buf);
         cfg.finish(path.and_then(Path::parent));
@@ -229,17 +245,41 @@ impl Config {
             Some(b) => cwd.join(b),
             None => cwd,
         };
-        let abs = |p: &PathBuf| if p.is_absolute() { p.clone() } else { base.join(p) };
+        let abs = |p: &PathBuf| {
+            if p.is_absolute() {
+                p.clone()
+            } else {
+                base.join(p)
+            }
+        };
         self.policy.read = self.policy.read.iter().map(abs).collect();
         self.policy.write = self.policy.write.iter().map(abs).collect();
-        self.backup.dir = Some(self.backup.dir.as_ref().map(abs).unwrap_or_else(|| self.state_dir.join("backups")));
-        self.audit.path = Some(self.audit.path.as_ref().map(abs).unwrap_or_else(|| self.state_dir.join("audit.jsonl")));
+        self.backup.dir = Some(
+            self.backup
+                .dir
+                .as_ref()
+                .map(abs)
+                .unwrap_or_else(|| self.state_dir.join("backups")),
+        );
+        self.audit.path = Some(
+            self.audit
+                .path
+                .as_ref()
+                .map(abs)
+                .unwrap_or_else(|| self.state_dir.join("audit.jsonl")),
+        );
         for s in self.services.values_mut() {
             s.workdir = s.workdir.as_ref().map(abs);
             s.pm2_home = s.pm2_home.as_ref().map(abs);
             s.start_script = s.start_script.as_ref().map(abs);
             s.supervisor_config = s.supervisor_config.as_ref().map(abs);
-            let absg = |g: &String| if Path::new(g).is_absolute() { g.clone() } else { base.join(g).to_string_lossy().into_owned() };
+            let absg = |g: &String| {
+                if Path::new(g).is_absolute() {
+                    g.clone()
+                } else {
+                    base.join(g).to_string_lossy().into_owned()
+                }
+            };
             s.logs = s.logs.iter().map(absg).collect();
             s.error_logs = s.error_logs.iter().map(absg).collect();
         }
@@ -255,25 +295,40 @@ impl Config {
 
     /// Where backups go.
     pub fn backup_dir(&self) -> PathBuf {
-        self.backup.dir.clone().unwrap_or_else(|| self.state_dir.join("backups"))
+        self.backup
+            .dir
+            .clone()
+            .unwrap_or_else(|| self.state_dir.join("backups"))
     }
 
     /// Where the audit log is.
     pub fn audit_path(&self) -> PathBuf {
-        self.audit.path.clone().unwrap_or_else(|| self.state_dir.join("audit.jsonl"))
+        self.audit
+            .path
+            .clone()
+            .unwrap_or_else(|| self.state_dir.join("audit.jsonl"))
     }
 
     /// The inventory entry for `name`, or `Denied` (rule `services`).
     pub fn service(&self, name: &str) -> Result<&ServiceSpec> {
-        self.services
-            .get(name)
-            .ok_or_else(|| Error::denied(format!("service {name:?} is not in the inventory"), "services"))
+        self.services.get(name).ok_or_else(|| {
+            Error::denied(
+                format!("service {name:?} is not in the inventory"),
+                "services",
+            )
+        })
     }
 
     /// Check that `path` may be read; returns the resolved path.
     pub fn check_read(&self, path: &Path) -> Result<PathBuf> {
         let real = resolve(path)?;
-        if self.policy.read.iter().chain(self.policy.write.iter()).any(|root| under(&real, root)) {
+        if self
+            .policy
+            .read
+            .iter()
+            .chain(self.policy.write.iter())
+            .any(|root| under(&real, root))
+        {
             Ok(real)
         } else {
             Err(Error::denied(
@@ -298,18 +353,31 @@ impl Config {
 
     /// Check that `program` may be started by `cmd::run`.
     pub fn check_command(&self, program: &str) -> Result<()> {
-        let base = Path::new(program).file_name().and_then(|s| s.to_str()).unwrap_or(program);
-        let ok = self.policy.commands.iter().any(|c| c == program || (!program.contains('/') && c == base));
+        let base = Path::new(program)
+            .file_name()
+            .and_then(|s| s.to_str())
+            .unwrap_or(program);
+        let ok = self
+            .policy
+            .commands
+            .iter()
+            .any(|c| c == program || (!program.contains('/') && c == base));
         if ok {
             Ok(())
         } else {
-            Err(Error::denied(format!("command {program:?}"), "policy.commands"))
+            Err(Error::denied(
+                format!("command {program:?}"),
+                "policy.commands",
+            ))
         }
     }
 
     /// Whether `program args…` starts with one of `read_only_commands` (word by word).
     pub fn is_read_only_command(&self, program: &str, args: &[String]) -> bool {
-        let base = Path::new(program).file_name().and_then(|s| s.to_str()).unwrap_or(program);
+        let base = Path::new(program)
+            .file_name()
+            .and_then(|s| s.to_str())
+            .unwrap_or(program);
         self.policy.read_only_commands.iter().any(|rc| {
             let mut words = rc.split_whitespace();
             match words.next() {
@@ -323,7 +391,10 @@ impl Config {
 
     /// Check that `host` (no port) may be reached by `http::`/`tls::`.
     pub fn check_host(&self, host: &str) -> Result<()> {
-        let h = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+        let h = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase();
         let ok = self.policy.http_hosts.iter().any(|allowed| {
             let a = allowed.to_ascii_lowercase();
             if let Some(suffix) = a.strip_prefix("*.") {
@@ -332,7 +403,11 @@ impl Config {
                 a == h
             }
         });
-        if ok { Ok(()) } else { Err(Error::denied(format!("host {host:?}"), "policy.http_hosts")) }
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::denied(format!("host {host:?}"), "policy.http_hosts"))
+        }
     }
 
     /// Check that environment variable `name` may be read.
@@ -340,7 +415,10 @@ impl Config {
         if self.policy.env.iter().any(|e| e == name) {
             Ok(())
         } else {
-            Err(Error::denied(format!("environment variable {name:?}"), "policy.env"))
+            Err(Error::denied(
+                format!("environment variable {name:?}"),
+                "policy.env",
+            ))
         }
     }
 }
@@ -373,7 +451,9 @@ pub fn resolve(path: &Path) -> Result<PathBuf> {
     let abs = if path.is_absolute() {
         path.to_path_buf()
     } else {
-        std::env::current_dir().map_err(|e| Error::io("current directory", ".", e))?.join(path)
+        std::env::current_dir()
+            .map_err(|e| Error::io("current directory", ".", e))?
+            .join(path)
     };
     if let Ok(real) = std::fs::canonicalize(&abs) {
         return Ok(real);
@@ -384,7 +464,12 @@ pub fn resolve(path: &Path) -> Result<PathBuf> {
     loop {
         match cur.parent() {
             Some(parent) => {
-                tail.push(cur.components().next_back().map(|c| c.as_os_str().to_os_string()).unwrap_or_default());
+                tail.push(
+                    cur.components()
+                        .next_back()
+                        .map(|c| c.as_os_str().to_os_string())
+                        .unwrap_or_default(),
+                );
                 if let Ok(real) = std::fs::canonicalize(parent) {
                     let mut out = real;
                     for part in tail.iter().rev() {
@@ -398,7 +483,11 @@ pub fn resolve(path: &Path) -> Result<PathBuf> {
                     if let Ok(meta) = std::fs::symlink_metadata(&out) {
                         if meta.file_type().is_symlink() {
                             if let Ok(target) = std::fs::read_link(&out) {
-                                let t = if target.is_absolute() { target } else { out.parent().unwrap_or(Path::new("/")).join(target) };
+                                let t = if target.is_absolute() {
+                                    target
+                                } else {
+                                    out.parent().unwrap_or(Path::new("/")).join(target)
+                                };
                                 return Ok(normalize(&t));
                             }
                         }
@@ -414,8 +503,13 @@ pub fn resolve(path: &Path) -> Result<PathBuf> {
 
 /// Parse a rate like `"3/10m"` into (count, window seconds).
 pub fn parse_rate(s: &str) -> std::result::Result<(u32, u64), String> {
-    let (n, w) = s.split_once('/').ok_or_else(|| format!("{s:?}: expected N/DURATION, e.g. \"3/10m\""))?;
-    let n: u32 = n.trim().parse().map_err(|_| format!("{s:?}: {n:?} is not a count"))?;
+    let (n, w) = s
+        .split_once('/')
+        .ok_or_else(|| format!("{s:?}: expected N/DURATION, e.g. \"3/10m\""))?;
+    let n: u32 = n
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?}: {n:?} is not a count"))?;
     let w = parse_duration_s(w.trim()).map_err(|e| format!("{s:?}: {e}"))?;
     Ok((n, w))
 }
@@ -430,7 +524,11 @@ pub fn parse_duration_s(s: &str) -> std::result::Result<u64, String> {
         Some('d') => (&s[..s.len() - 1], 86_400),
         Some('w') => (&s[..s.len() - 1], 7 * 86_400),
         Some(c) if c.is_ascii_digit() => (s, 1),
-        _ => return Err(format!("{s:?} is not a duration (expected e.g. 30s, 5m, 2h, 7d)")),
+        _ => {
+            return Err(format!(
+                "{s:?} is not a duration (expected e.g. 30s, 5m, 2h, 7d)"
+            ));
+        }
     };
     num.trim()
         .parse::<u64>()
@@ -476,7 +574,9 @@ mod tests {
         assert!(c.check_write(&root.path().join("new/dir/a.txt")).is_ok());
         let e = c.check_write(&root.path().join("link/a.txt")).unwrap_err();
         assert_eq!(e.kind(), "denied");
-        let e = c.check_write(&root.path().join("x/../../escape")).unwrap_err();
+        let e = c
+            .check_write(&root.path().join("x/../../escape"))
+            .unwrap_err();
         assert_eq!(e.kind(), "denied");
     }
 

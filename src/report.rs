@@ -105,14 +105,34 @@ impl Report {
 
     /// Human rendering: checks table, effects, then the status line on stderr.
     /// Printed output was already echoed while the script ran.
-    pub fn render_human(&self, out: &mut dyn Write, err: &mut dyn Write, color: bool) -> std::io::Result<()> {
-        let paint = |code: &str, s: &str| if color { format!("\x1b[{code}m{s}\x1b[0m") } else { s.to_string() };
+    pub fn render_human(
+        &self,
+        out: &mut dyn Write,
+        err: &mut dyn Write,
+        color: bool,
+    ) -> std::io::Result<()> {
+        let paint = |code: &str, s: &str| {
+            if color {
+                format!("\x1b[{code}m{s}\x1b[0m")
+            } else {
+                s.to_string()
+            }
+        };
         if !self.checks.is_empty() {
             writeln!(out)?;
             writeln!(out, "Checks")?;
-            let width = self.checks.iter().map(|c| c.name.chars().count()).max().unwrap_or(0);
+            let width = self
+                .checks
+                .iter()
+                .map(|c| c.name.chars().count())
+                .max()
+                .unwrap_or(0);
             for c in &self.checks {
-                let mark = if c.ok { paint("32", "✓") } else { paint("31", "✗") };
+                let mark = if c.ok {
+                    paint("32", "✓")
+                } else {
+                    paint("31", "✗")
+                };
                 let pad = width - c.name.chars().count();
                 writeln!(out, "  {mark} {}{}  {}", c.name, " ".repeat(pad), c.detail)?;
             }
@@ -126,7 +146,11 @@ impl Report {
                     "planned" => paint("36", "planned"),
                     other => paint("31", other),
                 };
-                let detail = if e.detail.is_empty() { String::new() } else { format!("  ({})", e.detail) };
+                let detail = if e.detail.is_empty() {
+                    String::new()
+                } else {
+                    format!("  ({})", e.detail)
+                };
                 writeln!(out, "  {word:<8} {} {}{detail}", e.action, e.target)?;
             }
         }

@@ -13,7 +13,12 @@ pub fn parse_timestamp(s: &str) -> Result<DateTime<Utc>> {
     if let Ok(dt) = DateTime::parse_from_rfc3339(t) {
         return Ok(dt.with_timezone(&Utc));
     }
-    for fmt in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S"] {
+    for fmt in [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%dT%H:%M:%S",
+    ] {
         if let Ok(n) = NaiveDateTime::parse_from_str(t, fmt) {
             return Ok(n.and_utc());
         }
@@ -23,7 +28,9 @@ pub fn parse_timestamp(s: &str) -> Result<DateTime<Utc>> {
             return Ok(n.and_utc());
         }
     }
-    Err(Error::Usage(format!("{s:?} is not a timestamp (expected RFC 3339, e.g. 2026-11-29T09:00:00Z)")))
+    Err(Error::Usage(format!(
+        "{s:?} is not a timestamp (expected RFC 3339, e.g. 2026-11-29T09:00:00Z)"
+    )))
 }
 
 /// A point in time given either as a timestamp or as a duration back from now (`"24h"`, `"7d"`).
@@ -50,10 +57,22 @@ mod tests {
 
     #[test]
     fn forms() {
-        assert_eq!(rfc3339(parse_timestamp("2026-11-29T09:00:00.123Z").unwrap()), "2026-11-29T09:00:00.123Z");
-        assert_eq!(rfc3339(parse_timestamp("2026-11-29T10:00:00+01:00").unwrap()), "2026-11-29T09:00:00.000Z");
-        assert_eq!(rfc3339(parse_timestamp("2026-11-29 09:00:00").unwrap()), "2026-11-29T09:00:00.000Z");
-        assert_eq!(rfc3339(parse_timestamp("2026-11-29").unwrap()), "2026-11-29T00:00:00.000Z");
+        assert_eq!(
+            rfc3339(parse_timestamp("2026-11-29T09:00:00.123Z").unwrap()),
+            "2026-11-29T09:00:00.123Z"
+        );
+        assert_eq!(
+            rfc3339(parse_timestamp("2026-11-29T10:00:00+01:00").unwrap()),
+            "2026-11-29T09:00:00.000Z"
+        );
+        assert_eq!(
+            rfc3339(parse_timestamp("2026-11-29 09:00:00").unwrap()),
+            "2026-11-29T09:00:00.000Z"
+        );
+        assert_eq!(
+            rfc3339(parse_timestamp("2026-11-29").unwrap()),
+            "2026-11-29T00:00:00.000Z"
+        );
         assert!(parse_timestamp("yesterday").is_err());
         let d = Utc::now() - parse_since("24h").unwrap();
         assert!((d.num_seconds() - 86_400).abs() <= 2);

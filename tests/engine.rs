@@ -19,7 +19,11 @@ print(params.n + 1);
 #[test]
 fn params_are_typed_constants_and_a_map() {
     let sb = Sandbox::new();
-    let r = sb.run_script("p", PARAMS, &["-p", "n=7", "-p", "wait=1h", "-p", "on=true"]);
+    let r = sb.run_script(
+        "p",
+        PARAMS,
+        &["-p", "n=7", "-p", "wait=1h", "-p", "on=true"],
+    );
     r.expect_code(0);
     assert_eq!(r.output(), vec!["7 x 3600 true 0.5", "8"]);
     assert_eq!(r.report["params"]["wait"], 3600);
@@ -36,15 +40,29 @@ fn parameter_errors_exit_2_naming_the_parameter() {
 
     let r = sb.run_script("p", PARAMS, &["-p", "bogus=1"]);
     r.expect_code(2);
-    assert!(r.report["error"].as_str().unwrap().contains("unknown parameter \"bogus\""));
+    assert!(
+        r.report["error"]
+            .as_str()
+            .unwrap()
+            .contains("unknown parameter \"bogus\"")
+    );
 
     let r = sb.run_script("p", PARAMS, &["-p", "wait=soon"]);
     r.expect_code(2);
     assert!(r.report["error"].as_str().unwrap().contains("duration"));
 
-    let r = sb.run_script("q", "//! needs tag\n//! @param tag: string   required\nprint(tag);\n", &[]);
+    let r = sb.run_script(
+        "q",
+        "//! needs tag\n//! @param tag: string   required\nprint(tag);\n",
+        &[],
+    );
     r.expect_code(2);
-    assert!(r.report["error"].as_str().unwrap().contains("missing parameter tag"));
+    assert!(
+        r.report["error"]
+            .as_str()
+            .unwrap()
+            .contains("missing parameter tag")
+    );
 
     let out = sb.run(&["run", "no-such-runbook"]);
     assert_eq!(out.status.code(), Some(2));
@@ -59,18 +77,54 @@ fn parameter_errors_exit_2_naming_the_parameter() {
 fn limits_stop_runaway_scripts_without_panics() {
     let sb = Sandbox::new();
     let cases: &[(&str, &str, &[&str], i32, &str)] = &[
-        ("ops", "let x = 0; loop { x += 1; }", &[], 3, "too many operations"),
-        ("recursion", "fn f(n) { f(n + 1) } f(0);", &[], 3, "call nesting too deep"),
-        ("string", "let s = \"x\"; loop { s += s; }", &[], 3, "exceeds the size limit"),
-        ("array", "let a = [1]; loop { a += a; }", &[], 3, "exceeds the size limit"),
-        ("overflow", "let x = 9223372036854775807; x + 1;", &[], 5, "overflow"),
+        (
+            "ops",
+            "let x = 0; loop { x += 1; }",
+            &[],
+            3,
+            "too many operations",
+        ),
+        (
+            "recursion",
+            "fn f(n) { f(n + 1) } f(0);",
+            &[],
+            3,
+            "call nesting too deep",
+        ),
+        (
+            "string",
+            "let s = \"x\"; loop { s += s; }",
+            &[],
+            3,
+            "exceeds the size limit",
+        ),
+        (
+            "array",
+            "let a = [1]; loop { a += a; }",
+            &[],
+            3,
+            "exceeds the size limit",
+        ),
+        (
+            "overflow",
+            "let x = 9223372036854775807; x + 1;",
+            &[],
+            5,
+            "overflow",
+        ),
     ];
     for (name, src, extra, code, needle) in cases {
         let r = sb.run_script(name, src, extra);
         r.expect_code(*code).no_panic();
-        let err = r.report["error"].as_str().unwrap_or_default().to_lowercase();
+        let err = r.report["error"]
+            .as_str()
+            .unwrap_or_default()
+            .to_lowercase();
         assert!(err.contains(needle), "{name}: {err}");
-        assert!(err.starts_with(&format!("{name}.rhai:1:")), "{name}: no position in {err}");
+        assert!(
+            err.starts_with(&format!("{name}.rhai:1:")),
+            "{name}: no position in {err}"
+        );
     }
 }
 
@@ -81,7 +135,11 @@ fn wall_clock_timeout_stops_a_loop() {
     let t0 = std::time::Instant::now();
     let r = sb.run_script("timeout", "loop { }", &["--timeout", "1"]);
     r.expect_code(3).no_panic();
-    assert!(r.report["error"].as_str().unwrap().contains("time limit"), "{}", r.report["error"]);
+    assert!(
+        r.report["error"].as_str().unwrap().contains("time limit"),
+        "{}",
+        r.report["error"]
+    );
     assert!(t0.elapsed() < std::time::Duration::from_secs(30));
     // sleep_s is bounded by the same deadline
     let r = sb.run_script("sleepy", "sleep_s(600);", &["--timeout", "1"]);
@@ -92,11 +150,24 @@ fn wall_clock_timeout_stops_a_loop() {
 fn deep_nesting_is_a_parse_error_not_a_crash() {
     let sb = Sandbox::new();
     for (open, close) in [("(", ")"), ("[", "]"), ("{", "}")] {
-        let src = format!("let x = {}1{};", open.repeat(100_000), close.repeat(100_000));
+        let src = format!(
+            "let x = {}1{};",
+            open.repeat(100_000),
+            close.repeat(100_000)
+        );
         let r = sb.run_script("deep", &src, &[]);
         r.no_panic();
-        assert!(r.code == 3 || r.code == 5, "code {} for {open}: {}", r.code, r.stderr);
-        assert!(r.report["error"].as_str().unwrap().contains("deep.rhai:1:"), "{}", r.report["error"]);
+        assert!(
+            r.code == 3 || r.code == 5,
+            "code {} for {open}: {}",
+            r.code,
+            r.stderr
+        );
+        assert!(
+            r.report["error"].as_str().unwrap().contains("deep.rhai:1:"),
+            "{}",
+            r.report["error"]
+        );
     }
 }
 
@@ -107,7 +178,14 @@ fn eval_is_disabled_and_variables_are_strict() {
     r.expect_code(5);
     let r = sb.run_script("strict", "let a = 1;\nprint(b);", &[]);
     r.expect_code(5);
-    assert!(r.report["error"].as_str().unwrap().starts_with("strict.rhai:2:"), "{}", r.report["error"]);
+    assert!(
+        r.report["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("strict.rhai:2:"),
+        "{}",
+        r.report["error"]
+    );
 }
 
 #[test]
@@ -121,26 +199,58 @@ fn denied_write_outside_roots_and_through_symlink_is_audited() {
 
     let r = sb.run_script("ok", "fs::write(\"allowed/a.txt\", \"hello\");", &[]);
     r.expect_code(0);
-    assert_eq!(std::fs::read_to_string(root.join("a.txt")).unwrap(), "hello");
+    assert_eq!(
+        std::fs::read_to_string(root.join("a.txt")).unwrap(),
+        "hello"
+    );
 
-    let r = sb.run_script("out", "let x = 1;\nfs::write(\"/tmp/runbook-nope.txt\", \"x\");", &[]);
+    let r = sb.run_script(
+        "out",
+        "let x = 1;\nfs::write(\"/tmp/runbook-nope.txt\", \"x\");",
+        &[],
+    );
     r.expect_code(4);
     assert_eq!(r.report["status"], "denied");
     let err = r.report["error"].as_str().unwrap();
-    assert!(err.starts_with("out.rhai:2:") && err.contains("policy.write"), "{err}");
+    assert!(
+        err.starts_with("out.rhai:2:") && err.contains("policy.write"),
+        "{err}"
+    );
 
     let r = sb.run_script("link", "fs::write(\"allowed/escape/x.txt\", \"x\");", &[]);
     r.expect_code(4);
-    assert!(!outside.path().join("x.txt").exists(), "write escaped through the symlink");
+    assert!(
+        !outside.path().join("x.txt").exists(),
+        "write escaped through the symlink"
+    );
 
     let audit = sb.audit();
     let denied: Vec<&Value> = audit.iter().filter(|a| a["outcome"] == "denied").collect();
     assert_eq!(denied.len(), 2, "{audit:#?}");
-    assert!(denied.iter().any(|a| a["target"] == "allowed/escape/x.txt" && a["runbook"] == "link"));
+    assert!(
+        denied
+            .iter()
+            .any(|a| a["target"] == "allowed/escape/x.txt" && a["runbook"] == "link")
+    );
     let done: Vec<&Value> = audit.iter().filter(|a| a["outcome"] == "done").collect();
     assert_eq!(done.len(), 1);
-    for key in ["time", "run_id", "runbook", "user", "action", "target", "args", "outcome", "dry_run", "duration_ms"] {
-        assert!(done[0].get(key).is_some(), "audit record lacks {key}: {:#}", done[0]);
+    for key in [
+        "time",
+        "run_id",
+        "runbook",
+        "user",
+        "action",
+        "target",
+        "args",
+        "outcome",
+        "dry_run",
+        "duration_ms",
+    ] {
+        assert!(
+            done[0].get(key).is_some(),
+            "audit record lacks {key}: {:#}",
+            done[0]
+        );
     }
 }
 
@@ -174,7 +284,11 @@ fn dry_run_writes_nothing_and_reports_planned() {
     assert_eq!(planned[0]["outcome"], "planned");
     let audit = sb.audit();
     assert_eq!(audit.len(), 2);
-    assert!(audit.iter().all(|a| a["outcome"] == "planned" && a["dry_run"] == true));
+    assert!(
+        audit
+            .iter()
+            .all(|a| a["outcome"] == "planned" && a["dry_run"] == true)
+    );
 }
 
 #[test]
@@ -186,7 +300,17 @@ fn json_report_has_the_contract_keys_and_exit_codes() {
         &[],
     );
     r.expect_code(1);
-    for key in ["runbook", "params", "status", "exit_code", "checks", "effects", "output", "started", "duration_ms"] {
+    for key in [
+        "runbook",
+        "params",
+        "status",
+        "exit_code",
+        "checks",
+        "effects",
+        "output",
+        "started",
+        "duration_ms",
+    ] {
         assert!(r.report.get(key).is_some(), "missing {key}");
     }
     assert_eq!(r.report["status"], "failed");
@@ -223,19 +347,50 @@ fn human_output_goes_to_stdout_and_status_to_stderr() {
 #[test]
 fn check_reports_syntax_errors_and_unknown_functions_with_positions() {
     let sb = Sandbox::new();
-    sb.file("runbooks/good.rhai", "//! Good.\nlet m = metrics::memory;\nprint(\"x\");\n");
-    sb.file("runbooks/syntax.rhai", "//! Bad syntax.\nlet x = 1;\nlet y = (2 + ;\n");
-    sb.file("runbooks/unknown.rhai", "//! Unknown fn.\nfs::wrte(\"a\", \"b\");\nfrobnicate(1);\n");
-    sb.file("runbooks/nomod.rhai", "//! Unknown module.\nnosuchmod::f();\n");
-    let out = sb.run(&["check", "runbooks/syntax.rhai", "runbooks/unknown.rhai", "runbooks/nomod.rhai"]);
+    sb.file(
+        "runbooks/good.rhai",
+        "//! Good.\nlet m = metrics::memory;\nprint(\"x\");\n",
+    );
+    sb.file(
+        "runbooks/syntax.rhai",
+        "//! Bad syntax.\nlet x = 1;\nlet y = (2 + ;\n",
+    );
+    sb.file(
+        "runbooks/unknown.rhai",
+        "//! Unknown fn.\nfs::wrte(\"a\", \"b\");\nfrobnicate(1);\n",
+    );
+    sb.file(
+        "runbooks/nomod.rhai",
+        "//! Unknown module.\nnosuchmod::f();\n",
+    );
+    let out = sb.run(&[
+        "check",
+        "runbooks/syntax.rhai",
+        "runbooks/unknown.rhai",
+        "runbooks/nomod.rhai",
+    ]);
     assert_eq!(out.status.code(), Some(5));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("runbooks/syntax.rhai:3:"), "{stdout}");
-    assert!(stdout.contains("runbooks/unknown.rhai:2:5: unknown function fs::wrte"), "{stdout}");
-    assert!(stdout.contains("runbooks/unknown.rhai:3:1: unknown function frobnicate"), "{stdout}");
-    assert!(stdout.contains("runbooks/nomod.rhai:2:1: Undefined module: nosuchmod"), "{stdout}");
+    assert!(
+        stdout.contains("runbooks/unknown.rhai:2:5: unknown function fs::wrte"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("runbooks/unknown.rhai:3:1: unknown function frobnicate"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("runbooks/nomod.rhai:2:1: Undefined module: nosuchmod"),
+        "{stdout}"
+    );
     let out = sb.run(&["check", "runbooks/good.rhai"]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
 
 #[test]
@@ -246,14 +401,24 @@ fn builtin_stdlib_and_runbooks_work_from_an_unrelated_directory() {
     // A script outside any repository importing the built-in stdlib.
     let script = elsewhere.join("t.rhai");
     std::fs::write(&script, "import \"thresholds\" as t;\nimport \"checks\" as c;\nprint(t::DISK_PCT);\nc::below(\"x\", 1.0, t::DISK_PCT, \"%\");\n").unwrap();
-    let out = sb.cmd().current_dir(&elsewhere).args(["run", "t.rhai", "--json"]).output().unwrap();
+    let out = sb
+        .cmd()
+        .current_dir(&elsewhere)
+        .args(["run", "t.rhai", "--json"])
+        .output()
+        .unwrap();
     let r = common::Run::from_output(out);
     r.expect_code(0);
     assert_eq!(r.output(), vec!["85.0"]);
     assert_eq!(r.check("x")["threshold"], 85.0);
 
     // `list` works from there and shows the built-in runbooks.
-    let out = sb.cmd().current_dir(&elsewhere).args(["list", "--json"]).output().unwrap();
+    let out = sb
+        .cmd()
+        .current_dir(&elsewhere)
+        .args(["list", "--json"])
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let list: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(list.as_array().is_some());
@@ -263,7 +428,10 @@ fn builtin_stdlib_and_runbooks_work_from_an_unrelated_directory() {
 fn import_resolves_next_to_the_script_first() {
     let sb = Sandbox::new();
     sb.file("lib/thresholds.rhai", "export const DISK_PCT = 1.0;\n");
-    sb.file("lib/main.rhai", "import \"thresholds\" as t;\nprint(t::DISK_PCT);\n");
+    sb.file(
+        "lib/main.rhai",
+        "import \"thresholds\" as t;\nprint(t::DISK_PCT);\n",
+    );
     let r = common::Run::from_output(sb.run(&["run", "lib/main.rhai", "--json"]));
     r.expect_code(0);
     assert_eq!(r.output(), vec!["1.0"]);
@@ -290,7 +458,9 @@ fn bare_rhai_output(src: &str, source_name: &str) -> Vec<String> {
     });
     let mut ast = engine.compile(src).unwrap();
     ast.set_source(source_name.to_string());
-    engine.run_ast(&ast).unwrap_or_else(|e| panic!("{src}: {e}"));
+    engine
+        .run_ast(&ast)
+        .unwrap_or_else(|e| panic!("{src}: {e}"));
     let out = lines.borrow().clone();
     out
 }
@@ -331,12 +501,20 @@ fn it_stays_rhai() {
 fn show_lists_params_and_effects_and_new_scaffolds() {
     let sb = Sandbox::new();
     let out = sb.run(&["new", "my-check"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(sb.path().join("runbooks/my-check.rhai").exists());
     let out = sb.run(&["new", "my-check"]);
     assert_eq!(out.status.code(), Some(2), "refuses to overwrite");
     let out = sb.run(&["check", "my-check"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     sb.file("runbooks/eff.rhai", "//! Effects.\n//! @param p: string = \"x\"   the path\nfs::write(p, \"1\");\nlet s = \"cmd::run(\";\n");
     let out = sb.run(&["show", "eff"]);
     let text = String::from_utf8_lossy(&out.stdout);
@@ -354,16 +532,29 @@ fn docs_cover_every_function_with_text() {
     let docs = docs.as_array().unwrap();
     assert!(docs.len() > 15);
     for d in docs {
-        assert!(!d["doc"].as_str().unwrap().is_empty(), "undocumented: {}", d["signature"]);
+        assert!(
+            !d["doc"].as_str().unwrap().is_empty(),
+            "undocumented: {}",
+            d["signature"]
+        );
     }
-    assert!(docs.iter().any(|d| d["signature"] == "fs::write(path: string, text: string) -> ()"), "{docs:#?}");
+    assert!(
+        docs.iter()
+            .any(|d| d["signature"] == "fs::write(path: string, text: string) -> ()"),
+        "{docs:#?}"
+    );
 }
 
 #[test]
 fn audit_command_shows_recent_records() {
     let sb = Sandbox::new();
     sb.config("[policy]\nwrite = [\".\"]\n");
-    sb.run_script("w", "fs::write(\"a.txt\", \"x\"); fs::remove(\"a.txt\");", &[]).expect_code(0);
+    sb.run_script(
+        "w",
+        "fs::write(\"a.txt\", \"x\"); fs::remove(\"a.txt\");",
+        &[],
+    )
+    .expect_code(0);
     let out = sb.run(&["audit", "--last", "1", "--json"]);
     let recs: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(recs.as_array().unwrap().len(), 1);
@@ -375,8 +566,16 @@ fn env_only_reads_listed_variables() {
     let sb = Sandbox::new();
     sb.config("[policy]\nenv = [\"RB_TEST_OK\"]\n");
     let mut c = sb.cmd();
-    sb.file("e.rhai", "print(env(\"RB_TEST_OK\"));\nprint(env(\"RB_TEST_SECRET\"));");
-    let out = c.env("RB_TEST_OK", "yes").env("RB_TEST_SECRET", "hunter2").args(["run", "e.rhai", "--json"]).output().unwrap();
+    sb.file(
+        "e.rhai",
+        "print(env(\"RB_TEST_OK\"));\nprint(env(\"RB_TEST_SECRET\"));",
+    );
+    let out = c
+        .env("RB_TEST_OK", "yes")
+        .env("RB_TEST_SECRET", "hunter2")
+        .args(["run", "e.rhai", "--json"])
+        .output()
+        .unwrap();
     let r = common::Run::from_output(out);
     r.expect_code(4);
     assert_eq!(r.output(), vec!["yes"]);
@@ -392,15 +591,27 @@ fn bad_config_is_a_usage_error_naming_the_file() {
     let out = sb.run(&["run", "x.rhai"]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("runbook.toml") && err.contains("wrtie"), "{err}");
+    assert!(
+        err.contains("runbook.toml") && err.contains("wrtie"),
+        "{err}"
+    );
 }
 
 #[test]
 fn ctrl_c_cancels_cleanly_with_exit_3() {
     let sb = Sandbox::new();
     sb.config("[policy]\nmax_operations = 100_000_000_000\n");
-    sb.file("spin.rhai", "print(\"started\");\nlet n = 0;\nloop { n += 1; }\n");
-    let child = sb.cmd().args(["run", "spin.rhai", "--json"]).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    sb.file(
+        "spin.rhai",
+        "print(\"started\");\nlet n = 0;\nloop { n += 1; }\n",
+    );
+    let child = sb
+        .cmd()
+        .args(["run", "spin.rhai", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(700));
     // SAFETY: sending SIGINT to our own child process.
     unsafe {
@@ -456,6 +667,44 @@ fn an_unwritable_audit_log_stops_the_effect() {
     sb.config("[policy]\nwrite = [\".\"]\n[audit]\npath = \"auditdir\"\n");
     let r = sb.run_script("w", "fs::write(\"a.txt\", \"x\");", &[]);
     assert_ne!(r.code, 0);
-    assert!(!sb.path().join("a.txt").exists(), "effect happened without an audit record");
-    assert!(r.report["error"].as_str().unwrap().contains("audit log"), "{}", r.report["error"]);
+    assert!(
+        !sb.path().join("a.txt").exists(),
+        "effect happened without an audit record"
+    );
+    assert!(
+        r.report["error"].as_str().unwrap().contains("audit log"),
+        "{}",
+        r.report["error"]
+    );
+}
+
+#[test]
+fn ctrl_c_during_an_effect_audits_it_as_interrupted() {
+    let sb = Sandbox::new();
+    sb.config("[policy]\ncommands = [\"sleep\"]\n");
+    sb.file("slow.rhai", "print(\"go\");\ncmd::run(\"sleep\", [\"30\"], #{ timeout_s: 60 });\nprint(\"not reached\");\n");
+    let t0 = std::time::Instant::now();
+    let child = sb
+        .cmd()
+        .args(["run", "slow.rhai", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    // SAFETY: sending SIGINT to our own child process.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let r = common::Run::from_output(child.wait_with_output().unwrap());
+    r.expect_code(3).no_panic();
+    assert!(
+        t0.elapsed() < std::time::Duration::from_secs(20),
+        "the sleep was not cut short"
+    );
+    assert_eq!(r.output(), vec!["go"]);
+    let audit = sb.audit();
+    assert_eq!(audit.len(), 1, "{audit:#?}");
+    assert_eq!(audit[0]["action"], "cmd.run");
+    assert_eq!(audit[0]["outcome"], "interrupted");
 }

@@ -9,167 +9,13 @@
 
 mod common;
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::Sandbox;
+use common::demo::{APP, Demo, fixture_dir, free_port, http, wait_for_health};
 use serde_json::Value;
-
-const APP: &str = "lowcode-platform";
-
-fn fixture_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/lowcode-platform")
-}
-
-fn pm2_bin() -> PathBuf {
-    let bin = fixture_dir().join("node_modules/.bin/pm2");
-    assert!(
-        bin.exists(),
-        "{} missing: run tests/fixtures/setup.sh (npm ci of the demo service)",
-        bin.display()
-    );
-    bin
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn http(method: &str, url: &str, timeout: Duration) -> Result<(u16, String), String> {
-    let client = reqwest::blocking::Client::builder()
-        .timeout(timeout)
-        .build()
-        .map_err(|e| e.to_string())?;
-    let req = match method {
-        "POST" => client.post(url),
-        _ => client.get(url),
-    };
-    let resp = req.send().map_err(|e| e.to_string())?;
-    let status = resp.status().as_u16();
-    Ok((status, resp.text().unwrap_or_default()))
-}
-
-fn wait_for_health(url: &str, within: Duration) {
-    let end = Instant::now() + within;
-    loop {
-        if let Ok((200, _)) = http("GET", url, Duration::from_secs(1)) {
-            return;
-        }
-        assert!(
-            Instant::now() < end,
-            "{url} did not answer 200 within {within:?}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-/// The demo service under a private pm2 daemon; `pm2 kill` when dropped (also on panic).
-struct Pm2App {
-    home: tempfile::TempDir,
-    logs: tempfile::TempDir,
-    port: u16,
-}
-
-impl Pm2App {
-    fn start() -> Pm2App {
-        let app = Pm2App {
-            home: tempfile::Builder::new().prefix("pm2-").tempdir().unwrap(),
-            logs: tempfile::Builder::new()
-                .prefix("lcp-logs-")
-                .tempdir()
-                .unwrap(),
-            port: free_port(),
-        };
-        let out = app.pm2(&["start", "ecosystem.config.js", "--only", APP]);
-        assert!(
-            out.status.success(),
-            "pm2 start: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        wait_for_health(&app.url("/health"), Duration::from_secs(30));
-        app
-    }
-
-    fn pm2(&self, args: &[&str]) -> std::process::Output {
-        Command::new(pm2_bin())
-            .args(args)
-            .current_dir(fixture_dir())
-            .env("PM2_HOME", self.home.path())
-            .env("PORT", self.port.to_string())
-            .env("LOG_DIR", self.logs.path())
-            .env("DIAG_DIR", self.logs.path())
-            .stdin(std::process::Stdio::null())
-            .output()
-            .expect("run pm2")
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
-    /// `pm2_env.restart_time` of the app, straight from pm2.
-    fn restart_time(&self) -> u64 {
-        let out = self.pm2(&["jlist"]);
-        let text = String::from_utf8_lossy(&out.stdout);
-        let start = text.find("\n[").map(|i| i + 1).unwrap_or(0);
-        let list: Value = serde_json::from_str(&text[start..]).expect("jlist JSON");
-        list.as_array()
-            .and_then(|a| a.iter().find(|p| p["name"] == APP))
-            .and_then(|p| p["pm2_env"]["restart_time"].as_u64())
-            .expect("restart_time")
-    }
-
-    /// A sandbox whose inventory has the app under this pm2.
-    fn sandbox(&self, extra_policy: &str) -> Sandbox {
-        let sb = Sandbox::new();
-        sb.config(&format!(
-            r#"[policy]
-read = ["{fixture}", "{logs}"]
-http_hosts = ["127.0.0.1", "localhost"]
-{extra_policy}
-
-[services.{APP}]
-manager = "pm2"
-bin = "{bin}"
-pm2_home = "{home}"
-workdir = "{fixture}"
-start_script = "{fixture}/ecosystem.config.js"
-health_url = "{health}"
-stats_url = "{stats}"
-logs = ["{logs}/combined*.log*"]
-error_logs = ["{logs}/error*.log*"]
-port = {port}
-settle_s = 1
-timeout_s = 60
-"#,
-            fixture = fixture_dir().display(),
-            logs = self.logs.path().display(),
-            bin = pm2_bin().display(),
-            home = self.home.path().display(),
-            health = self.url("/health"),
-            stats = self.url("/api/stats"),
-            port = self.port,
-        ));
-        sb
-    }
-}
-
-impl Drop for Pm2App {
-    fn drop(&mut self) {
-        let _ = Command::new("timeout")
-            .arg("60")
-            .arg(pm2_bin())
-            .arg("kill")
-            .env("PM2_HOME", self.home.path())
-            .output();
-    }
-}
 
 fn audit_of<'a>(records: &'a [Value], action: &str) -> Vec<&'a Value> {
     records.iter().filter(|r| r["action"] == action).collect()
@@ -177,7 +23,7 @@ fn audit_of<'a>(records: &'a [Value], action: &str) -> Vec<&'a Value> {
 
 #[test]
 fn pm2_status_hang_health_restart_wait_healthy() {
-    let app = Pm2App::start();
+    let app = Demo::start();
     let sb = app.sandbox("");
     let r = sb.run_script(
         "status",
@@ -243,7 +89,7 @@ fn pm2_status_hang_health_restart_wait_healthy() {
 
 #[test]
 fn pm2_concurrent_restart_is_refused_by_the_lock() {
-    let app = Pm2App::start();
+    let app = Demo::start();
     let sb = app.sandbox("");
     // Another run (here: this test process, through the same lock file) is acting on the service.
     let other = runbook::service::guard::Holder {
@@ -295,7 +141,7 @@ fn pm2_concurrent_restart_is_refused_by_the_lock() {
 
 #[test]
 fn pm2_fourth_restart_in_the_window_is_refused_and_dry_run_changes_nothing() {
-    let app = Pm2App::start();
+    let app = Demo::start();
     let sb = app.sandbox(r#"restart_limit = "3/10m""#);
 
     // --dry-run: the restart is planned, pm2 is not asked to restart.
@@ -369,7 +215,7 @@ fn pm2_fourth_restart_in_the_window_is_refused_and_dry_run_changes_nothing() {
 
 #[test]
 fn pm2_maintenance_stop_start_and_heap_snapshot_signal() {
-    let app = Pm2App::start();
+    let app = Demo::start();
     let sb = app.sandbox("");
     let r = sb.run_script(
         "maint",
@@ -387,10 +233,10 @@ fn pm2_maintenance_stop_start_and_heap_snapshot_signal() {
         &[],
     );
     r.expect_code(0).no_panic();
-    // Node.js writes the heap snapshot into the diagnostic dir (the test's log dir).
+    // Node.js writes the heap snapshot into the diagnostic dir (the app's working folder).
     let end = Instant::now() + Duration::from_secs(30);
     loop {
-        let snaps: Vec<_> = std::fs::read_dir(app.logs.path())
+        let snaps: Vec<_> = std::fs::read_dir(app.work.path())
             .unwrap()
             .flatten()
             .filter(|e| e.file_name().to_string_lossy().ends_with(".heapsnapshot"))
@@ -430,9 +276,7 @@ fn pm2_maintenance_stop_start_and_heap_snapshot_signal() {
     );
     let out = sb
         .cmd()
-        .env("PORT", app.port.to_string())
-        .env("LOG_DIR", app.logs.path())
-        .env("DIAG_DIR", app.logs.path())
+        .envs(app.env())
         .args(["run", "fresh.rhai", "--json"])
         .output()
         .unwrap();

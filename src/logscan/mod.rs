@@ -1,1 +1,815 @@
-//! placeholder: owned by its issue's worker.
+//! The log scanning core behind `logs::`: search, count, tail, fingerprint top-N and latency
+//! statistics over plain-text and JSON-lines logs, single files or rotated sets, plain or gzip.
+//!
+//! The pieces:
+//! * [`reader`] — globs, rotated-set order, gzip detection and decoding, range reads;
+//! * [`line`] — line terminators (`\n`, `\r\n`, bare `\r`), lossy text, the 64 KiB cut;
+//! * [`matcher`] — literal (memchr `memmem`) and regex matching over whole buffers;
+//! * [`filter`] — level, time window and field filters for JSON and plain text;
+//! * [`scan`] — the streaming engine and its parallel driver;
+//! * [`fingerprint`], [`stats`] — grouping keys and exact nearest-rank percentiles;
+//! * [`cleanup`] — finding and deleting or compressing old files (run inside an effect).
+//!
+//! Semantics shared by every operation:
+//! * A pattern is a literal unless `regex`; the empty pattern matches every line.
+//! * In a file that looks like JSON lines (half of its first lines start with `{`), a line that
+//!   is not one complete JSON object is not matched and is counted in `skipped`; blank lines
+//!   are ignored. A line whose time cannot be read while `since`/`until` is set is also skipped.
+//! * Results keep the order of the files (oldest first) and of the lines in them.
+
+pub mod cleanup;
+pub mod filter;
+pub mod fingerprint;
+pub mod line;
+pub mod matcher;
+pub mod reader;
+pub mod scan;
+pub mod stats;
+
+use std::collections::{HashMap, VecDeque};
+use std::path::Path;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::cancel::Cancel;
+use crate::error::{Error, Result};
+use filter::{BY, FieldPath, JsonNeeds, LevelFilter, MESSAGE, TimeRange, logfmt_field};
+use line::{MAX_TEXT, cut, display_text, trim};
+use matcher::{Matcher, build_regex};
+pub use reader::{Expansion, LogFile, expand};
+use scan::{Hit, Plan, Sink, Unit, plan_units, run_units, scan_unit};
+
+/// Default cap on returned matches / groups.
+pub const DEFAULT_LIMIT: usize = 1000;
+/// Distinct `top` keys kept per worker before the rest are counted under `(other)`.
+pub const MAX_KEYS: usize = 100_000;
+/// Longest `top` key or sample kept (bytes).
+const MAX_KEY: usize = 4096;
+
+/// What to look for (the options map of `logs::` functions, already validated).
+#[derive(Debug, Clone)]
+pub struct Query {
+    /// Literal (or regex with `regex`); empty: every line.
+    pub pattern: String,
+    pub regex: bool,
+    pub ignore_case: bool,
+    /// Accepted levels (empty: any).
+    pub levels: Vec<String>,
+    /// Inclusive lower bound, Unix ms.
+    pub since_ms: Option<i64>,
+    /// Exclusive upper bound, Unix ms.
+    pub until_ms: Option<i64>,
+    /// Match the pattern against this JSON field (or logfmt key) instead of the line.
+    pub field: Option<String>,
+    /// Cap on returned items.
+    pub limit: usize,
+}
+
+impl Default for Query {
+    fn default() -> Self {
+        Query {
+            pattern: String::new(),
+            regex: false,
+            ignore_case: false,
+            levels: Vec::new(),
+            since_ms: None,
+            until_ms: None,
+            field: None,
+            limit: DEFAULT_LIMIT,
+        }
+    }
+}
+
+impl Query {
+    /// A query for `pattern` with default options.
+    pub fn new(pattern: &str) -> Query {
+        Query {
+            pattern: pattern.to_string(),
+            ..Query::default()
+        }
+    }
+}
+
+/// Extra JSON keys an operation needs besides the filters.
+#[derive(Default)]
+struct Extra {
+    message: bool,
+    by: Option<FieldPath>,
+}
+
+fn build_plan(what: &str, q: &Query, extra: Extra) -> Result<Plan> {
+    let pattern = Matcher::new(what, &q.pattern, q.regex, q.ignore_case)?;
+    let level = (!q.levels.is_empty()).then(|| LevelFilter::new(&q.levels));
+    let bad_level = |e: regex::Error| Error::Usage(format!("{what}: level {:?}: {e}", q.levels));
+    let (level_re, numeric_re) = match &level {
+        Some(l) => {
+            // Only whether a line mentions a level matters here, so a spelling that contains
+            // another (`error` ⊃ `err`) is dropped: fewer, shorter literals scan faster.
+            let minimal: Vec<&String> = l
+                .spellings
+                .iter()
+                .filter(|s| {
+                    !l.spellings
+                        .iter()
+                        .any(|t| t != *s && s.contains(t.as_str()))
+                })
+                .collect();
+            let alt = minimal
+                .iter()
+                .map(|s| regex::escape(s))
+                .collect::<Vec<_>>()
+                .join("|");
+            let words = Matcher::Regex(build_regex(&alt, true).map_err(bad_level)?);
+            let numeric = if l.numbers.is_empty() {
+                None
+            } else {
+                let nums = l
+                    .numbers
+                    .iter()
+                    .map(|n| n.to_string())
+                    .collect::<Vec<_>>()
+                    .join("|");
+                let re = build_regex(&format!(r#""level":\s*(?:{nums})\b"#), false)
+                    .map_err(bad_level)?;
+                Some(Matcher::Regex(re))
+            };
+            (Some(words), numeric)
+        }
+        None => (None, None),
+    };
+    let field = q.field.as_deref().map(FieldPath::new);
+    let (driver, field_pattern, driver_is_level) = if field.is_some() {
+        // A field value that contains a literal has it verbatim on the line unless the writer
+        // escaped something, which always leaves a backslash: that is the prefilter.
+        let prefilter = if !q.regex && !q.pattern.is_empty() {
+            let re = build_regex(
+                &format!("{}|\\\\", regex::escape(&q.pattern)),
+                q.ignore_case,
+            )
+            .map_err(|e| Error::Usage(format!("{what}: pattern {:?}: {e}", q.pattern)))?;
+            Some(Matcher::Regex(re))
+        } else {
+            None
+        };
+        match (prefilter, level_re.clone()) {
+            (Some(p), _) => (p, Some(pattern), false),
+            (None, Some(l)) => (l, Some(pattern), true),
+            (None, None) => (Matcher::All, Some(pattern), false),
+        }
+    } else if !pattern.is_all() {
+        (pattern, None, false)
+    } else {
+        match level_re.clone() {
+            Some(l) => (l, None, true),
+            None => (Matcher::All, None, false),
+        }
+    };
+    let time = (q.since_ms.is_some() || q.until_ms.is_some()).then_some(TimeRange {
+        since_ms: q.since_ms,
+        until_ms: q.until_ms,
+    });
+    let needs = JsonNeeds {
+        level: level.is_some(),
+        message: extra.message,
+        time: time.is_some(),
+        field: field.clone(),
+        by: extra.by,
+    };
+    Ok(Plan {
+        numeric_driver: if driver_is_level {
+            numeric_re.clone()
+        } else {
+            None
+        },
+        numeric_level_quick: if driver_is_level { None } else { numeric_re },
+        driver,
+        field_pattern,
+        field,
+        level_quick: if driver_is_level { None } else { level_re },
+        level,
+        time,
+        needs,
+        raw: false,
+    })
+}
+
+fn threads() -> usize {
+    rayon::current_num_threads().max(1)
+}
+
+fn path_string(p: &Path) -> String {
+    p.display().to_string()
+}
+
+/// A line kept for output: its first [`MAX_TEXT`] bytes and its full length.
+struct Kept {
+    line_no: u64,
+    bytes: Vec<u8>,
+    full_len: usize,
+    json_file: bool,
+}
+
+impl Kept {
+    fn fill(&mut self, hit: &Hit<'_, '_>) {
+        self.line_no = hit.line_no;
+        self.bytes.clear();
+        self.bytes.extend_from_slice(cut(hit.line, MAX_TEXT + 4));
+        self.full_len = hit.line.len();
+        self.json_file = hit.json_file;
+    }
+    fn text(&self) -> String {
+        display_text(&self.bytes[..self.bytes.len().min(MAX_TEXT)], self.full_len)
+    }
+    fn json(&self) -> Option<Value> {
+        if !self.json_file || self.full_len > MAX_TEXT {
+            return None;
+        }
+        serde_json::from_slice::<Value>(trim(&self.bytes))
+            .ok()
+            .filter(Value::is_object)
+    }
+}
+
+/// Keeps the first or the last `limit` hits and counts all of them.
+struct KeepSink {
+    limit: usize,
+    last: bool,
+    numbered: bool,
+    kept: VecDeque<Kept>,
+    total: u64,
+}
+
+impl KeepSink {
+    fn new(limit: usize, last: bool, numbered: bool) -> Self {
+        KeepSink {
+            limit,
+            last,
+            numbered,
+            kept: VecDeque::new(),
+            total: 0,
+        }
+    }
+}
+
+impl Sink for KeepSink {
+    fn line_numbers(&self) -> bool {
+        self.numbered
+    }
+    fn accept(&mut self, hit: Hit<'_, '_>) {
+        self.total += 1;
+        if self.limit == 0 {
+            return;
+        }
+        if self.kept.len() < self.limit {
+            let mut k = Kept {
+                line_no: 0,
+                bytes: Vec::new(),
+                full_len: 0,
+                json_file: false,
+            };
+            k.fill(&hit);
+            self.kept.push_back(k);
+        } else if self.last {
+            // Reuse the oldest entry's allocation: no allocation per line once the ring is full.
+            if let Some(mut k) = self.kept.pop_front() {
+                k.fill(&hit);
+                self.kept.push_back(k);
+            }
+        }
+    }
+}
+
+struct CountSink(u64);
+
+impl Sink for CountSink {
+    #[inline]
+    fn accept(&mut self, _hit: Hit<'_, '_>) {
+        self.0 += 1;
+    }
+}
+
+/// One match of `search`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Match {
+    pub file: String,
+    /// 1-based line number in its file.
+    pub line: u64,
+    /// The line without its terminator, lossy UTF-8, cut at 64 KiB with a marker.
+    pub text: String,
+    /// The parsed object for JSON lines (not for lines over 64 KiB), else null.
+    pub json: Option<Value>,
+}
+
+/// Result of [`search`].
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchResult {
+    pub matches: Vec<Match>,
+    pub total: u64,
+    pub truncated: bool,
+    pub skipped: u64,
+    pub warnings: Vec<String>,
+}
+
+/// Result of [`count`].
+#[derive(Debug, Clone, Serialize)]
+pub struct CountResult {
+    pub count: u64,
+    pub skipped: u64,
+    pub warnings: Vec<String>,
+}
+
+/// The lines matching `q` in `exp`'s files: the first `q.limit` with file and line number, and
+/// the total.
+pub fn search(exp: &Expansion, q: &Query, cancel: &Cancel) -> Result<SearchResult> {
+    let plan = build_plan("logs::search", q, Extra::default())?;
+    let mut warnings = exp.warnings.clone();
+    let units = plan_units(&exp.files, threads(), &mut warnings);
+    let outs = run_units(
+        &units,
+        &plan,
+        || KeepSink::new(q.limit, false, true),
+        cancel,
+    )?;
+    let mut base: HashMap<usize, u64> = HashMap::new();
+    let (mut matches, mut total, mut skipped) = (Vec::new(), 0u64, 0u64);
+    for out in outs {
+        let b = base.entry(out.file).or_insert(0);
+        for k in out.sink.kept {
+            if matches.len() < q.limit {
+                matches.push(Match {
+                    file: path_string(&exp.files[out.file].path),
+                    line: *b + k.line_no,
+                    text: k.text(),
+                    json: k.json(),
+                });
+            }
+        }
+        *b += out.lines;
+        total += out.sink.total;
+        skipped += out.skipped;
+        warnings.extend(out.warnings);
+    }
+    Ok(SearchResult {
+        truncated: total > matches.len() as u64,
+        matches,
+        total,
+        skipped,
+        warnings,
+    })
+}
+
+/// The number of lines matching `q`.
+pub fn count(exp: &Expansion, q: &Query, cancel: &Cancel) -> Result<CountResult> {
+    let plan = build_plan("logs::count", q, Extra::default())?;
+    let mut warnings = exp.warnings.clone();
+    let units = plan_units(&exp.files, threads(), &mut warnings);
+    let outs = run_units(&units, &plan, || CountSink(0), cancel)?;
+    let (mut n, mut skipped) = (0, 0);
+    for out in outs {
+        n += out.sink.0;
+        skipped += out.skipped;
+        warnings.extend(out.warnings);
+    }
+    Ok(CountResult {
+        count: n,
+        skipped,
+        warnings,
+    })
+}
+
+/// Result of [`tail`].
+#[derive(Debug, Clone, Serialize)]
+pub struct TailResult {
+    pub lines: Vec<String>,
+    pub skipped: u64,
+    pub warnings: Vec<String>,
+}
+
+/// The last `n` lines of the rotated set (oldest of them first), reading files newest first and
+/// plain files backwards in growing windows, so a tail of a huge file reads only its end.
+/// With `q`, only lines matching it count (`q.limit` is ignored; `n` is the cap); without,
+/// every line is returned as it is (no JSON checks).
+pub fn tail(exp: &Expansion, n: usize, q: Option<&Query>, cancel: &Cancel) -> Result<TailResult> {
+    let plan = match q {
+        Some(q) => build_plan("logs::tail", q, Extra::default())?,
+        None => Plan {
+            driver: Matcher::All,
+            field_pattern: None,
+            field: None,
+            level: None,
+            level_quick: None,
+            numeric_driver: None,
+            numeric_level_quick: None,
+            time: None,
+            needs: JsonNeeds::default(),
+            raw: true,
+        },
+    };
+    let mut out = TailResult {
+        lines: Vec::new(),
+        skipped: 0,
+        warnings: exp.warnings.clone(),
+    };
+    let mut got: VecDeque<String> = VecDeque::new();
+    for (fi, f) in exp.files.iter().enumerate().rev() {
+        if got.len() >= n {
+            break;
+        }
+        cancel.check()?;
+        let gz = match reader::is_gzip(&f.path) {
+            Ok(g) => g,
+            Err(e) => {
+                out.warnings.push(e.to_string());
+                continue;
+            }
+        };
+        let mut unit = Unit {
+            file: fi,
+            path: f.path.clone(),
+            gz,
+            start: 0,
+            end: u64::MAX,
+            format: None,
+        };
+        if gz {
+            tail_window(&plan, &unit, n - got.len(), &mut got, &mut out, cancel)?;
+            continue;
+        }
+        unit.format = Some(reader::sniff(&reader::read_at(&f.path, 0, 64 * 1024)?));
+        let mut end = f.size;
+        let mut win: u64 = 256 * 1024;
+        while got.len() < n && end > 0 {
+            let start0 = end.saturating_sub(win);
+            let start = if start0 == 0 {
+                0
+            } else {
+                match reader::next_line_start(&f.path, start0, end)? {
+                    Some(s) => s,
+                    None => {
+                        win = win.saturating_mul(2);
+                        continue;
+                    }
+                }
+            };
+            unit.start = start;
+            unit.end = end;
+            tail_window(&plan, &unit, n - got.len(), &mut got, &mut out, cancel)?;
+            end = start;
+            win = (win * 2).min(64 << 20);
+        }
+    }
+    out.lines = got.into_iter().collect();
+    Ok(out)
+}
+
+/// Scan one window of a tail and put its last `need` lines in front of those found so far.
+fn tail_window(
+    plan: &Plan,
+    unit: &Unit,
+    need: usize,
+    got: &mut VecDeque<String>,
+    out: &mut TailResult,
+    cancel: &Cancel,
+) -> Result<()> {
+    let res = scan_unit(unit, plan, KeepSink::new(need, true, false), cancel)?;
+    for k in res.sink.kept.iter().rev() {
+        got.push_front(k.text());
+    }
+    out.skipped += res.skipped;
+    out.warnings.extend(res.warnings);
+    Ok(())
+}
+
+/// How `top` groups lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TopBy {
+    /// The message with variable parts masked (see [`fingerprint`]).
+    Fingerprint,
+    /// The message as it is.
+    Message,
+    /// The value of a JSON field (or logfmt key).
+    Field(String),
+}
+
+impl TopBy {
+    /// Parse the `by` option: `"fingerprint"`, `"message"` or a field name.
+    pub fn parse(by: &str) -> TopBy {
+        match by {
+            "fingerprint" | "" => TopBy::Fingerprint,
+            "message" => TopBy::Message,
+            other => TopBy::Field(other.to_string()),
+        }
+    }
+}
+
+/// One group of [`top`].
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TopEntry {
+    pub key: String,
+    pub count: u64,
+    /// The first message of the group, as written.
+    pub sample: String,
+}
+
+/// Result of [`top`].
+#[derive(Debug, Clone, Serialize)]
+pub struct TopResult {
+    pub entries: Vec<TopEntry>,
+    /// Lines that matched (and were grouped).
+    pub total: u64,
+    /// Matched lines that had no value to group by (`by` a field they lack).
+    pub without_key: u64,
+    pub skipped: u64,
+    pub warnings: Vec<String>,
+}
+
+struct TopSink {
+    by: TopBy,
+    field: Option<String>,
+    map: HashMap<Box<str>, (u64, Box<str>)>,
+    scratch: String,
+    key: String,
+    other: u64,
+    total: u64,
+    without_key: u64,
+}
+
+fn cut_str(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+impl Sink for TopSink {
+    fn accept(&mut self, hit: Hit<'_, '_>) {
+        self.total += 1;
+        let TopSink {
+            by,
+            field,
+            map,
+            scratch,
+            key,
+            ..
+        } = self;
+        let lossy;
+        let source: &str = match by {
+            TopBy::Field(_) => match hit.view {
+                Some(v) => match v.get(BY).and_then(|x| x.as_text(scratch)) {
+                    Some(s) => s,
+                    None => {
+                        self.without_key += 1;
+                        return;
+                    }
+                },
+                None => match logfmt_field(hit.line, field.as_deref().unwrap_or("")) {
+                    Some(b) => {
+                        lossy = String::from_utf8_lossy(b);
+                        &lossy
+                    }
+                    None => {
+                        self.without_key += 1;
+                        return;
+                    }
+                },
+            },
+            _ => match hit
+                .view
+                .and_then(|v| v.get(MESSAGE))
+                .and_then(|x| x.as_text(scratch))
+            {
+                Some(s) => s,
+                None => {
+                    lossy = String::from_utf8_lossy(cut(hit.line, MAX_KEY * 4));
+                    &lossy
+                }
+            },
+        };
+        let k: &str = match by {
+            TopBy::Fingerprint => {
+                fingerprint::fingerprint(source, key);
+                cut_str(key, MAX_KEY)
+            }
+            _ => cut_str(source, MAX_KEY),
+        };
+        if let Some(e) = map.get_mut(k) {
+            e.0 += 1;
+        } else if map.len() < MAX_KEYS {
+            let sample = cut_str(source, MAX_KEY);
+            map.insert(k.into(), (1, sample.into()));
+        } else {
+            self.other += 1;
+        }
+    }
+}
+
+/// Group the lines matching `q` by fingerprint, message or field and return the `q.limit`
+/// largest groups (count descending, then key).
+pub fn top(exp: &Expansion, q: &Query, by: &TopBy, cancel: &Cancel) -> Result<TopResult> {
+    let extra = match by {
+        TopBy::Field(f) => Extra {
+            message: false,
+            by: Some(FieldPath::new(f)),
+        },
+        _ => Extra {
+            message: true,
+            by: None,
+        },
+    };
+    let plan = build_plan("logs::top", q, extra)?;
+    let mut warnings = exp.warnings.clone();
+    let units = plan_units(&exp.files, threads(), &mut warnings);
+    let field = match by {
+        TopBy::Field(f) => Some(f.clone()),
+        _ => None,
+    };
+    let make = || TopSink {
+        by: by.clone(),
+        field: field.clone(),
+        map: HashMap::new(),
+        scratch: String::new(),
+        key: String::new(),
+        other: 0,
+        total: 0,
+        without_key: 0,
+    };
+    let outs = run_units(&units, &plan, make, cancel)?;
+    let mut merged: HashMap<Box<str>, (u64, Box<str>)> = HashMap::new();
+    let (mut total, mut other, mut without_key, mut skipped) = (0, 0, 0, 0);
+    for out in outs {
+        for (k, (c, sample)) in out.sink.map {
+            if let Some(e) = merged.get_mut(&k) {
+                e.0 += c;
+            } else if merged.len() < MAX_KEYS {
+                merged.insert(k, (c, sample));
+            } else {
+                other += c;
+            }
+        }
+        total += out.sink.total;
+        other += out.sink.other;
+        without_key += out.sink.without_key;
+        skipped += out.skipped;
+        warnings.extend(out.warnings);
+    }
+    let mut entries: Vec<TopEntry> = merged
+        .into_iter()
+        .map(|(k, (c, s))| TopEntry {
+            key: k.into_string(),
+            count: c,
+            sample: s.into_string(),
+        })
+        .collect();
+    if other > 0 {
+        warnings.push(format!(
+            "more than {MAX_KEYS} distinct keys: {other} lines were counted under \"(other)\""
+        ));
+        entries.push(TopEntry {
+            key: "(other)".into(),
+            count: other,
+            sample: String::new(),
+        });
+    }
+    entries.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.key.cmp(&b.key)));
+    entries.truncate(q.limit);
+    Ok(TopResult {
+        entries,
+        total,
+        without_key,
+        skipped,
+        warnings,
+    })
+}
+
+/// Result of [`stats`].
+#[derive(Debug, Clone, Serialize)]
+pub struct StatsResult {
+    #[serde(flatten)]
+    pub summary: stats::Summary,
+    /// Matched lines where `extract` found no number.
+    pub unmatched: u64,
+    pub skipped: u64,
+    pub warnings: Vec<String>,
+}
+
+struct StatsSink {
+    extract: regex::bytes::Regex,
+    locs: regex::bytes::CaptureLocations,
+    group: usize,
+    field: Option<String>,
+    hist: stats::Histogram,
+    unmatched: u64,
+    scratch: String,
+}
+
+fn extract_number(
+    re: &regex::bytes::Regex,
+    locs: &mut regex::bytes::CaptureLocations,
+    group: usize,
+    text: &[u8],
+) -> Option<f64> {
+    re.captures_read(locs, text)?;
+    let (s, e) = locs.get(group)?;
+    std::str::from_utf8(&text[s..e])
+        .ok()?
+        .trim()
+        .parse::<f64>()
+        .ok()
+}
+
+impl Sink for StatsSink {
+    fn accept(&mut self, hit: Hit<'_, '_>) {
+        let StatsSink {
+            extract,
+            locs,
+            group,
+            field,
+            scratch,
+            ..
+        } = self;
+        let value = match field {
+            None => extract_number(extract, locs, *group, hit.line),
+            Some(name) => match hit.view {
+                Some(v) => v
+                    .get(filter::FIELD)
+                    .and_then(|x| x.as_text(scratch))
+                    .and_then(|s| extract_number(extract, locs, *group, s.as_bytes())),
+                None => logfmt_field(hit.line, name)
+                    .and_then(|b| extract_number(extract, locs, *group, b)),
+            },
+        };
+        match value {
+            Some(v) if self.hist.add(v) => {}
+            _ => self.unmatched += 1,
+        }
+    }
+}
+
+/// count/min/max/avg and exact nearest-rank p50/p95/p99 of the number that regex `extract`
+/// captures (group 1, or the whole match without groups) on each line matching `q` (on the
+/// `field` value when `q.field` is set).
+pub fn stats(exp: &Expansion, q: &Query, extract: &str, cancel: &Cancel) -> Result<StatsResult> {
+    let plan = build_plan("logs::stats", q, Extra::default())?;
+    let re = build_regex(extract, false).map_err(|e| {
+        Error::Usage(format!(
+            "logs::stats: invalid extract regex {extract:?}: {e}"
+        ))
+    })?;
+    let group = if re.captures_len() > 1 { 1 } else { 0 };
+    let mut warnings = exp.warnings.clone();
+    let units = plan_units(&exp.files, threads(), &mut warnings);
+    let make = || StatsSink {
+        locs: re.capture_locations(),
+        extract: re.clone(),
+        group,
+        field: q.field.clone(),
+        hist: stats::Histogram::default(),
+        unmatched: 0,
+        scratch: String::new(),
+    };
+    let outs = run_units(&units, &plan, make, cancel)?;
+    let mut hist = stats::Histogram::default();
+    let (mut unmatched, mut skipped) = (0, 0);
+    for out in outs {
+        hist.merge(out.sink.hist);
+        unmatched += out.sink.unmatched;
+        skipped += out.skipped;
+        warnings.extend(out.warnings);
+    }
+    Ok(StatsResult {
+        summary: hist.summary(),
+        unmatched,
+        skipped,
+        warnings,
+    })
+}
+
+/// One file of [`files`].
+#[derive(Debug, Clone, Serialize)]
+pub struct FileInfo {
+    pub path: String,
+    pub size: u64,
+    /// RFC 3339 UTC.
+    pub modified: String,
+}
+
+/// The files of `exp` in reading order with size and modification time.
+pub fn files(exp: &Expansion) -> Vec<FileInfo> {
+    exp.files
+        .iter()
+        .map(|f| FileInfo {
+            path: path_string(&f.path),
+            size: f.size,
+            modified: chrono::DateTime::<chrono::Utc>::from(f.modified)
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

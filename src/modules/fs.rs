@@ -61,7 +61,10 @@ pub mod fs_module {
             let m = std::fs::metadata(&p).map_err(|e| crate::error::Error::io("stat", &p, e))?;
             let mut out = Map::new();
             out.insert("size".into(), (m.len() as i64).into());
-            let modified = m.modified().map(crate::timefmt::system_time).unwrap_or_default();
+            let modified = m
+                .modified()
+                .map(crate::timefmt::system_time)
+                .unwrap_or_default();
             out.insert("modified".into(), modified.into());
             out.insert("is_dir".into(), m.is_dir().into());
             Ok(out)
@@ -84,7 +87,10 @@ pub mod fs_module {
         crate::modules::host(&ncc, |c| {
             let p = c.allow_read("fs.list", Path::new(dir))?;
             let names = super::list_dir(&p, glob)?;
-            Ok(names.into_iter().map(|n| Dynamic::from(n.to_string_lossy().to_string())).collect())
+            Ok(names
+                .into_iter()
+                .map(|n| Dynamic::from(n.to_string_lossy().to_string()))
+                .collect())
         })
     }
 
@@ -99,7 +105,10 @@ pub mod fs_module {
         crate::modules::host(&ncc, |c| {
             let p = c.allow_read("fs.find", Path::new(dir))?;
             let found = super::find_files(&p, glob, 100_000, &c.cancel)?;
-            Ok(found.into_iter().map(|n| Dynamic::from(n.to_string_lossy().to_string())).collect())
+            Ok(found
+                .into_iter()
+                .map(|n| Dynamic::from(n.to_string_lossy().to_string()))
+                .collect())
         })
     }
 
@@ -119,7 +128,9 @@ pub mod fs_module {
     /// Throws `denied` outside the policy's write roots, or an I/O error naming the path.
     #[rhai_fn(return_raw)]
     pub fn write(ncc: NativeCallContext, path: &str, text: &str) -> RhaiResult<()> {
-        crate::modules::host(&ncc, |c| super::write_effect(c, Path::new(path), text.as_bytes(), false))
+        crate::modules::host(&ncc, |c| {
+            super::write_effect(c, Path::new(path), text.as_bytes(), false)
+        })
     }
 
     /// Append `text` to `path`, creating it if needed (effect `fs.append`).
@@ -127,7 +138,9 @@ pub mod fs_module {
     /// Throws `denied` outside the policy's write roots, or an I/O error naming the path.
     #[rhai_fn(return_raw)]
     pub fn append(ncc: NativeCallContext, path: &str, text: &str) -> RhaiResult<()> {
-        crate::modules::host(&ncc, |c| super::write_effect(c, Path::new(path), text.as_bytes(), true))
+        crate::modules::host(&ncc, |c| {
+            super::write_effect(c, Path::new(path), text.as_bytes(), true)
+        })
     }
 
     /// Copy file `from` to `to` (replacing `to` atomically; effect `fs.copy`). Returns bytes copied.
@@ -135,7 +148,9 @@ pub mod fs_module {
     /// Throws `denied` when `from` is not readable or `to` not writable by policy, or an I/O error.
     #[rhai_fn(return_raw)]
     pub fn copy(ncc: NativeCallContext, from: &str, to: &str) -> RhaiResult<i64> {
-        crate::modules::host(&ncc, |c| super::copy_effect(c, Path::new(from), Path::new(to)))
+        crate::modules::host(&ncc, |c| {
+            super::copy_effect(c, Path::new(from), Path::new(to))
+        })
     }
 
     /// Remove file `path`, or folder `path` when it is empty (effect `fs.remove`).
@@ -154,10 +169,18 @@ pub mod fs_module {
     pub fn mkdir(ncc: NativeCallContext, path: &str) -> RhaiResult<()> {
         crate::modules::host(&ncc, |c| {
             let p = Path::new(path);
-            c.effect("fs.mkdir", path, serde_json::Value::Null, &[crate::effects::Need::Write(p.into())], false, || {
-                let real = c.config.check_write(p)?;
-                std::fs::create_dir_all(&real).map_err(|e| crate::error::Error::io("creating folder", &real, e))
-            })?;
+            c.effect(
+                "fs.mkdir",
+                path,
+                serde_json::Value::Null,
+                &[crate::effects::Need::Write(p.into())],
+                false,
+                || {
+                    let real = c.config.check_write(p)?;
+                    std::fs::create_dir_all(&real)
+                        .map_err(|e| crate::error::Error::io("creating folder", &real, e))
+                },
+            )?;
             Ok(())
         })
     }
@@ -167,9 +190,15 @@ pub mod fs_module {
 pub fn read_capped(path: &Path, cap: u64) -> Result<String> {
     let f = std::fs::File::open(path).map_err(|e| Error::io("reading", path, e))?;
     let mut buf = Vec::new();
-    f.take(cap + 1).read_to_end(&mut buf).map_err(|e| Error::io("reading", path, e))?;
+    f.take(cap + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| Error::io("reading", path, e))?;
     if buf.len() as u64 > cap {
-        return Err(Error::Limit(format!("{} is larger than {} bytes (fs::read cap)", path.display(), cap)));
+        return Err(Error::Limit(format!(
+            "{} is larger than {} bytes (fs::read cap)",
+            path.display(),
+            cap
+        )));
     }
     Ok(match String::from_utf8(buf) {
         Ok(s) => s,
@@ -196,7 +225,12 @@ pub fn list_dir(dir: &Path, glob: &str) -> Result<Vec<PathBuf>> {
 
 /// Files below `dir` whose relative path matches `glob`, sorted; symlinks are not followed.
 /// Errors: bad glob, unreadable folder, more than `cap` matches (`Limit`), cancellation.
-pub fn find_files(dir: &Path, glob: &str, cap: usize, cancel: &crate::cancel::Cancel) -> Result<Vec<PathBuf>> {
+pub fn find_files(
+    dir: &Path,
+    glob: &str,
+    cap: usize,
+    cancel: &crate::cancel::Cancel,
+) -> Result<Vec<PathBuf>> {
     let matcher = globset::GlobBuilder::new(glob)
         .literal_separator(false)
         .build()
@@ -209,7 +243,9 @@ pub fn find_files(dir: &Path, glob: &str, cap: usize, cancel: &crate::cancel::Ca
         let rd = std::fs::read_dir(&d).map_err(|e| Error::io("listing", &d, e))?;
         for entry in rd {
             let entry = entry.map_err(|e| Error::io("listing", &d, e))?;
-            let ft = entry.file_type().map_err(|e| Error::io("listing", entry.path(), e))?;
+            let ft = entry
+                .file_type()
+                .map_err(|e| Error::io("listing", entry.path(), e))?;
             let path = entry.path();
             if ft.is_dir() {
                 stack.push(path);
@@ -217,7 +253,10 @@ pub fn find_files(dir: &Path, glob: &str, cap: usize, cancel: &crate::cancel::Ca
                 let rel = path.strip_prefix(dir).unwrap_or(&path);
                 if matcher.is_match(rel) {
                     if out.len() >= cap {
-                        return Err(Error::Limit(format!("more than {cap} files match {glob:?} under {}", dir.display())));
+                        return Err(Error::Limit(format!(
+                            "more than {cap} files match {glob:?} under {}",
+                            dir.display()
+                        )));
                     }
                     out.push(path);
                 }
@@ -235,7 +274,9 @@ pub fn sha256_file(path: &Path, cancel: &crate::cancel::Cancel) -> Result<String
     let mut h = sha2::Sha256::new();
     let mut buf = vec![0u8; 256 << 10];
     loop {
-        let n = f.read(&mut buf).map_err(|e| Error::io("reading", path, e))?;
+        let n = f
+            .read(&mut buf)
+            .map_err(|e| Error::io("reading", path, e))?;
         if n == 0 {
             break;
         }
@@ -247,18 +288,25 @@ pub fn sha256_file(path: &Path, cancel: &crate::cancel::Cancel) -> Result<String
 
 /// Write `bytes` to `path` atomically: a temporary file in the same folder, fsync, rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let mut tmp = tempfile::Builder::new()
         .prefix(".runbook-")
         .suffix(".partial")
         .tempfile_in(dir)
         .map_err(|e| Error::io("creating temporary file in", dir, e))?;
-    tmp.write_all(bytes).map_err(|e| Error::io("writing", tmp.path(), e))?;
-    tmp.as_file().sync_all().map_err(|e| Error::io("syncing", tmp.path(), e))?;
+    tmp.write_all(bytes)
+        .map_err(|e| Error::io("writing", tmp.path(), e))?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(|e| Error::io("syncing", tmp.path(), e))?;
     if let Ok(meta) = std::fs::metadata(path) {
         let _ = std::fs::set_permissions(tmp.path(), meta.permissions());
     }
-    tmp.persist(path).map_err(|e| Error::io("replacing", path, e.error))?;
+    tmp.persist(path)
+        .map_err(|e| Error::io("replacing", path, e.error))?;
     Ok(())
 }
 
@@ -266,53 +314,82 @@ fn write_effect(c: &Ctx, path: &Path, bytes: &[u8], append: bool) -> Result<()> 
     let action = if append { "fs.append" } else { "fs.write" };
     let target = path.display().to_string();
     let args = json!({ "bytes": bytes.len() });
-    c.effect(action, &target, args, &[Need::Write(path.into())], false, || {
-        let real = c.config.check_write(path)?;
-        if append {
-            let mut f = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&real)
-                .map_err(|e| Error::io("opening for append", &real, e))?;
-            f.write_all(bytes).map_err(|e| Error::io("appending to", &real, e))?;
-            f.flush().map_err(|e| Error::io("appending to", &real, e))
-        } else {
-            write_atomic(&real, bytes)
-        }
-    })?;
+    c.effect(
+        action,
+        &target,
+        args,
+        &[Need::Write(path.into())],
+        false,
+        || {
+            let real = c.config.check_write(path)?;
+            if append {
+                let mut f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&real)
+                    .map_err(|e| Error::io("opening for append", &real, e))?;
+                f.write_all(bytes)
+                    .map_err(|e| Error::io("appending to", &real, e))?;
+                f.flush().map_err(|e| Error::io("appending to", &real, e))
+            } else {
+                write_atomic(&real, bytes)
+            }
+        },
+    )?;
     Ok(())
 }
 
 fn copy_effect(c: &Ctx, from: &Path, to: &Path) -> Result<i64> {
     let target = format!("{} -> {}", from.display(), to.display());
     let src = c.allow_read("fs.copy", from)?;
-    let done = c.effect("fs.copy", &target, json!({}), &[Need::Write(to.into())], false, || {
-        let dst = c.config.check_write(to)?;
-        let dir = dst.parent().unwrap_or(Path::new("."));
-        let tmp = tempfile::Builder::new()
-            .prefix(".runbook-")
-            .suffix(".partial")
-            .tempfile_in(dir)
-            .map_err(|e| Error::io("creating temporary file in", dir, e))?;
-        let n = std::fs::copy(&src, tmp.path()).map_err(|e| Error::io("copying", &src, e))?;
-        tmp.as_file().sync_all().map_err(|e| Error::io("syncing", tmp.path(), e))?;
-        tmp.persist(&dst).map_err(|e| Error::io("replacing", &dst, e.error))?;
-        Ok(n as i64)
-    })?;
+    let done = c.effect(
+        "fs.copy",
+        &target,
+        json!({}),
+        &[Need::Write(to.into())],
+        false,
+        || {
+            let dst = c.config.check_write(to)?;
+            let dir = dst.parent().unwrap_or(Path::new("."));
+            let tmp = tempfile::Builder::new()
+                .prefix(".runbook-")
+                .suffix(".partial")
+                .tempfile_in(dir)
+                .map_err(|e| Error::io("creating temporary file in", dir, e))?;
+            let n = std::fs::copy(&src, tmp.path()).map_err(|e| Error::io("copying", &src, e))?;
+            tmp.as_file()
+                .sync_all()
+                .map_err(|e| Error::io("syncing", tmp.path(), e))?;
+            tmp.persist(&dst)
+                .map_err(|e| Error::io("replacing", &dst, e.error))?;
+            Ok(n as i64)
+        },
+    )?;
     Ok(done.unwrap_or(0))
 }
 
 fn remove_effect(c: &Ctx, path: &Path) -> Result<bool> {
     let target = path.display().to_string();
-    let done = c.effect("fs.remove", &target, json!({}), &[Need::Write(path.into())], false, || {
-        let real = c.config.check_write(path)?;
-        match std::fs::symlink_metadata(path) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(Error::io("removing", path, e)),
-            Ok(m) if m.is_dir() => std::fs::remove_dir(&real).map(|_| true).map_err(|e| Error::io("removing folder", &real, e)),
-            // A symlink is removed itself, never its target.
-            Ok(_) => std::fs::remove_file(path).map(|_| true).map_err(|e| Error::io("removing", path, e)),
-        }
-    })?;
+    let done = c.effect(
+        "fs.remove",
+        &target,
+        json!({}),
+        &[Need::Write(path.into())],
+        false,
+        || {
+            let real = c.config.check_write(path)?;
+            match std::fs::symlink_metadata(path) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+                Err(e) => Err(Error::io("removing", path, e)),
+                Ok(m) if m.is_dir() => std::fs::remove_dir(&real)
+                    .map(|_| true)
+                    .map_err(|e| Error::io("removing folder", &real, e)),
+                // A symlink is removed itself, never its target.
+                Ok(_) => std::fs::remove_file(path)
+                    .map(|_| true)
+                    .map_err(|e| Error::io("removing", path, e)),
+            }
+        },
+    )?;
     Ok(done.unwrap_or(false))
 }

@@ -48,12 +48,20 @@ pub mod globals_module {
     ///
     /// Returns `ok`. Throws when `extra` has other keys.
     #[rhai_fn(name = "check", return_raw)]
-    pub fn check4(ncc: NativeCallContext, name: &str, ok: bool, detail: &str, extra: Map) -> RhaiResult<bool> {
+    pub fn check4(
+        ncc: NativeCallContext,
+        name: &str,
+        ok: bool,
+        detail: &str,
+        extra: Map,
+    ) -> RhaiResult<bool> {
         for k in extra.keys() {
             if k.as_str() != "value" && k.as_str() != "threshold" {
                 return Err(crate::modules::at(
                     &ncc,
-                    Error::Usage(format!("check: unknown key {k:?} in the 4th argument (known: value, threshold)")),
+                    Error::Usage(format!(
+                        "check: unknown key {k:?} in the 4th argument (known: value, threshold)"
+                    )),
                 ));
             }
         }
@@ -100,9 +108,15 @@ pub mod globals_module {
     #[rhai_fn(name = "sleep_s", return_raw)]
     pub fn sleep_s_float(ncc: NativeCallContext, seconds: f64) -> RhaiResult<()> {
         if !seconds.is_finite() || seconds < 0.0 {
-            return Err(crate::modules::at(&ncc, Error::Usage(format!("sleep_s: {seconds} is not a number of seconds ≥ 0"))));
+            return Err(crate::modules::at(
+                &ncc,
+                Error::Usage(format!("sleep_s: {seconds} is not a number of seconds ≥ 0")),
+            ));
         }
-        crate::modules::host(&ncc, |c| c.cancel.sleep(std::time::Duration::from_secs_f64(seconds.min(1e9))))
+        crate::modules::host(&ncc, |c| {
+            c.cancel
+                .sleep(std::time::Duration::from_secs_f64(seconds.min(1e9)))
+        })
     }
 
     /// Whether this run is a dry run (`--dry-run`, or `:dry on` in the REPL): effects are only planned.
@@ -121,7 +135,8 @@ pub mod globals_module {
     /// Throws when `timestamp` is not a timestamp.
     #[rhai_fn(return_raw)]
     pub fn days_until(ncc: NativeCallContext, timestamp: &str) -> RhaiResult<f64> {
-        let t = crate::timefmt::parse_timestamp(timestamp).map_err(|e| crate::modules::at(&ncc, e))?;
+        let t =
+            crate::timefmt::parse_timestamp(timestamp).map_err(|e| crate::modules::at(&ncc, e))?;
         Ok((t - chrono::Utc::now()).num_milliseconds() as f64 / 86_400_000.0)
     }
 
@@ -130,7 +145,8 @@ pub mod globals_module {
     /// Throws when `timestamp` is not a timestamp.
     #[rhai_fn(return_raw)]
     pub fn age_s(ncc: NativeCallContext, timestamp: &str) -> RhaiResult<i64> {
-        let t = crate::timefmt::parse_timestamp(timestamp).map_err(|e| crate::modules::at(&ncc, e))?;
+        let t =
+            crate::timefmt::parse_timestamp(timestamp).map_err(|e| crate::modules::at(&ncc, e))?;
         Ok((chrono::Utc::now() - t).num_seconds())
     }
 
@@ -141,8 +157,12 @@ pub mod globals_module {
     #[rhai_fn(return_raw)]
     pub fn env(ncc: NativeCallContext, name: &str) -> RhaiResult<Dynamic> {
         crate::modules::host(&ncc, |c| {
-            c.config.check_env(name).map_err(|e| c.deny("env", name, e))?;
-            Ok(std::env::var(name).map(Dynamic::from).unwrap_or(Dynamic::UNIT))
+            c.config
+                .check_env(name)
+                .map_err(|e| c.deny("env", name, e))?;
+            Ok(std::env::var(name)
+                .map(Dynamic::from)
+                .unwrap_or(Dynamic::UNIT))
         })
     }
 }

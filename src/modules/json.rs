@@ -12,8 +12,8 @@ pub mod json_module {
     /// Throws when `text` is not valid JSON; the message gives line and column.
     #[rhai_fn(return_raw)]
     pub fn parse(ncc: NativeCallContext, text: &str) -> RhaiResult<Dynamic> {
-        let v: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| crate::modules::at(&ncc, Error::failed(format!("json::parse: {e}"))))?;
+        let v: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| crate::modules::at(&ncc, Error::failed(format!("json::parse: {e}"))))?;
         crate::modules::json_to_dynamic(&v)
     }
 
@@ -38,6 +38,7 @@ pub mod json_module {
             e.set_position(ncc.call_position());
             e
         })?;
-        serde_json::to_string_pretty(&v).map_err(|e| crate::modules::at(&ncc, Error::failed(format!("json::pretty: {e}"))))
+        serde_json::to_string_pretty(&v)
+            .map_err(|e| crate::modules::at(&ncc, Error::failed(format!("json::pretty: {e}"))))
     }
 }

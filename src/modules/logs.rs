@@ -1,6 +1,535 @@
-//! `logs::` — placeholder until its issue lands (replaced by the module's owner).
+//! `logs::` — search and aggregate log files: plain text and JSON lines (Winston, pino), single
+//! files or globs over rotated sets (`logs/combined*.log*`, read oldest first), gzip included.
+//!
+//! Thin adapters over [`crate::logscan`]: options are validated here, every file a path or glob
+//! stands for is checked against the policy's read roots (a denial is audited and thrown), and
+//! `cleanup` runs its deletions/compressions inside [`Ctx::effect`] (audited, planned only under
+//! `--dry-run`). Damage found while reading (truncated gzip, over-long lines, unreadable files)
+//! never stops a scan: it is returned in `warnings` where the result is a map, and always
+//! written to stderr as `runbook: warning: …`.
+//!
+//! Options map keys shared by `search`, `count`, `top`, `stats` and `tail`:
+//! `regex` (bool, default false: the pattern is a literal), `ignore_case` (bool), `level`
+//! (string or array of strings: JSON `level` field or the `[LEVEL]` / ` LEVEL ` token of plain
+//! text; `warn`/`warning` and `err`/`error` are the same), `since` / `until` (RFC 3339
+//! timestamp, or a duration back from now such as `"24h"`, or an int of seconds back from now;
+//! `until` is a Rhai keyword, so write that key quoted: `#{"until": "2026-11-29T00:00:00Z"}`),
+//! `limit` (int, default 1000), `field` (match the pattern against this JSON field — dots
+//! descend, `req.url` — or logfmt key `field=value` of plain text, instead of the whole line).
+
+use std::path::Path;
+use std::time::{Duration, SystemTime};
 
 use rhai::plugin::*;
+use rhai::{Array, Dynamic, Map};
+use serde_json::json;
+
+use crate::ctx::Ctx;
+use crate::effects::Need;
+use crate::error::{Error, Result};
+use crate::logscan::{self, Expansion, Query, TopBy};
+use crate::modules::Opts;
+
+/// Largest `limit` / `n` accepted.
+pub const MAX_LIMIT: u64 = 1_000_000;
+/// Warnings written to stderr per call before they are summarised.
+const MAX_PRINTED_WARNINGS: usize = 20;
+
+const QUERY_KEYS: &[&str] = &[
+    "regex",
+    "ignore_case",
+    "level",
+    "since",
+    "until",
+    "limit",
+    "field",
+];
 
 #[export_module]
-pub mod logs_module {}
+pub mod logs_module {
+    use super::*;
+    use crate::error::RhaiResult;
+
+    /// Lines of the log file or glob `path` that contain `pattern` (a literal; empty matches
+    /// every line) → `#{matches: [#{file, line, text, json}], total, truncated, skipped, warnings}`.
+    ///
+    /// Same as `search(path, pattern, #{})`; see that form for the keys.
+    ///
+    /// Throws when the path is missing (a glob matching nothing is not an error), outside the
+    /// policy's read roots (`denied`), or the scan is interrupted (`interrupted` / `limit`).
+    #[rhai_fn(name = "search", return_raw)]
+    pub fn search2(ncc: NativeCallContext, path: &str, pattern: &str) -> RhaiResult<Map> {
+        search3(ncc, path, pattern, Map::new())
+    }
+
+    /// Lines of `path` (a file or a glob such as `logs/combined*.log*`; rotated sets oldest
+    /// first, `.gz` read transparently) matching `pattern` under `opts`.
+    ///
+    /// Options (shared by `count`, `top`, `stats`, `tail`): `regex` (bool, default false: the
+    /// pattern is a literal; regexes anchor `^`/`$` at line ends, before a `\r`),
+    /// `ignore_case` (bool), `level` (string or array: JSON `level` field or the `[LEVEL]` /
+    /// ` LEVEL ` token of plain text; `warn`/`warning`, `err`/`error` alike; pino numbers too),
+    /// `since` / `until` (RFC 3339 timestamp, a duration back from now like `"24h"`, or an int
+    /// of seconds back from now; JSON `timestamp`/`time` or the first timestamp of a plain line;
+    /// `until` is a Rhai keyword: quote it, `#{"until": …}`), `limit` (int, default 1000, at
+    /// most 1 000 000), `field` (match the pattern against this JSON field — dots descend,
+    /// `req.url` — or logfmt `key=value` of plain text, instead of the whole line).
+    ///
+    /// Returns `#{matches, total, truncated, skipped, warnings}`:
+    /// `matches` — the first `limit` (default 1000) matching lines, oldest first, each
+    /// `#{file, line, text, json}` (`line` 1-based in its file; `text` without the line end,
+    /// invalid UTF-8 shown as U+FFFD, cut at 64 KiB with a `…[truncated: line is N bytes]`
+    /// marker; `json` the parsed object for JSON lines, else `()`); `total` — all matching
+    /// lines; `truncated` — `total` exceeds the matches returned; `skipped` — lines of JSON-lines
+    /// files that are not a complete object (half-written, a fragment after rotation) or whose
+    /// time could not be read while `since`/`until` is set; `warnings` — damage met (strings).
+    ///
+    /// Throws when an option is unknown or ill-typed (`usage`), the regex is invalid (`usage`),
+    /// the path is missing, a file is outside the policy's read roots (`denied`), or the scan
+    /// is interrupted (Ctrl-C: `interrupted`; run timeout: `limit`).
+    #[rhai_fn(name = "search", return_raw)]
+    pub fn search3(
+        ncc: NativeCallContext,
+        path: &str,
+        pattern: &str,
+        opts: Map,
+    ) -> RhaiResult<Map> {
+        crate::modules::host(&ncc, |c| {
+            let (q, _) = query("logs::search", pattern, opts, &[])?;
+            let exp = expand_checked(c, "logs.search", path)?;
+            let r = logscan::search(&exp, &q, &c.cancel)?;
+            print_warnings("logs::search", &r.warnings);
+            let mut matches = Array::with_capacity(r.matches.len());
+            for m in r.matches {
+                let mut mm = Map::new();
+                mm.insert("file".into(), m.file.into());
+                mm.insert("line".into(), int(m.line).into());
+                mm.insert("text".into(), m.text.into());
+                let json = match &m.json {
+                    Some(v) => crate::modules::json_to_dynamic(v).map_err(|e| {
+                        Error::failed(format!("logs::search: JSON of line {}: {e}", m.line))
+                    })?,
+                    None => Dynamic::UNIT,
+                };
+                mm.insert("json".into(), json);
+                matches.push(mm.into());
+            }
+            let mut out = Map::new();
+            out.insert("matches".into(), matches.into());
+            out.insert("total".into(), int(r.total).into());
+            out.insert("truncated".into(), r.truncated.into());
+            out.insert("skipped".into(), int(r.skipped).into());
+            out.insert("warnings".into(), strings(r.warnings).into());
+            Ok(out)
+        })
+    }
+
+    /// Number of lines of `path` containing the literal `pattern` (empty: every line).
+    ///
+    /// Throws when the path is missing, outside the policy's read roots (`denied`), or the scan
+    /// is interrupted.
+    #[rhai_fn(name = "count", return_raw)]
+    pub fn count2(ncc: NativeCallContext, path: &str, pattern: &str) -> RhaiResult<i64> {
+        count3(ncc, path, pattern, Map::new())
+    }
+
+    /// Number of lines of `path` (file or glob, rotated and `.gz` included) matching `pattern`
+    /// under `opts` (`regex`, `ignore_case`, `level`, `since`, `until`, `field`). Lines of
+    /// JSON-lines files that are not a complete object are not counted. Damage met is written
+    /// to stderr as warnings.
+    ///
+    /// Throws when an option is unknown or ill-typed, the regex is invalid, the path is
+    /// missing, a file is outside the policy's read roots (`denied`), or the scan is interrupted.
+    #[rhai_fn(name = "count", return_raw)]
+    pub fn count3(ncc: NativeCallContext, path: &str, pattern: &str, opts: Map) -> RhaiResult<i64> {
+        crate::modules::host(&ncc, |c| {
+            let (q, _) = query("logs::count", pattern, opts, &[])?;
+            let exp = expand_checked(c, "logs.count", path)?;
+            let r = logscan::count(&exp, &q, &c.cancel)?;
+            print_warnings("logs::count", &r.warnings);
+            Ok(int(r.count))
+        })
+    }
+
+    /// The last `n` lines of `path` (file or glob; across a rotated set, oldest of them first),
+    /// as they are in the file: without the line end, invalid UTF-8 as U+FFFD, cut at 64 KiB.
+    /// Reads only the end of large files.
+    ///
+    /// Throws when `n` is negative or above 1 000 000, the path is missing, a file is outside
+    /// the policy's read roots (`denied`), or the read is interrupted.
+    #[rhai_fn(name = "tail", return_raw)]
+    pub fn tail2(ncc: NativeCallContext, path: &str, n: i64) -> RhaiResult<Array> {
+        crate::modules::host(&ncc, |c| {
+            let n = count_arg("logs::tail", "n", n)?;
+            let exp = expand_checked(c, "logs.tail", path)?;
+            let r = logscan::tail(&exp, n, None, &c.cancel)?;
+            print_warnings("logs::tail", &r.warnings);
+            Ok(strings(r.lines))
+        })
+    }
+
+    /// The last `n` lines of `path` that match `opts`: `pattern` (string, default every line)
+    /// plus the shared filters (`regex`, `ignore_case`, `level`, `since`, `until`, `field`),
+    /// oldest of them first — e.g. the last 20 errors: `tail(log, 20, #{level: "error"})`.
+    ///
+    /// Throws when `n` is negative or above 1 000 000, an option is unknown or ill-typed, the
+    /// path is missing, a file is outside the policy's read roots (`denied`), or interrupted.
+    #[rhai_fn(name = "tail", return_raw)]
+    pub fn tail3(ncc: NativeCallContext, path: &str, n: i64, opts: Map) -> RhaiResult<Array> {
+        crate::modules::host(&ncc, |c| {
+            let n = count_arg("logs::tail", "n", n)?;
+            let pattern = match opts.get("pattern") {
+                Some(v) if !v.is_unit() => v.clone().into_string().map_err(|_| {
+                    Error::Usage(format!(
+                        "logs::tail: option \"pattern\" must be a string, got {}",
+                        v.type_name()
+                    ))
+                })?,
+                _ => String::new(),
+            };
+            let (q, _) = query("logs::tail", &pattern, opts, &["pattern"])?;
+            let exp = expand_checked(c, "logs.tail", path)?;
+            let r = logscan::tail(&exp, n, Some(&q), &c.cancel)?;
+            print_warnings("logs::tail", &r.warnings);
+            Ok(strings(r.lines))
+        })
+    }
+
+    /// The most frequent kinds of lines of `path` matching `pattern`, grouped by fingerprint
+    /// (see the `top(path, pattern, opts)` form).
+    ///
+    /// Throws when the path is missing, outside the policy's read roots (`denied`), or the scan
+    /// is interrupted.
+    #[rhai_fn(name = "top", return_raw)]
+    pub fn top2(ncc: NativeCallContext, path: &str, pattern: &str) -> RhaiResult<Array> {
+        top3(ncc, path, pattern, Map::new())
+    }
+
+    /// The largest groups of lines of `path` matching `pattern` under `opts` → array of
+    /// `#{key, count, sample}`, largest first (ties by key), at most `limit` (default 1000).
+    ///
+    /// `opts.by` chooses the key: `"fingerprint"` (default: the message — JSON `message`/`msg`,
+    /// or the whole plain line — with numbers, ids, hex, UUIDs, IPs, timestamps and quoted values
+    /// masked, so `请求失败 GET /api/pages/4048: JWT expired` and `…/17: JWT expired` are one
+    /// group), `"message"` (the message as it is), or any other name: that JSON field (dots
+    /// descend) or logfmt key; lines without it are not counted. `sample` is the first message
+    /// of the group as written. Shared filters apply (`level`, `since`, …).
+    ///
+    /// Throws when an option is unknown or ill-typed, the regex is invalid, the path is missing,
+    /// a file is outside the policy's read roots (`denied`), or the scan is interrupted.
+    #[rhai_fn(name = "top", return_raw)]
+    pub fn top3(ncc: NativeCallContext, path: &str, pattern: &str, opts: Map) -> RhaiResult<Array> {
+        crate::modules::host(&ncc, |c| {
+            let (q, o) = query("logs::top", pattern, opts, &["by"])?;
+            let by = TopBy::parse(o.string("by")?.as_deref().unwrap_or("fingerprint"));
+            let exp = expand_checked(c, "logs.top", path)?;
+            let r = logscan::top(&exp, &q, &by, &c.cancel)?;
+            print_warnings("logs::top", &r.warnings);
+            Ok(r.entries
+                .into_iter()
+                .map(|e| {
+                    let mut m = Map::new();
+                    m.insert("key".into(), e.key.into());
+                    m.insert("count".into(), int(e.count).into());
+                    m.insert("sample".into(), e.sample.into());
+                    m.into()
+                })
+                .collect())
+        })
+    }
+
+    /// Statistics of the number captured by regex `extract` on the lines of `path` matching
+    /// `pattern` (see the `stats(path, pattern, extract, opts)` form).
+    ///
+    /// Throws when `extract` is not a valid regex, the path is missing, outside the policy's
+    /// read roots (`denied`), or the scan is interrupted.
+    #[rhai_fn(name = "stats", return_raw)]
+    pub fn stats3(
+        ncc: NativeCallContext,
+        path: &str,
+        pattern: &str,
+        extract: &str,
+    ) -> RhaiResult<Map> {
+        stats4(ncc, path, pattern, extract, Map::new())
+    }
+
+    /// count/min/max/avg and p50/p95/p99 of the number that regex `extract` captures (its first
+    /// group, or the whole match without groups; e.g. `"(\\d+)ms"`) on each line of `path`
+    /// matching `pattern` under `opts` (on the `field` value when `opts.field` is set) →
+    /// `#{count, min, max, avg, p50, p95, p99, unmatched, skipped, warnings}`.
+    ///
+    /// Percentiles are exact, by the nearest-rank method (pN is the smallest value with at least
+    /// N % of the values ≤ it). Units are those of the captured number (ms for `(\\d+)ms`).
+    /// All figures are 0 when `count` is 0. `unmatched`: matching lines where `extract` found no
+    /// number; `skipped` and `warnings` as in `search`.
+    ///
+    /// Throws when an option is unknown or ill-typed, `pattern` or `extract` is an invalid
+    /// regex, the path is missing, a file is outside the policy's read roots (`denied`), or
+    /// the scan is interrupted.
+    #[rhai_fn(name = "stats", return_raw)]
+    pub fn stats4(
+        ncc: NativeCallContext,
+        path: &str,
+        pattern: &str,
+        extract: &str,
+        opts: Map,
+    ) -> RhaiResult<Map> {
+        crate::modules::host(&ncc, |c| {
+            let (q, _) = query("logs::stats", pattern, opts, &[])?;
+            let exp = expand_checked(c, "logs.stats", path)?;
+            let r = logscan::stats(&exp, &q, extract, &c.cancel)?;
+            print_warnings("logs::stats", &r.warnings);
+            let s = r.summary;
+            let mut out = Map::new();
+            out.insert("count".into(), int(s.count).into());
+            for (k, v) in [
+                ("min", s.min),
+                ("max", s.max),
+                ("avg", s.avg),
+                ("p50", s.p50),
+                ("p95", s.p95),
+                ("p99", s.p99),
+            ] {
+                out.insert(k.into(), v.into());
+            }
+            out.insert("unmatched".into(), int(r.unmatched).into());
+            out.insert("skipped".into(), int(r.skipped).into());
+            out.insert("warnings".into(), strings(r.warnings).into());
+            Ok(out)
+        })
+    }
+
+    /// The files `path` stands for, in reading order (rotated sets oldest first) → array of
+    /// `#{path, size, modified}` (`size` bytes, `modified` RFC 3339 UTC).
+    ///
+    /// Throws when a plain path is missing (a glob matching nothing gives `[]`), or a file is
+    /// outside the policy's read roots (`denied`).
+    #[rhai_fn(return_raw)]
+    pub fn files(ncc: NativeCallContext, path: &str) -> RhaiResult<Array> {
+        crate::modules::host(&ncc, |c| {
+            let exp = expand_checked(c, "logs.files", path)?;
+            Ok(logscan::files(&exp)
+                .into_iter()
+                .map(|f| {
+                    let mut m = Map::new();
+                    m.insert("path".into(), f.path.into());
+                    m.insert("size".into(), int(f.size).into());
+                    m.insert("modified".into(), f.modified.into());
+                    m.into()
+                })
+                .collect())
+        })
+    }
+
+    /// Delete — or with `compress: true` gzip-compress — the files directly in folder `dir` whose
+    /// name matches `opts.pattern` (a glob on the name, e.g. `"*.log.*"`) and that were last
+    /// modified more than `opts.older_than` ago (a duration such as `"30d"`, or an int of
+    /// seconds). Effect `logs.cleanup`: checked against the policy's write roots, audited, and
+    /// under `--dry-run` only planned. Symbolic links and folders are never touched; with
+    /// `compress`, files already ending in `.gz` are left out; compression writes `NAME.gz`
+    /// (modification time kept) and removes `NAME` only once the copy is complete and synced;
+    /// a file that changes meanwhile (still being written) is left alone.
+    ///
+    /// Returns `#{removed, compressed, bytes_freed, files, failed, dry_run}`: counts, bytes
+    /// freed, the paths acted on (under `--dry-run`: the paths that would be, with counts 0 and
+    /// `dry_run: true`), and `failed` — `#{path, error}` for files that could not be cleaned.
+    ///
+    /// Throws when `pattern` or `older_than` is missing or invalid (`usage`), `dir` is not a
+    /// readable folder, outside the policy's roots (`denied`), or the run is interrupted.
+    #[rhai_fn(return_raw)]
+    pub fn cleanup(ncc: NativeCallContext, dir: &str, opts: Map) -> RhaiResult<Map> {
+        crate::modules::host(&ncc, |c| super::cleanup_effect(c, dir, opts))
+    }
+}
+
+fn int(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn strings(v: Vec<String>) -> Array {
+    v.into_iter().map(Dynamic::from).collect()
+}
+
+fn count_arg(func: &str, name: &str, n: i64) -> Result<usize> {
+    if n < 0 || n as u64 > MAX_LIMIT {
+        return Err(Error::Usage(format!(
+            "{func}: {name} must be between 0 and {MAX_LIMIT}, got {n}"
+        )));
+    }
+    Ok(n as usize)
+}
+
+/// Write damage found during a scan to stderr (diagnostics channel), at most 20 lines per call.
+fn print_warnings(func: &str, warnings: &[String]) {
+    for w in warnings.iter().take(MAX_PRINTED_WARNINGS) {
+        eprintln!("runbook: warning: {func}: {w}");
+    }
+    if warnings.len() > MAX_PRINTED_WARNINGS {
+        eprintln!(
+            "runbook: warning: {func}: … and {} more",
+            warnings.len() - MAX_PRINTED_WARNINGS
+        );
+    }
+}
+
+/// A point in time from a `since`/`until` option: a timestamp, a duration back from now, or an
+/// int of seconds back from now. Unix milliseconds.
+fn time_opt(o: &Opts<'_>, func: &str, key: &str) -> Result<Option<i64>> {
+    let Some(v) = o.raw(key) else { return Ok(None) };
+    if let Ok(secs) = v.as_int() {
+        if secs < 0 {
+            return Err(Error::Usage(format!(
+                "{func}: option {key:?} must be ≥ 0 seconds, got {secs}"
+            )));
+        }
+        return Ok(Some(
+            chrono::Utc::now()
+                .timestamp_millis()
+                .saturating_sub(secs.saturating_mul(1000)),
+        ));
+    }
+    let s = o.string(key)?.unwrap_or_default();
+    let t = crate::timefmt::parse_since(&s)
+        .map_err(|e| Error::Usage(format!("{func}: option {key:?}: {e}")))?;
+    Ok(Some(t.timestamp_millis()))
+}
+
+/// Validate an options map into a [`Query`] for `pattern`; `extra` are the function's own keys.
+fn query<'a>(func: &'a str, pattern: &str, opts: Map, extra: &[&str]) -> Result<(Query, Opts<'a>)> {
+    let mut known: Vec<&str> = QUERY_KEYS.to_vec();
+    known.extend_from_slice(extra);
+    let o = Opts::new(func, opts, &known)?;
+    let limit = o.uint("limit", logscan::DEFAULT_LIMIT as u64)?;
+    if limit > MAX_LIMIT {
+        return Err(Error::Usage(format!(
+            "{func}: option \"limit\" must be ≤ {MAX_LIMIT}, got {limit}"
+        )));
+    }
+    let q = Query {
+        pattern: pattern.to_string(),
+        regex: o.bool("regex", false)?,
+        ignore_case: o.bool("ignore_case", false)?,
+        levels: o.strings("level")?,
+        since_ms: time_opt(&o, func, "since")?,
+        until_ms: time_opt(&o, func, "until")?,
+        field: o.string("field")?.filter(|f| !f.is_empty()),
+        limit: limit as usize,
+    };
+    Ok((q, o))
+}
+
+/// Expand `path` after checking that the policy allows reading the folder a glob lists, then
+/// check every file found (each denial is audited and thrown).
+fn expand_checked(c: &Ctx, action: &str, path: &str) -> Result<Expansion> {
+    match logscan::reader::glob_base(path) {
+        Some(base) => {
+            c.allow_read(action, &base)?;
+        }
+        None => {
+            c.allow_read(action, Path::new(path))?;
+        }
+    }
+    let exp = logscan::expand(path)?;
+    for f in &exp.files {
+        c.allow_read(action, &f.path)?;
+    }
+    Ok(exp)
+}
+
+fn older_than(o: &Opts<'_>) -> Result<Duration> {
+    let v = o.raw("older_than").ok_or_else(|| {
+        Error::Usage("logs::cleanup: option \"older_than\" is required (e.g. \"30d\")".into())
+    })?;
+    let secs = match v.as_int() {
+        Ok(i) if i >= 0 => i as u64,
+        Ok(i) => {
+            return Err(Error::Usage(format!(
+                "logs::cleanup: option \"older_than\" must be ≥ 0, got {i}"
+            )));
+        }
+        Err(_) => {
+            let s = o.string("older_than")?.unwrap_or_default();
+            crate::policy::parse_duration_s(&s)
+                .map_err(|e| Error::Usage(format!("logs::cleanup: option \"older_than\": {e}")))?
+        }
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+fn cleanup_effect(c: &Ctx, dir: &str, opts: Map) -> Result<Map> {
+    let o = Opts::new(
+        "logs::cleanup",
+        opts,
+        &["pattern", "older_than", "compress"],
+    )?;
+    let pattern = o
+        .string("pattern")?
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| {
+            Error::Usage("logs::cleanup: option \"pattern\" is required (e.g. \"*.log.*\")".into())
+        })?;
+    let age = older_than(&o)?;
+    let compress = o.bool("compress", false)?;
+    let dir_path = Path::new(dir);
+    c.allow_read("logs.cleanup", dir_path)?;
+    let items = logscan::cleanup::plan(dir_path, &pattern, age, compress, SystemTime::now())?;
+    let listed: Vec<String> = items.iter().map(|i| i.path.display().to_string()).collect();
+    let mut out = Map::new();
+    let set = |out: &mut Map,
+               removed: u64,
+               compressed: u64,
+               freed: u64,
+               files: Vec<String>,
+               dry: bool| {
+        out.insert("removed".into(), int(removed).into());
+        out.insert("compressed".into(), int(compressed).into());
+        out.insert("bytes_freed".into(), int(freed).into());
+        out.insert("files".into(), strings(files).into());
+        out.insert("dry_run".into(), dry.into());
+    };
+    out.insert("failed".into(), Array::new().into());
+    if items.is_empty() {
+        set(&mut out, 0, 0, 0, Vec::new(), c.dry_run);
+        return Ok(out);
+    }
+    let mut needs = vec![Need::Write(dir_path.to_path_buf())];
+    needs.extend(items.iter().map(|i| Need::Write(i.path.clone())));
+    let args = json!({
+        "pattern": pattern,
+        "older_than_s": age.as_secs(),
+        "compress": compress,
+        "files": listed.len(),
+        "bytes": items.iter().map(|i| i.size).sum::<u64>(),
+    });
+    let done = c.effect("logs.cleanup", dir, args, &needs, false, || {
+        logscan::cleanup::apply(&items, &c.cancel)
+    })?;
+    match done {
+        None => set(&mut out, 0, 0, 0, listed, true),
+        Some(r) => {
+            for f in &r.failed {
+                eprintln!("runbook: warning: logs::cleanup: {}: {}", f.path, f.error);
+            }
+            let failed: Array = r
+                .failed
+                .iter()
+                .map(|f| {
+                    let mut m = Map::new();
+                    m.insert("path".into(), f.path.clone().into());
+                    m.insert("error".into(), f.error.clone().into());
+                    m.into()
+                })
+                .collect();
+            out.insert("failed".into(), failed.into());
+            set(
+                &mut out,
+                r.removed,
+                r.compressed,
+                r.bytes_freed,
+                r.files,
+                false,
+            );
+        }
+    }
+    Ok(out)
+}

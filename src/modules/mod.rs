@@ -22,16 +22,26 @@ pub mod service;
 pub mod tls;
 
 /// Names of the host modules, for docs, completion and `runbook check`.
-pub const MODULE_NAMES: &[&str] =
-    &["metrics", "logs", "backup", "service", "http", "tls", "fs", "cmd", "json"];
+pub const MODULE_NAMES: &[&str] = &[
+    "metrics", "logs", "backup", "service", "http", "tls", "fs", "cmd", "json",
+];
 
 /// Register every host module and the global functions on `engine`.
 pub fn register_all(engine: &mut Engine) {
     globals::register(engine);
-    engine.register_static_module("metrics", rhai::exported_module!(metrics::metrics_module).into());
+    engine.register_static_module(
+        "metrics",
+        rhai::exported_module!(metrics::metrics_module).into(),
+    );
     engine.register_static_module("logs", rhai::exported_module!(logs::logs_module).into());
-    engine.register_static_module("backup", rhai::exported_module!(backup::backup_module).into());
-    engine.register_static_module("service", rhai::exported_module!(service::service_module).into());
+    engine.register_static_module(
+        "backup",
+        rhai::exported_module!(backup::backup_module).into(),
+    );
+    engine.register_static_module(
+        "service",
+        rhai::exported_module!(service::service_module).into(),
+    );
     engine.register_static_module("http", rhai::exported_module!(http::http_module).into());
     engine.register_static_module("tls", rhai::exported_module!(tls::tls_module).into());
     engine.register_static_module("fs", rhai::exported_module!(fs::fs_module).into());
@@ -48,7 +58,10 @@ pub fn register_all(engine: &mut Engine) {
 ///     host(&ncc, |c| { let p = c.allow_read("fs.read", Path::new(path))?; read_capped(&p, CAP) })
 /// }
 /// ```
-pub fn host<T>(ncc: &rhai::NativeCallContext, f: impl FnOnce(&crate::ctx::Ctx) -> Result<T>) -> RhaiResult<T> {
+pub fn host<T>(
+    ncc: &rhai::NativeCallContext,
+    f: impl FnOnce(&crate::ctx::Ctx) -> Result<T>,
+) -> RhaiResult<T> {
     crate::ctx::with_ctx(f).map_err(|e| at(ncc, e))
 }
 
@@ -97,11 +110,18 @@ impl<'a> Opts<'a> {
 
     /// An empty options map.
     pub fn empty(func: &'a str) -> Self {
-        Opts { func, map: Map::new() }
+        Opts {
+            func,
+            map: Map::new(),
+        }
     }
 
     fn bad(&self, key: &str, want: &str, got: &Dynamic) -> Error {
-        Error::Usage(format!("{}: option {key:?} must be {want}, got {}", self.func, got.type_name()))
+        Error::Usage(format!(
+            "{}: option {key:?} must be {want}, got {}",
+            self.func,
+            got.type_name()
+        ))
     }
 
     /// Whether `key` is present (and not `()`).
@@ -130,7 +150,12 @@ impl<'a> Opts<'a> {
     /// A non-negative integer option (sizes, counts, milliseconds).
     pub fn uint(&self, key: &str, default: u64) -> Result<u64> {
         let v = self.int(key, default as i64)?;
-        u64::try_from(v).map_err(|_| Error::Usage(format!("{}: option {key:?} must be ≥ 0, got {v}", self.func)))
+        u64::try_from(v).map_err(|_| {
+            Error::Usage(format!(
+                "{}: option {key:?} must be ≥ 0, got {v}",
+                self.func
+            ))
+        })
     }
 
     /// A float option (ints accepted).
@@ -150,7 +175,11 @@ impl<'a> Opts<'a> {
         match self.map.get(key) {
             None => Ok(None),
             Some(v) if v.is_unit() => Ok(None),
-            Some(v) => v.clone().into_string().map(Some).map_err(|_| self.bad(key, "a string", v)),
+            Some(v) => v
+                .clone()
+                .into_string()
+                .map(Some)
+                .map_err(|_| self.bad(key, "a string", v)),
         }
     }
 
@@ -163,7 +192,11 @@ impl<'a> Opts<'a> {
             Some(v) if v.is_array() => {
                 let arr = v.clone().into_array().unwrap_or_default();
                 arr.into_iter()
-                    .map(|item| item.clone().into_string().map_err(|_| self.bad(key, "an array of strings", &item)))
+                    .map(|item| {
+                        item.clone()
+                            .into_string()
+                            .map_err(|_| self.bad(key, "an array of strings", &item))
+                    })
                     .collect()
             }
             Some(v) => Err(self.bad(key, "an array of strings", v)),
@@ -175,7 +208,11 @@ impl<'a> Opts<'a> {
         match self.map.get(key) {
             None => Ok(None),
             Some(v) if v.is_unit() => Ok(None),
-            Some(v) => v.clone().try_cast::<Map>().map(Some).ok_or_else(|| self.bad(key, "a map", v)),
+            Some(v) => v
+                .clone()
+                .try_cast::<Map>()
+                .map(Some)
+                .ok_or_else(|| self.bad(key, "a map", v)),
         }
     }
 

@@ -1,6 +1,96 @@
-//! `tls::` — placeholder until its issue lands (replaced by the module's owner).
+//! `tls::` — certificate expiry and trust of TLS servers and PEM files.
+//!
+//! Thin adapters over [`crate::host::tls`]. `cert` reaches hosts the policy's `http_hosts`
+//! allow; `cert_file` reads files inside the policy's read roots. An expired, self-signed or
+//! misnamed certificate is reported with its dates, never thrown as a handshake error; `trusted`
+//! says whether the chain verifies now against the system's certificate store.
 
+use std::path::Path;
+use std::time::Duration;
+
+use rhai::Map;
 use rhai::plugin::*;
 
+use crate::ctx::Ctx;
+use crate::error::{Error, Result};
+use crate::host::tls::{self as t, CertInfo, CertOpts};
+use crate::modules::Opts;
+
+fn cert_at(c: &Ctx, host_port: &str, opts: Map) -> Result<CertInfo> {
+    let o = Opts::new("tls::cert", opts, &["timeout_ms"])?;
+    let timeout_ms = o.uint("timeout_ms", t::DEFAULT_TIMEOUT.as_millis() as u64)?;
+    if timeout_ms == 0 {
+        return Err(Error::Usage(
+            "tls::cert: option \"timeout_ms\" must be > 0".into(),
+        ));
+    }
+    let (host, _port) = t::split_host_port(host_port)?;
+    c.allow_host("tls.cert", &host)?;
+    let mut timeout = Duration::from_millis(timeout_ms);
+    if let Some(left) = c.cancel.remaining() {
+        timeout = timeout.min(left.max(Duration::from_millis(1)));
+    }
+    let r = t::cert_with(
+        host_port,
+        &CertOpts {
+            timeout,
+            roots: None,
+        },
+    );
+    c.cancel.check()?;
+    r
+}
+
+fn cert_in_file(c: &Ctx, path: &str) -> Result<CertInfo> {
+    let real = c.allow_read("tls.cert_file", Path::new(path))?;
+    t::cert_file(&real)
+}
+
 #[export_module]
-pub mod tls_module {}
+pub mod tls_module {
+    use super::{cert_at, cert_in_file};
+    use crate::error::RhaiResult;
+    use crate::modules::metrics::to_map;
+    use rhai::Map;
+
+    /// The certificate of the TLS server at `host_port` (`"example.com:443"`, `"[::1]:8443"`; the
+    /// port defaults to 443) → `#{subject, issuer, sans, not_before, not_after, days_left, expired, trusted}`.
+    ///
+    /// `subject`/`issuer` are distinguished names (`CN=…, O=…`), `sans` the subject alternative
+    /// names (DNS names and IP addresses), `not_before`/`not_after` RFC 3339 UTC, `days_left`
+    /// whole days until `not_after` (fractions floored; negative once expired), `expired` whether
+    /// `not_after` has passed, `trusted` whether the chain the server sent verifies now against
+    /// the system's certificate store for this host name. An expired, self-signed or misnamed
+    /// certificate is reported, not thrown. Deadline 5000 ms for connect and handshake.
+    ///
+    /// Throws `denied` when the host is not in `policy.http_hosts`; `usage` when `host_port` is not
+    /// host:port; `failed` when the server cannot be reached or completes no TLS handshake in time.
+    #[rhai_fn(name = "cert", return_raw)]
+    pub fn cert1(ncc: NativeCallContext, host_port: &str) -> RhaiResult<Map> {
+        cert2(ncc, host_port, Map::new())
+    }
+
+    /// `cert(host_port)` with options: `timeout_ms` — deadline for connect and handshake
+    /// (default 5000) → `#{subject, issuer, sans, not_before, not_after, days_left, expired, trusted}`.
+    ///
+    /// Throws like `cert(host_port)`, and `usage` for an unknown or ill-typed option.
+    #[rhai_fn(name = "cert", return_raw)]
+    pub fn cert2(ncc: NativeCallContext, host_port: &str, opts: Map) -> RhaiResult<Map> {
+        let info = crate::modules::host(&ncc, |c| cert_at(c, host_port, opts))?;
+        to_map(&info)
+    }
+
+    /// The certificate in PEM file `path` → `#{subject, issuer, sans, not_before, not_after, days_left, expired, trusted}`.
+    ///
+    /// For a chain (`fullchain.pem`) the leaf is reported: the first certificate that is not a CA;
+    /// the others serve as intermediates. `trusted`: the chain verifies now against the system's
+    /// certificate store (no host name is checked). Other PEM blocks (keys) are ignored.
+    ///
+    /// Throws `denied` outside the policy's read roots; an I/O error when the file cannot be read;
+    /// `failed` when it holds no certificate or a malformed one.
+    #[rhai_fn(return_raw)]
+    pub fn cert_file(ncc: NativeCallContext, path: &str) -> RhaiResult<Map> {
+        let info = crate::modules::host(&ncc, |c| cert_in_file(c, path))?;
+        to_map(&info)
+    }
+}

@@ -54,7 +54,17 @@ impl SearchPath {
     pub fn stdlib_path(&self) -> StdlibPath {
         let mut dirs = Vec::new();
         for d in &self.dirs {
-            let s = d.parent().map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p }).unwrap_or(Path::new(".")).join("stdlib");
+            let s = d
+                .parent()
+                .map(|p| {
+                    if p.as_os_str().is_empty() {
+                        Path::new(".")
+                    } else {
+                        p
+                    }
+                })
+                .unwrap_or(Path::new("."))
+                .join("stdlib");
             if !dirs.contains(&s) {
                 dirs.push(s);
             }
@@ -68,22 +78,31 @@ impl SearchPath {
         if name_or_file.ends_with(".rhai") || name_or_file.contains('/') {
             let p = PathBuf::from(name_or_file);
             let source = std::fs::read_to_string(&p).map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => Error::Usage(format!("no runbook file {name_or_file}")),
+                std::io::ErrorKind::NotFound => {
+                    Error::Usage(format!("no runbook file {name_or_file}"))
+                }
                 _ => Error::io("reading runbook", &p, e),
             })?;
-            let name = p.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+            let name = p
+                .file_stem()
+                .map(|s| s.to_string_lossy().to_string())
+                .unwrap_or_default();
             return Ok(Runbook {
                 name,
                 display_path: name_or_file.to_string(),
                 path: Some(p.clone()),
                 source,
-                origin: p.parent().map(|d| d.display().to_string()).unwrap_or_default(),
+                origin: p
+                    .parent()
+                    .map(|d| d.display().to_string())
+                    .unwrap_or_default(),
             });
         }
         for d in &self.dirs {
             let p = d.join(format!("{name_or_file}.rhai"));
             if p.is_file() {
-                let source = std::fs::read_to_string(&p).map_err(|e| Error::io("reading runbook", &p, e))?;
+                let source =
+                    std::fs::read_to_string(&p).map_err(|e| Error::io("reading runbook", &p, e))?;
                 return Ok(Runbook {
                     name: name_or_file.to_string(),
                     display_path: p.display().to_string(),
@@ -113,14 +132,18 @@ impl SearchPath {
     pub fn list(&self) -> Vec<Runbook> {
         let mut out: Vec<Runbook> = Vec::new();
         for d in &self.dirs {
-            let Ok(rd) = std::fs::read_dir(d) else { continue };
+            let Ok(rd) = std::fs::read_dir(d) else {
+                continue;
+            };
             let mut files: Vec<PathBuf> = rd.filter_map(|e| e.ok()).map(|e| e.path()).collect();
             files.sort();
             for p in files {
                 if p.extension().is_none_or(|e| e != "rhai") {
                     continue;
                 }
-                let Some(name) = p.file_stem().map(|s| s.to_string_lossy().to_string()) else { continue };
+                let Some(name) = p.file_stem().map(|s| s.to_string_lossy().to_string()) else {
+                    continue;
+                };
                 if out.iter().any(|r| r.name == name) {
                     continue;
                 }

@@ -112,7 +112,9 @@ impl ParamSpec {
         };
         Ok(match self.ty {
             ParamType::String => ParamValue::String(raw.to_string()),
-            ParamType::Int => ParamValue::Int(raw.trim().replace('_', "").parse().map_err(|_| bad())?),
+            ParamType::Int => {
+                ParamValue::Int(raw.trim().replace('_', "").parse().map_err(|_| bad())?)
+            }
             ParamType::Float => {
                 let f: f64 = raw.trim().parse().map_err(|_| bad())?;
                 if !f.is_finite() {
@@ -144,9 +146,43 @@ pub struct Header {
 }
 
 const RESERVED: &[&str] = &[
-    "params", "let", "const", "if", "else", "switch", "do", "while", "loop", "until", "for", "in", "continue",
-    "break", "return", "throw", "try", "catch", "import", "export", "as", "fn", "private", "this", "true", "false",
-    "global", "Fn", "call", "curry", "eval", "print", "debug", "type_of", "is_shared", "is_def_var", "is_def_fn",
+    "params",
+    "let",
+    "const",
+    "if",
+    "else",
+    "switch",
+    "do",
+    "while",
+    "loop",
+    "until",
+    "for",
+    "in",
+    "continue",
+    "break",
+    "return",
+    "throw",
+    "try",
+    "catch",
+    "import",
+    "export",
+    "as",
+    "fn",
+    "private",
+    "this",
+    "true",
+    "false",
+    "global",
+    "Fn",
+    "call",
+    "curry",
+    "eval",
+    "print",
+    "debug",
+    "type_of",
+    "is_shared",
+    "is_def_var",
+    "is_def_fn",
 ];
 
 /// Parse the header of `source`; `file` names the script in errors (`file:line:col`).
@@ -201,22 +237,36 @@ pub fn parse(source: &str, file: &str) -> Result<Header> {
 }
 
 fn parse_param(p: &str, file: &str, line: usize, col: usize) -> Result<ParamSpec> {
-    let err = |m: String| Error::Script { location: format!("{file}:{line}:{col}"), message: m };
+    let err = |m: String| Error::Script {
+        location: format!("{file}:{line}:{col}"),
+        message: m,
+    };
     let p = p.trim();
-    let (name, rest) = p
-        .split_once(':')
-        .ok_or_else(|| err(format!("@param {p:?}: expected `@param name: type = default  doc`")))?;
+    let (name, rest) = p.split_once(':').ok_or_else(|| {
+        err(format!(
+            "@param {p:?}: expected `@param name: type = default  doc`"
+        ))
+    })?;
     let name = name.trim();
-    let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    let valid = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if !valid {
-        return Err(err(format!("@param {name:?}: a parameter name is letters, digits and _")));
+        return Err(err(format!(
+            "@param {name:?}: a parameter name is letters, digits and _"
+        )));
     }
     if RESERVED.contains(&name) {
-        return Err(err(format!("@param {name}: reserved word, choose another name")));
+        return Err(err(format!(
+            "@param {name}: reserved word, choose another name"
+        )));
     }
     let rest = rest.trim_start();
-    let ty_end = rest.find(|c: char| !c.is_ascii_alphanumeric()).unwrap_or(rest.len());
+    let ty_end = rest
+        .find(|c: char| !c.is_ascii_alphanumeric())
+        .unwrap_or(rest.len());
     let ty_word = &rest[..ty_end];
     let ty = ParamType::parse(ty_word).ok_or_else(|| {
         err(format!("@param {name}: unknown type {ty_word:?} (expected string, int, float, bool or duration)"))
@@ -243,18 +293,30 @@ fn parse_param(p: &str, file: &str, line: usize, col: usize) -> Result<ParamSpec
                     c => out.push(c),
                 }
             }
-            let end = end.ok_or_else(|| err(format!("@param {name}: unterminated string default")))?;
+            let end =
+                end.ok_or_else(|| err(format!("@param {name}: unterminated string default")))?;
             (out, &q[end + 1..])
         } else {
             let end = after.find(char::is_whitespace).unwrap_or(after.len());
             (after[..end].to_string(), &after[end..])
         };
-        let spec = ParamSpec { name: name.to_string(), ty, default: None, doc: String::new() };
-        spec.parse_value(&value).map_err(|e| err(format!("default of {e}")))?;
+        let spec = ParamSpec {
+            name: name.to_string(),
+            ty,
+            default: None,
+            doc: String::new(),
+        };
+        spec.parse_value(&value)
+            .map_err(|e| err(format!("default of {e}")))?;
         default = Some(value);
         rest = remaining.trim_start();
     }
-    Ok(ParamSpec { name: name.to_string(), ty, default, doc: rest.trim().to_string() })
+    Ok(ParamSpec {
+        name: name.to_string(),
+        ty,
+        default,
+        doc: rest.trim().to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -283,7 +345,10 @@ let x = 1;
         assert_eq!(h.params.len(), 6);
         assert_eq!(h.params[0].default.as_deref(), Some("lowcode-platform"));
         assert_eq!(h.params[0].doc, "service name");
-        assert_eq!(h.params[2].parse_value("2h").unwrap(), ParamValue::Int(7200));
+        assert_eq!(
+            h.params[2].parse_value("2h").unwrap(),
+            ParamValue::Int(7200)
+        );
         assert_eq!(h.params[3].doc, "");
         assert!(h.params[5].default.is_none());
     }
@@ -299,10 +364,14 @@ let x = 1;
 
     #[test]
     fn bad_header_lines_have_positions() {
-        let e = parse("//! s\n//! @param x: widget = 1\n", "a.rhai").unwrap_err().to_string();
+        let e = parse("//! s\n//! @param x: widget = 1\n", "a.rhai")
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("a.rhai:2:"), "{e}");
         assert!(e.contains("widget"), "{e}");
-        let e = parse("//! s\n//! @param n: int = many\n", "a.rhai").unwrap_err().to_string();
+        let e = parse("//! s\n//! @param n: int = many\n", "a.rhai")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("default of parameter n"), "{e}");
     }
 }

@@ -34,17 +34,31 @@ pub struct RunOptions {
 
 /// Validate `given` against the header: unknown, missing and ill-typed parameters are usage
 /// errors (exit 2) naming the parameter and the expected type.
-pub fn resolve_params(rb_name: &str, header: &Header, given: &[(String, String)]) -> Result<Vec<(ParamSpec, ParamValue)>> {
+pub fn resolve_params(
+    rb_name: &str,
+    header: &Header,
+    given: &[(String, String)],
+) -> Result<Vec<(ParamSpec, ParamValue)>> {
     for (k, _) in given {
         if !header.params.iter().any(|p| &p.name == k) {
             let known: Vec<&str> = header.params.iter().map(|p| p.name.as_str()).collect();
-            let known = if known.is_empty() { "none".to_string() } else { known.join(", ") };
-            return Err(Error::Usage(format!("unknown parameter {k:?} for runbook {rb_name} (it takes: {known})")));
+            let known = if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            };
+            return Err(Error::Usage(format!(
+                "unknown parameter {k:?} for runbook {rb_name} (it takes: {known})"
+            )));
         }
     }
     let mut out = Vec::new();
     for spec in &header.params {
-        let raw = given.iter().rev().find(|(k, _)| k == &spec.name).map(|(_, v)| v.clone());
+        let raw = given
+            .iter()
+            .rev()
+            .find(|(k, _)| k == &spec.name)
+            .map(|(_, v)| v.clone());
         let raw = match raw.or_else(|| spec.default.clone()) {
             Some(r) => r,
             None => {
@@ -86,9 +100,15 @@ pub fn params_scope(values: &[(ParamSpec, ParamValue)]) -> Scope<'static> {
 pub fn run(config: Arc<Config>, stdlib: StdlibPath, rb: Runbook, opts: RunOptions) -> Report {
     let started = crate::ctx::now_rfc3339();
     let t0 = Instant::now();
-    let mut base = Report { runbook: rb.name.clone(), started: started.clone(), ..Report::default() };
+    let mut base = Report {
+        runbook: rb.name.clone(),
+        started: started.clone(),
+        ..Report::default()
+    };
 
-    let prepared = rb.header().and_then(|h| resolve_params(&rb.name, &h, &opts.params));
+    let prepared = rb
+        .header()
+        .and_then(|h| resolve_params(&rb.name, &h, &opts.params));
     let values = match prepared {
         Ok(v) => v,
         Err(e) => {
@@ -104,8 +124,14 @@ pub fn run(config: Arc<Config>, stdlib: StdlibPath, rb: Runbook, opts: RunOption
     }
 
     let timeout = opts.timeout_s.unwrap_or(config.policy.timeout_s);
-    let cancel = Cancel::new(opts.cancel_flag.clone(), Some(Instant::now() + Duration::from_secs(timeout)));
-    let limits = Limits { max_operations: config.policy.max_operations, ..Limits::default() };
+    let cancel = Cancel::new(
+        opts.cancel_flag.clone(),
+        Some(Instant::now() + Duration::from_secs(timeout)),
+    );
+    let limits = Limits {
+        max_operations: config.policy.max_operations,
+        ..Limits::default()
+    };
     let base_for_thread = base.clone();
     let joined = engine::on_script_thread(move || {
         let mut ctx = Ctx::new(config, &rb.name, cancel.clone());
@@ -122,7 +148,9 @@ pub fn run(config: Arc<Config>, stdlib: StdlibPath, rb: Runbook, opts: RunOption
                 .compile_with_scope(&scope, &source)
                 .map_err(|e| parse_error(&e, &rb.display_path))?;
             ast.set_source(rb.display_path.clone());
-            engine.run_ast_with_scope(&mut scope, &ast).map_err(|e| eval_error(&e, &rb.display_path))
+            engine
+                .run_ast_with_scope(&mut scope, &ast)
+                .map_err(|e| eval_error(&e, &rb.display_path))
         });
         let mut report = ctx.report.borrow().clone();
         report.exit_code = match &outcome {
@@ -177,7 +205,11 @@ fn loc(source: &str, pos: Position) -> String {
 
 /// Classify a compile error: `file:line:col: message`, kind `script`.
 pub fn parse_error(e: &ParseError, source: &str) -> Failure {
-    Failure { kind: "script".into(), location: loc(source, e.position()), message: e.err_type().to_string() }
+    Failure {
+        kind: "script".into(),
+        location: loc(source, e.position()),
+        message: e.err_type().to_string(),
+    }
 }
 
 /// Classify a run-time error, following nested function-call and module errors to the
@@ -206,29 +238,55 @@ pub fn eval_error(e: &EvalAltResult, default_source: &str) -> Failure {
             _ => break,
         }
     }
-    let pos = if err.position().is_none() { call_site } else { err.position() };
+    let pos = if err.position().is_none() {
+        call_site
+    } else {
+        err.position()
+    };
     let location = loc(&source, pos);
     let (kind, message) = match err {
         EvalAltResult::ErrorRuntime(value, _) => runtime_value(value),
         EvalAltResult::ErrorTerminated(token, _) => {
             let t = token.to_string();
             if t == engine::TOKEN_INTERRUPTED {
-                ("interrupted".to_string(), "interrupted (Ctrl-C)".to_string())
+                (
+                    "interrupted".to_string(),
+                    "interrupted (Ctrl-C)".to_string(),
+                )
             } else {
-                ("limit".to_string(), format!("{t}: the run exceeded its time limit (--timeout / policy.timeout_s)"))
+                (
+                    "limit".to_string(),
+                    format!("{t}: the run exceeded its time limit (--timeout / policy.timeout_s)"),
+                )
             }
         }
-        EvalAltResult::ErrorTooManyOperations(_) => {
-            ("limit".into(), "too many operations (policy.max_operations); a runaway loop?".into())
+        EvalAltResult::ErrorTooManyOperations(_) => (
+            "limit".into(),
+            "too many operations (policy.max_operations); a runaway loop?".into(),
+        ),
+        EvalAltResult::ErrorStackOverflow(_) => (
+            "limit".into(),
+            "call nesting too deep (max 64 levels); runaway recursion?".into(),
+        ),
+        EvalAltResult::ErrorDataTooLarge(what, _) => {
+            ("limit".into(), format!("{what} exceeds the size limit"))
         }
-        EvalAltResult::ErrorStackOverflow(_) => ("limit".into(), "call nesting too deep (max 64 levels); runaway recursion?".into()),
-        EvalAltResult::ErrorDataTooLarge(what, _) => ("limit".into(), format!("{what} exceeds the size limit")),
-        EvalAltResult::ErrorTooManyModules(_) => ("limit".into(), "too many modules imported".into()),
+        EvalAltResult::ErrorTooManyModules(_) => {
+            ("limit".into(), "too many modules imported".into())
+        }
         EvalAltResult::ErrorTooManyVariables(_) => ("limit".into(), "too many variables".into()),
         other => ("script".into(), strip_position(&other.to_string())),
     };
-    let location = if kind == "fail" { String::new() } else { location };
-    Failure { kind, location, message }
+    let location = if kind == "fail" {
+        String::new()
+    } else {
+        location
+    };
+    Failure {
+        kind,
+        location,
+        message,
+    }
 }
 
 fn runtime_value(value: &Dynamic) -> (String, String) {
@@ -255,14 +313,31 @@ mod tests {
 
     #[test]
     fn params_validation() {
-        let h = header::parse("//! s\n//! @param n: int = 5\n//! @param tag: string\n", "x").unwrap();
+        let h = header::parse(
+            "//! s\n//! @param n: int = 5\n//! @param tag: string\n",
+            "x",
+        )
+        .unwrap();
         let e = resolve_params("x", &h, &[]).unwrap_err();
         assert_eq!(e.exit_code(), 2);
         assert!(e.to_string().contains("missing parameter tag"), "{e}");
-        let e = resolve_params("x", &h, &[("nope".into(), "1".into()), ("tag".into(), "v".into())]).unwrap_err();
+        let e = resolve_params(
+            "x",
+            &h,
+            &[("nope".into(), "1".into()), ("tag".into(), "v".into())],
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("unknown parameter \"nope\""), "{e}");
-        let e = resolve_params("x", &h, &[("n".into(), "x".into()), ("tag".into(), "v".into())]).unwrap_err();
-        assert!(e.to_string().contains("parameter n: expected an int"), "{e}");
+        let e = resolve_params(
+            "x",
+            &h,
+            &[("n".into(), "x".into()), ("tag".into(), "v".into())],
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("parameter n: expected an int"),
+            "{e}"
+        );
         let v = resolve_params("x", &h, &[("tag".into(), "v1".into())]).unwrap();
         assert_eq!(v[0].1, ParamValue::Int(5));
         assert_eq!(v[1].1, ParamValue::String("v1".into()));

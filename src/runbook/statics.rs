@@ -111,9 +111,41 @@ fn tokenize(src: &str) -> Vec<(Tok, usize, usize)> {
 
 /// Words that look like calls but are syntax or engine built-ins.
 const BUILTIN_WORDS: &[&str] = &[
-    "if", "while", "for", "switch", "return", "throw", "fn", "loop", "do", "until", "catch", "try", "in", "let",
-    "const", "Fn", "call", "curry", "print", "debug", "type_of", "is_def_var", "is_def_fn", "is_shared", "eval",
-    "this", "import", "export", "as", "private", "global", "else", "break", "continue", "sleep",
+    "if",
+    "while",
+    "for",
+    "switch",
+    "return",
+    "throw",
+    "fn",
+    "loop",
+    "do",
+    "until",
+    "catch",
+    "try",
+    "in",
+    "let",
+    "const",
+    "Fn",
+    "call",
+    "curry",
+    "print",
+    "debug",
+    "type_of",
+    "is_def_var",
+    "is_def_fn",
+    "is_shared",
+    "eval",
+    "this",
+    "import",
+    "export",
+    "as",
+    "private",
+    "global",
+    "else",
+    "break",
+    "continue",
+    "sleep",
 ];
 
 /// Script-defined functions, calls and imports of `src`.
@@ -134,11 +166,16 @@ pub fn scan(src: &str) -> (HashSet<String>, Vec<Call>, Vec<Import>) {
             continue;
         }
         if word == "import" {
-            if let (Some(Tok::Str(p)), Some(Tok::Ident(a)), Some(Tok::Ident(alias))) =
-                (next, toks.get(i + 2).map(|t| &t.0), toks.get(i + 3).map(|t| &t.0))
-            {
+            if let (Some(Tok::Str(p)), Some(Tok::Ident(a)), Some(Tok::Ident(alias))) = (
+                next,
+                toks.get(i + 2).map(|t| &t.0),
+                toks.get(i + 3).map(|t| &t.0),
+            ) {
                 if a == "as" {
-                    imports.push(Import { path: p.clone(), alias: alias.clone() });
+                    imports.push(Import {
+                        path: p.clone(),
+                        alias: alias.clone(),
+                    });
                 }
             }
             continue;
@@ -150,18 +187,38 @@ pub fn scan(src: &str) -> (HashSet<String>, Vec<Call>, Vec<Import>) {
         if matches!(next, Some(Tok::Sym("::"))) {
             continue;
         }
-        let is_call = matches!(next, Some(Tok::Sym("("))) || (matches!(next, Some(Tok::Sym("!"))) && matches!(toks.get(i + 2).map(|t| &t.0), Some(Tok::Sym("("))));
+        let is_call = matches!(next, Some(Tok::Sym("(")))
+            || (matches!(next, Some(Tok::Sym("!")))
+                && matches!(toks.get(i + 2).map(|t| &t.0), Some(Tok::Sym("("))));
         if !is_call {
             continue;
         }
         if matches!(prev, Some(Tok::Sym("::"))) {
             if let Some((Tok::Ident(ns), _, _)) = toks.get(i.wrapping_sub(2)) {
-                calls.push(Call { namespace: ns.clone(), name: word.clone(), method: false, line: *line, col: *col });
+                calls.push(Call {
+                    namespace: ns.clone(),
+                    name: word.clone(),
+                    method: false,
+                    line: *line,
+                    col: *col,
+                });
             }
         } else if matches!(prev, Some(Tok::Sym("."))) {
-            calls.push(Call { namespace: String::new(), name: word.clone(), method: true, line: *line, col: *col });
+            calls.push(Call {
+                namespace: String::new(),
+                name: word.clone(),
+                method: true,
+                line: *line,
+                col: *col,
+            });
         } else if !BUILTIN_WORDS.contains(&word.as_str()) {
-            calls.push(Call { namespace: String::new(), name: word.clone(), method: false, line: *line, col: *col });
+            calls.push(Call {
+                namespace: String::new(),
+                name: word.clone(),
+                method: false,
+                line: *line,
+                col: *col,
+            });
         }
     }
     (defs, calls, imports)
@@ -183,7 +240,10 @@ impl Known {
             let head = head.rsplit(' ').next().unwrap_or(head);
             match head.rsplit_once("::") {
                 Some((ns, name)) => {
-                    k.namespaced.entry(ns.to_string()).or_default().insert(name.to_string());
+                    k.namespaced
+                        .entry(ns.to_string())
+                        .or_default()
+                        .insert(name.to_string());
                 }
                 None => {
                     k.plain.insert(head.to_string());
@@ -231,9 +291,21 @@ t::cpu_max();
 "#;
         let (defs, calls, imports) = scan(src);
         assert!(defs.contains("helper"));
-        assert_eq!(imports, vec![Import { path: "thresholds".into(), alias: "t".into() }]);
-        let names: Vec<String> = calls.iter().map(|c| format!("{}::{}", c.namespace, c.name)).collect();
-        assert_eq!(names, vec!["logs::search", "::helper", "::push", "t::cpu_max"]);
+        assert_eq!(
+            imports,
+            vec![Import {
+                path: "thresholds".into(),
+                alias: "t".into()
+            }]
+        );
+        let names: Vec<String> = calls
+            .iter()
+            .map(|c| format!("{}::{}", c.namespace, c.name))
+            .collect();
+        assert_eq!(
+            names,
+            vec!["logs::search", "::helper", "::push", "t::cpu_max"]
+        );
         assert_eq!((calls[0].line, calls[0].col), (6, 15));
         assert!(!names.iter().any(|n| n.contains("write")));
     }

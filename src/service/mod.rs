@@ -311,56 +311,24 @@ pub fn fill_from_process_table(st: &mut Status) {
     }
 }
 
-/// GET `url` with a whole-request `timeout`; 2xx is healthy. Never errors: failures are in the
-/// result (`ok: false` with `error`). Redirects are not followed.
+/// GET `url` with a whole-request `timeout` through [`crate::host::http::check`]; 2xx is
+/// healthy. Never errors: failures are in the result (`ok: false`, `error` = the error kind
+/// followed by the readable cause, e.g. `timeout: no answer within 3000 ms`). Redirects are not
+/// followed.
 pub fn check_health(url: &str, timeout: Duration) -> Health {
-    let start = Instant::now();
-    let client = reqwest::blocking::Client::builder()
-        .timeout(timeout)
-        .connect_timeout(timeout)
-        .redirect(reqwest::redirect::Policy::none())
-        .build();
-    let result = client.and_then(|c| c.get(url).send());
-    let elapsed_ms = start.elapsed().as_millis() as u64;
-    match result {
-        Ok(resp) => {
-            let status = resp.status();
-            let ok = status.is_success();
-            Health {
-                ok,
-                status: Some(status.as_u16()),
-                elapsed_ms,
-                error: if ok {
-                    None
-                } else {
-                    Some(format!("HTTP {status}"))
-                },
-            }
-        }
-        Err(e) => {
-            let why = if e.is_timeout() {
-                format!("no answer within {} ms", timeout.as_millis())
-            } else if e.is_connect() {
-                format!("cannot connect: {}", root_cause(&e))
-            } else {
-                root_cause(&e)
-            };
-            Health {
-                ok: false,
-                status: None,
-                elapsed_ms,
-                error: Some(why),
-            }
-        }
+    let r = crate::host::http::check(url, timeout);
+    let error = match (r.error, r.message) {
+        (Some(kind), Some(msg)) if !msg.starts_with(&kind) => Some(format!("{kind}: {msg}")),
+        (Some(_), Some(msg)) => Some(msg),
+        (kind, None) => kind,
+        (None, Some(_)) => None,
+    };
+    Health {
+        ok: r.ok,
+        status: r.status,
+        elapsed_ms: r.elapsed_ms,
+        error,
     }
-}
-
-fn root_cause(e: &dyn std::error::Error) -> String {
-    let mut cur = e;
-    while let Some(next) = cur.source() {
-        cur = next;
-    }
-    cur.to_string()
 }
 
 /// Wait until the service is online, has stayed so for `settle` (same pid, same restart
@@ -619,7 +587,7 @@ mod tests {
         let h = check_health(&url, Duration::from_millis(300));
         assert!(!h.ok, "{h:?}");
         assert!(
-            h.error.as_deref().unwrap_or("").contains("no answer"),
+            h.error.as_deref().unwrap_or("").starts_with("timeout:"),
             "{h:?}"
         );
         assert!(start.elapsed() < Duration::from_secs(3));

@@ -7,6 +7,8 @@ use std::process::Output;
 
 use serde_json::Value;
 
+pub mod demo;
+
 /// Path of the binary under test: `$RUNBOOK_BIN` (e.g. a release build) or cargo's debug build.
 pub fn bin() -> PathBuf {
     match std::env::var_os("RUNBOOK_BIN") {

@@ -1,0 +1,997 @@
+//! `create`: walk the sources, compress in parallel, write `*.partial`, fsync, publish without
+//! clobbering.
+//!
+//! Pipeline: the calling thread owns the [`ZipWriter`]. Large files (≥ [`STREAM_MIN`]) are
+//! streamed by it straight from disk into the archive (memory stays flat), while a rayon pool
+//! with one thread per core reads, hashes and compresses every smaller file into a
+//! [`PreparedZipFile`] in memory (bounded by [`BUDGET`] bytes in flight); the writer appends those
+//! as they come. Per file, a sample decides between deflate and store: already-compressed or
+//! random content is stored, so no core is spent deflating what cannot shrink.
+//!
+//! The archive is written as `.<name>.<random>.zip.partial` in the backup directory, synced,
+//! then given its final name with an atomic no-replace rename (or a hard link), so a killed run
+//! never leaves a file under a final name and two runs in the same millisecond both survive
+//! (`-1`, `-2` … suffixes).
+
+use std::fs::File;
+use std::io::{BufWriter, Read, Seek, Write};
+use std::os::unix::fs::{FileExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::{Condvar, Mutex};
+use std::time::{Instant, SystemTime};
+
+use flate2::{Compress, Compression, FlushCompress};
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rayon::prelude::*;
+use sha2::{Digest, Sha256};
+use zip::write::{PreparedZipFile, SimpleFileOptions, ZipFileBuilder};
+use zip::{CompressionMethod, ZipWriter};
+
+use super::manifest::{DirRecord, FileRecord, MANIFEST_NAME, Manifest, Skipped, time_to_rfc3339};
+use super::names;
+use crate::cancel::Cancel;
+use crate::error::{Error, Result};
+
+/// Files at least this large are streamed by the writer thread instead of prepared in memory.
+pub const STREAM_MIN: u64 = 32 << 20;
+/// Bytes of file content the worker pool may hold in memory at once.
+pub const BUDGET: u64 = 256 << 20;
+/// Deflate level (zip's usual default).
+const LEVEL: i64 = 6;
+/// Above this many bytes a progress bar is shown (when stderr is a terminal).
+const PROGRESS_MIN: u64 = 64 << 20;
+/// Chunk size for streaming reads.
+const CHUNK: usize = 1 << 20;
+
+/// One top-level source: a file or directory, and the entry name it gets in the archive.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub path: PathBuf,
+    pub name: String,
+}
+
+impl Source {
+    /// A source archived under its own base name (`/srv/app/.env` → `.env`, `/srv/app/logs` → `logs/…`).
+    pub fn by_base_name(path: &Path) -> Result<Source> {
+        let name = path.file_name().and_then(|n| n.to_str()).ok_or_else(|| {
+            Error::Usage(format!(
+                "backup::create: {} has no usable file name",
+                path.display()
+            ))
+        })?;
+        Ok(Source {
+            path: path.to_path_buf(),
+            name: name.to_string(),
+        })
+    }
+}
+
+/// Options of `create`.
+#[derive(Debug, Clone, Default)]
+pub struct CreateOptions {
+    /// Glob patterns to leave out: with a leading `/` matched against the absolute path; with a
+    /// `/` elsewhere against the entry name at any depth (`logs/*.gz`, `node_modules/**`, where
+    /// `dir/**` also leaves out `dir` itself); otherwise against the base name (`node_modules`,
+    /// `*.tmp`). An excluded directory is not descended into.
+    pub exclude: Vec<String>,
+    /// Archive the readable files and report the unreadable ones instead of failing.
+    pub skip_unreadable: bool,
+    /// Show a progress bar: `None` = when stderr is a terminal and the job is large.
+    pub progress: Option<bool>,
+}
+
+/// What `create` made.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CreateResult {
+    /// Final path of the archive.
+    pub path: String,
+    /// Regular files archived.
+    pub files: u64,
+    /// Their total size in bytes.
+    pub bytes: u64,
+    /// Size of the archive on disk in bytes.
+    pub stored_bytes: u64,
+    /// SHA-256 of the archive file.
+    pub sha256: String,
+    /// Wall time in ms.
+    pub duration_ms: u64,
+    /// Paths left out, with the reason (symbolic links, special files, unreadable files).
+    pub skipped: Vec<Skipped>,
+}
+
+/// A regular file to archive.
+#[derive(Debug, Clone)]
+struct PlanFile {
+    src: PathBuf,
+    name: String,
+    size: u64,
+    mode: u32,
+    mtime: SystemTime,
+}
+
+#[derive(Debug, Default)]
+struct Plan {
+    files: Vec<PlanFile>,
+    dirs: Vec<DirRecord>,
+    skipped: Vec<Skipped>,
+    unreadable: Vec<Skipped>,
+}
+
+/// The three kinds of exclude pattern.
+struct Excludes {
+    absolute: GlobSet,
+    by_name: GlobSet,
+    by_base: GlobSet,
+}
+
+impl Excludes {
+    fn new(patterns: &[String]) -> Result<Excludes> {
+        let (mut a, mut n, mut b) = (
+            GlobSetBuilder::new(),
+            GlobSetBuilder::new(),
+            GlobSetBuilder::new(),
+        );
+        for p in patterns {
+            let pat = p.trim_end_matches('/');
+            let glob = |g: &str| {
+                GlobBuilder::new(g)
+                    .literal_separator(true)
+                    .build()
+                    .map_err(|e| {
+                        Error::Usage(format!("backup::create: exclude pattern {p:?}: {e}"))
+                    })
+            };
+            let set = if pat.starts_with('/') {
+                &mut a
+            } else if pat.contains('/') {
+                &mut n
+            } else {
+                &mut b
+            };
+            set.add(glob(pat)?);
+            // `dir/**` also excludes `dir` itself, so it is not even listed.
+            if let Some(dir) = pat.strip_suffix("/**").filter(|d| !d.is_empty()) {
+                let set = if dir.starts_with('/') {
+                    &mut a
+                } else if dir.contains('/') {
+                    &mut n
+                } else {
+                    &mut b
+                };
+                set.add(glob(dir)?);
+            }
+        }
+        let build = |s: GlobSetBuilder| {
+            s.build()
+                .map_err(|e| Error::Usage(format!("backup::create: exclude: {e}")))
+        };
+        Ok(Excludes {
+            absolute: build(a)?,
+            by_name: build(n)?,
+            by_base: build(b)?,
+        })
+    }
+
+    fn matches(&self, abs: &Path, name: &str) -> bool {
+        let base = name.rsplit('/').next().unwrap_or(name);
+        if self.absolute.is_match(abs) || self.by_base.is_match(base) {
+            return true;
+        }
+        // Relative patterns with a `/` match at any depth: against the entry name and each of
+        // its tails that starts at a component (`app/node_modules/x` → `node_modules/x`, `x`).
+        if self.by_name.is_empty() {
+            return false;
+        }
+        let mut tail = name;
+        loop {
+            if self.by_name.is_match(tail) {
+                return true;
+            }
+            match tail.split_once('/') {
+                Some((_, rest)) => tail = rest,
+                None => return false,
+            }
+        }
+    }
+}
+
+fn mtime_of(meta: &std::fs::Metadata) -> SystemTime {
+    meta.modified().unwrap_or(SystemTime::UNIX_EPOCH)
+}
+
+/// Walk every source: regular files and directories are planned; symbolic links inside a tree,
+/// special files and the backup directory itself are skipped (reported); what cannot be read
+/// (directory listing, file open) is collected in `unreadable`.
+fn plan(
+    sources: &[Source],
+    excludes: &Excludes,
+    backup_dir: &Path,
+    cancel: &Cancel,
+) -> Result<Plan> {
+    let mut plan = Plan::default();
+    let backup_real = std::fs::canonicalize(backup_dir).ok();
+    let mut seen = std::collections::BTreeSet::new();
+    for src in sources {
+        if let Some(p) = super::entry_name_problem(src.name.as_bytes()) {
+            return Err(Error::Usage(format!(
+                "backup::create: entry name {:?}: {p}",
+                src.name
+            )));
+        }
+        // A top-level source is followed if it is a symbolic link: it was named on purpose.
+        let meta = std::fs::metadata(&src.path)
+            .map_err(|e| Error::io("backup::create: reading", &src.path, e))?;
+        let mut stack = vec![(src.path.clone(), src.name.clone(), meta)];
+        while let Some((path, name, meta)) = stack.pop() {
+            cancel.check()?;
+            if !seen.insert(name.clone()) {
+                return Err(Error::Usage(format!(
+                    "backup::create: two sources give the same entry name {name:?} ({}); back them up separately",
+                    path.display()
+                )));
+            }
+            let shown = path.display().to_string();
+            if meta.is_dir() {
+                if backup_real
+                    .as_deref()
+                    .is_some_and(|b| std::fs::canonicalize(&path).ok().as_deref() == Some(b))
+                {
+                    plan.skipped.push(Skipped {
+                        path: shown,
+                        problem: "the backup directory itself".into(),
+                    });
+                    continue;
+                }
+                let rd = match std::fs::read_dir(&path) {
+                    Ok(rd) => rd,
+                    Err(e) => {
+                        plan.unreadable.push(Skipped {
+                            path: shown,
+                            problem: format!("cannot list directory: {e}"),
+                        });
+                        continue;
+                    }
+                };
+                plan.dirs.push(DirRecord {
+                    name: name.clone(),
+                    mode: meta.permissions().mode() & 0o7777,
+                    mtime: time_to_rfc3339(mtime_of(&meta)),
+                });
+                let mut children = Vec::new();
+                for ent in rd {
+                    let ent = match ent {
+                        Ok(e) => e,
+                        Err(e) => {
+                            plan.unreadable.push(Skipped {
+                                path: shown.clone(),
+                                problem: format!("cannot list directory: {e}"),
+                            });
+                            break;
+                        }
+                    };
+                    let child = ent.path();
+                    let Some(base) = ent.file_name().to_str().map(str::to_string) else {
+                        plan.unreadable.push(Skipped {
+                            path: child.display().to_string(),
+                            problem: "file name is not valid UTF-8".into(),
+                        });
+                        continue;
+                    };
+                    let child_name = format!("{name}/{base}");
+                    if excludes.matches(&child, &child_name) {
+                        continue;
+                    }
+                    if let Some(p) = super::entry_name_problem(child_name.as_bytes()) {
+                        plan.unreadable.push(Skipped {
+                            path: child.display().to_string(),
+                            problem: p,
+                        });
+                        continue;
+                    }
+                    match std::fs::symlink_metadata(&child) {
+                        Ok(m) if m.file_type().is_symlink() => plan.skipped.push(Skipped {
+                            path: child.display().to_string(),
+                            problem: "symbolic link (not archived)".into(),
+                        }),
+                        Ok(m) => children.push((child, child_name, m)),
+                        Err(e) => plan.unreadable.push(Skipped {
+                            path: child.display().to_string(),
+                            problem: e.to_string(),
+                        }),
+                    }
+                }
+                // Reverse so that popping visits children in name order.
+                children.sort_by(|a, b| b.1.cmp(&a.1));
+                stack.extend(children);
+            } else if meta.is_file() {
+                if excludes.matches(&path, &name) && path != src.path {
+                    continue;
+                }
+                match File::open(&path) {
+                    Ok(_) => plan.files.push(PlanFile {
+                        src: path,
+                        name,
+                        size: meta.len(),
+                        mode: meta.permissions().mode() & 0o7777,
+                        mtime: mtime_of(&meta),
+                    }),
+                    Err(e) => plan.unreadable.push(Skipped {
+                        path: shown,
+                        problem: format!("cannot open: {e}"),
+                    }),
+                }
+            } else {
+                plan.skipped.push(Skipped {
+                    path: shown,
+                    problem: format!("not a regular file ({})", kind_of(&meta)),
+                });
+            }
+        }
+    }
+    plan.files.sort_by(|a, b| a.name.cmp(&b.name));
+    plan.dirs.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(plan)
+}
+
+fn kind_of(meta: &std::fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    if t.is_fifo() {
+        "fifo"
+    } else if t.is_socket() {
+        "socket"
+    } else if t.is_block_device() || t.is_char_device() {
+        "device"
+    } else {
+        "special file"
+    }
+}
+
+/// Extensions of formats that are already compressed: stored without trying.
+const COMPRESSED_EXT: &[&str] = &[
+    "gz", "tgz", "zip", "jar", "war", "apk", "xz", "txz", "bz2", "tbz2", "zst", "lz4", "lzma",
+    "7z", "rar", "br", "jpg", "jpeg", "png", "gif", "webp", "avif", "heic", "mp3", "mp4", "m4a",
+    "m4v", "aac", "ogg", "opus", "webm", "mkv", "mov", "avi", "flac", "woff", "woff2", "docx",
+    "xlsx", "pptx", "odt", "ods", "epub",
+];
+
+/// Whether a sample of the content looks compressible. Cheap first: the byte entropy of text is
+/// far below 7 bits; only high-entropy samples get a fast trial deflate.
+fn compressible(sample: &[u8]) -> bool {
+    if sample.len() < 64 {
+        return true;
+    }
+    let mut hist = [0u32; 256];
+    for &b in sample {
+        hist[b as usize] += 1;
+    }
+    let n = sample.len() as f64;
+    let entropy: f64 = hist
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = c as f64 / n;
+            -p * p.log2()
+        })
+        .sum();
+    if entropy < 7.0 {
+        return true;
+    }
+    let mut c = Compress::new(Compression::fast(), false);
+    let mut out = Vec::with_capacity(sample.len() + 1024);
+    if c.compress_vec(sample, &mut out, FlushCompress::Finish)
+        .is_err()
+    {
+        return true;
+    }
+    // Finish may need more room than given; a full buffer means no gain anyway.
+    let done = c.total_in() as usize == sample.len() && out.len() < out.capacity();
+    done && (out.len() as f64) < 0.95 * sample.len() as f64
+}
+
+fn has_compressed_ext(name: &str) -> bool {
+    let base = name.rsplit('/').next().unwrap_or(name);
+    base.rsplit_once('.')
+        .is_some_and(|(_, ext)| COMPRESSED_EXT.iter().any(|c| c.eq_ignore_ascii_case(ext)))
+}
+
+/// Samples of up to 32 KiB at the start, middle and end of a large file.
+fn sample_large(f: &File, size: u64) -> std::io::Result<Vec<u8>> {
+    const S: u64 = 32 << 10;
+    let mut out = Vec::with_capacity(3 * S as usize);
+    for off in [0, size / 2, size.saturating_sub(S)] {
+        let mut buf = vec![0u8; S.min(size) as usize];
+        let n = f.read_at(&mut buf, off)?;
+        out.extend_from_slice(&buf[..n]);
+    }
+    Ok(out)
+}
+
+fn zip_time(t: SystemTime) -> zip::DateTime {
+    use chrono::{Datelike, Timelike};
+    let dt: chrono::DateTime<chrono::Utc> = t.into();
+    zip::DateTime::from_date_and_time(
+        u16::try_from(dt.year()).unwrap_or(1980),
+        dt.month() as u8,
+        dt.day() as u8,
+        dt.hour() as u8,
+        dt.minute() as u8,
+        dt.second() as u8,
+    )
+    .unwrap_or_default()
+}
+
+fn entry_options(f: &PlanFile, method: CompressionMethod) -> SimpleFileOptions {
+    let level = if method == CompressionMethod::Deflated {
+        Some(LEVEL)
+    } else {
+        None
+    };
+    SimpleFileOptions::default()
+        .compression_method(method)
+        .compression_level(level)
+        .unix_permissions(f.mode)
+        .last_modified_time(zip_time(f.mtime))
+        .large_file(f.size >= 0xFFFF_0000)
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+fn zerr(what: &str, e: zip::result::ZipError) -> Error {
+    Error::failed(format!("backup::create: {what}: {e}"))
+}
+
+/// A file read, hashed and compressed by a worker.
+struct Prepared {
+    zf: PreparedZipFile,
+    record: FileRecord,
+    held: u64,
+}
+
+enum WorkerOut {
+    Ready(Box<Prepared>),
+    Unreadable(Skipped, u64),
+}
+
+/// Counts bytes in flight between the workers and the writer.
+struct Budget {
+    avail: Mutex<u64>,
+    cv: Condvar,
+}
+
+impl Budget {
+    fn acquire(&self, n: u64, abort: &AtomicBool) -> bool {
+        let n = n.min(BUDGET);
+        let mut a = self.avail.lock().unwrap_or_else(|p| p.into_inner());
+        while *a < n {
+            if abort.load(Ordering::Relaxed) {
+                return false;
+            }
+            a = self
+                .cv
+                .wait_timeout(a, std::time::Duration::from_millis(50))
+                .map(|r| r.0)
+                .unwrap_or_else(|p| p.into_inner().0);
+        }
+        *a -= n;
+        true
+    }
+
+    fn release(&self, n: u64) {
+        let n = n.min(BUDGET);
+        let mut a = self.avail.lock().unwrap_or_else(|p| p.into_inner());
+        *a += n;
+        self.cv.notify_all();
+    }
+}
+
+/// Read, hash and compress one small file (runs on a pool thread).
+fn prepare(f: &PlanFile) -> std::result::Result<Prepared, String> {
+    let mut file = File::open(&f.src).map_err(|e| format!("cannot open: {e}"))?;
+    let mut data = Vec::with_capacity(f.size as usize);
+    (&mut file)
+        .take(f.size)
+        .read_to_end(&mut data)
+        .map_err(|e| format!("cannot read: {e}"))?;
+    let sha = hex(&Sha256::digest(&data));
+    let mut method =
+        if has_compressed_ext(&f.name) || !compressible(&data[..data.len().min(32 << 10)]) {
+            CompressionMethod::Stored
+        } else {
+            CompressionMethod::Deflated
+        };
+    let build = |method| -> std::result::Result<PreparedZipFile, String> {
+        let mut b =
+            ZipFileBuilder::new(&f.name, entry_options(f, method)).map_err(|e| e.to_string())?;
+        b.write_all(&data).map_err(|e| e.to_string())?;
+        b.finish().map_err(|e| e.to_string())
+    };
+    let mut zf = build(method)?;
+    if method == CompressionMethod::Deflated && zf.compressed_size() >= data.len() as u64 {
+        method = CompressionMethod::Stored;
+        zf = build(method)?;
+    }
+    let record = FileRecord {
+        name: f.name.clone(),
+        size: data.len() as u64,
+        mode: f.mode,
+        mtime: time_to_rfc3339(f.mtime),
+        sha256: sha,
+    };
+    Ok(Prepared {
+        zf,
+        record,
+        held: f.size,
+    })
+}
+
+/// Stream one large file into the archive on the writer thread.
+fn stream_file<W: Write + Seek>(
+    zip: &mut ZipWriter<W>,
+    f: &PlanFile,
+    cancel: &Cancel,
+    bar: &ProgressBar,
+) -> Result<std::result::Result<FileRecord, String>> {
+    let mut file = match File::open(&f.src) {
+        Ok(file) => file,
+        Err(e) => return Ok(Err(format!("cannot open: {e}"))),
+    };
+    let method = match sample_large(&file, f.size) {
+        Ok(s) if has_compressed_ext(&f.name) || !compressible(&s) => CompressionMethod::Stored,
+        Ok(_) => CompressionMethod::Deflated,
+        Err(e) => return Ok(Err(format!("cannot read: {e}"))),
+    };
+    zip.start_file(f.name.as_str(), entry_options(f, method))
+        .map_err(|e| zerr(&f.name, e))?;
+    let mut sha = Sha256::new();
+    let mut buf = vec![0u8; CHUNK];
+    let mut left = f.size;
+    let mut total = 0u64;
+    while left > 0 {
+        cancel.check()?;
+        let want = (left.min(CHUNK as u64)) as usize;
+        let n = match file.read(&mut buf[..want]) {
+            Ok(0) => break, // the file shrank while we read it: archive what is there
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                zip.abort_file().map_err(|e| zerr(&f.name, e))?;
+                return Ok(Err(format!("cannot read: {e}")));
+            }
+        };
+        sha.update(&buf[..n]);
+        zip.write_all(&buf[..n])
+            .map_err(|e| Error::failed(format!("backup::create: writing {}: {e}", f.name)))?;
+        left -= n as u64;
+        total += n as u64;
+        bar.inc(n as u64);
+    }
+    Ok(Ok(FileRecord {
+        name: f.name.clone(),
+        size: total,
+        mode: f.mode,
+        mtime: time_to_rfc3339(f.mtime),
+        sha256: hex(&sha.finalize()),
+    }))
+}
+
+fn host_name() -> String {
+    sysinfo::System::host_name().unwrap_or_else(|_| "unknown".into())
+}
+
+/// Give `from` the name `to` unless `to` exists (atomic). `Ok(false)`: `to` exists.
+fn publish_noreplace(from: &Path, to: &Path) -> Result<bool> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::ffi::CString;
+        use std::os::unix::ffi::OsStrExt;
+        let c = |p: &Path| {
+            CString::new(p.as_os_str().as_bytes()).map_err(|_| Error::failed("path contains NUL"))
+        };
+        let (cf, ct) = (c(from)?, c(to)?);
+        // SAFETY: both are valid NUL-terminated paths; renameat2 does not keep the pointers.
+        let r = unsafe {
+            libc::renameat2(
+                libc::AT_FDCWD,
+                cf.as_ptr(),
+                libc::AT_FDCWD,
+                ct.as_ptr(),
+                libc::RENAME_NOREPLACE,
+            )
+        };
+        if r == 0 {
+            return Ok(true);
+        }
+        let e = std::io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EEXIST) => return Ok(false),
+            // File systems without RENAME_NOREPLACE: fall back to a hard link below.
+            Some(libc::EINVAL) | Some(libc::ENOSYS) | Some(libc::EOPNOTSUPP) => {}
+            _ => return Err(Error::io("backup::create: publishing archive", to, e)),
+        }
+    }
+    match std::fs::hard_link(from, to) {
+        Ok(()) => {
+            std::fs::remove_file(from)
+                .map_err(|e| Error::io("backup::create: removing partial", from, e))?;
+            Ok(true)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(Error::io("backup::create: publishing archive", to, e)),
+    }
+}
+
+fn sync_dir(dir: &Path) {
+    // Best effort: some file systems refuse fsync on directories.
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// SHA-256 of a whole file.
+pub(crate) fn sha256_file(path: &Path) -> Result<String> {
+    let mut f = File::open(path).map_err(|e| Error::io("reading", path, e))?;
+    let mut sha = Sha256::new();
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = f
+            .read(&mut buf)
+            .map_err(|e| Error::io("reading", path, e))?;
+        if n == 0 {
+            break;
+        }
+        sha.update(&buf[..n]);
+    }
+    Ok(hex(&sha.finalize()))
+}
+
+/// Create archive `name` in `backup_dir` from `sources` (see module docs).
+///
+/// Errors: a bad name or exclude pattern (`Usage`), a missing source, unreadable files without
+/// `skip_unreadable` (all of them listed), I/O errors on the backup directory, cancellation.
+/// On any error no file is left under a final name (the partial is removed).
+pub fn create(
+    backup_dir: &Path,
+    name: &str,
+    sources: &[Source],
+    opts: &CreateOptions,
+    cancel: &Cancel,
+) -> Result<CreateResult> {
+    create_at(backup_dir, name, sources, opts, cancel, chrono::Utc::now())
+}
+
+/// [`create`] with the creation time given (the archive's name and manifest use it).
+pub fn create_at(
+    backup_dir: &Path,
+    name: &str,
+    sources: &[Source],
+    opts: &CreateOptions,
+    cancel: &Cancel,
+    created: chrono::DateTime<chrono::Utc>,
+) -> Result<CreateResult> {
+    let start = Instant::now();
+    names::check_name("backup::create", name)?;
+    if sources.is_empty() {
+        return Err(Error::Usage("backup::create: no paths given".into()));
+    }
+    let excludes = Excludes::new(&opts.exclude)?;
+    let stamp = names::stamp(created);
+    std::fs::create_dir_all(backup_dir)
+        .map_err(|e| Error::io("backup::create: creating backup directory", backup_dir, e))?;
+    let mut plan = plan(sources, &excludes, backup_dir, cancel)?;
+    if !plan.unreadable.is_empty() && !opts.skip_unreadable {
+        return Err(unreadable_error(&plan.unreadable));
+    }
+
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!(".{}.", names::file_name(name, &stamp, 0)))
+        .suffix(".partial")
+        .tempfile_in(backup_dir)
+        .map_err(|e| Error::io("backup::create: creating partial archive in", backup_dir, e))?;
+    let (file, tmp_path) = tmp.into_parts();
+
+    let total: u64 = plan.files.iter().map(|f| f.size).sum();
+    let show = opts.progress.unwrap_or_else(|| {
+        use std::io::IsTerminal;
+        std::io::stderr().is_terminal() && total >= PROGRESS_MIN
+    });
+    let bar = if show {
+        let b = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+        if let Ok(style) = ProgressStyle::with_template(
+            "backup {msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+        ) {
+            b.set_style(style.progress_chars("=> "));
+        }
+        b.set_message(name.to_string());
+        b
+    } else {
+        ProgressBar::hidden()
+    };
+
+    let (large, small): (Vec<&PlanFile>, Vec<&PlanFile>) =
+        plan.files.iter().partition(|f| f.size >= STREAM_MIN);
+    let mut records: Vec<FileRecord> = Vec::with_capacity(plan.files.len());
+    let mut late_unreadable: Vec<Skipped> = Vec::new();
+
+    let mut zip = ZipWriter::new(BufWriter::with_capacity(1 << 20, &file));
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("backup-{i}"))
+        .build()
+        .map_err(|e| Error::failed(format!("backup::create: starting worker threads: {e}")))?;
+    let abort = AtomicBool::new(false);
+    let budget = Budget {
+        avail: Mutex::new(BUDGET),
+        cv: Condvar::new(),
+    };
+
+    let written: Result<()> = std::thread::scope(|s| {
+        let (tx, rx) = mpsc::sync_channel::<WorkerOut>(256);
+        let (abort, budget, small) = (&abort, &budget, &small);
+        let worker_cancel = cancel.clone();
+        s.spawn(move || {
+            pool.install(|| {
+                small.par_iter().for_each_with(tx, |tx, f| {
+                    if abort.load(Ordering::Relaxed) || worker_cancel.check().is_err() {
+                        return;
+                    }
+                    if !budget.acquire(f.size, abort) {
+                        return;
+                    }
+                    let out = match prepare(f) {
+                        Ok(p) => WorkerOut::Ready(Box::new(p)),
+                        Err(problem) => WorkerOut::Unreadable(
+                            Skipped {
+                                path: f.src.display().to_string(),
+                                problem,
+                            },
+                            f.size,
+                        ),
+                    };
+                    if tx.send(out).is_err() {
+                        abort.store(true, Ordering::Relaxed);
+                    }
+                });
+            });
+        });
+
+        let result = (|| -> Result<()> {
+            for f in &large {
+                cancel.check()?;
+                match stream_file(&mut zip, f, cancel, &bar)? {
+                    Ok(rec) => records.push(rec),
+                    Err(problem) => late_unreadable.push(Skipped {
+                        path: f.src.display().to_string(),
+                        problem,
+                    }),
+                }
+                if !late_unreadable.is_empty() && !opts.skip_unreadable {
+                    return Err(unreadable_error(&late_unreadable));
+                }
+            }
+            for _ in 0..small.len() {
+                cancel.check()?;
+                let out = match rx.recv_timeout(std::time::Duration::from_millis(200)) {
+                    Ok(out) => out,
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        // Keep waiting, but notice Ctrl-C / the deadline meanwhile.
+                        loop {
+                            cancel.check()?;
+                            match rx.recv_timeout(std::time::Duration::from_millis(200)) {
+                                Ok(out) => break out,
+                                Err(mpsc::RecvTimeoutError::Timeout) => continue,
+                                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                                    cancel.check()?;
+                                    return Err(Error::failed(
+                                        "backup::create: worker threads stopped early",
+                                    ));
+                                }
+                            }
+                        }
+                    }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => {
+                        cancel.check()?;
+                        return Err(Error::failed(
+                            "backup::create: worker threads stopped early",
+                        ));
+                    }
+                };
+                match out {
+                    WorkerOut::Ready(p) => {
+                        let held = p.held;
+                        bar.inc(p.record.size);
+                        records.push(p.record);
+                        let r = zip.add_prepared_file(p.zf);
+                        budget.release(held);
+                        r.map_err(|e| zerr("writing entry", e))?;
+                    }
+                    WorkerOut::Unreadable(sk, held) => {
+                        budget.release(held);
+                        late_unreadable.push(sk);
+                        if !opts.skip_unreadable {
+                            return Err(unreadable_error(&late_unreadable));
+                        }
+                    }
+                }
+            }
+            Ok(())
+        })();
+        if result.is_err() {
+            abort.store(true, Ordering::Relaxed);
+            budget.cv.notify_all();
+        }
+        drop(rx);
+        result
+    });
+    written?;
+    bar.finish_and_clear();
+
+    plan.unreadable.extend(late_unreadable);
+    records.sort_by(|a, b| a.name.cmp(&b.name));
+    for d in &plan.dirs {
+        let opts = SimpleFileOptions::default()
+            .unix_permissions(d.mode)
+            .last_modified_time(
+                super::manifest::rfc3339_to_time(&d.mtime)
+                    .map(zip_time)
+                    .unwrap_or_default(),
+            );
+        zip.add_directory(format!("{}/", d.name), opts)
+            .map_err(|e| zerr(&d.name, e))?;
+    }
+    let mut skipped = plan.skipped;
+    skipped.extend(plan.unreadable);
+    let manifest = Manifest {
+        format: super::manifest::FORMAT,
+        name: name.to_string(),
+        created: created.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        host: host_name(),
+        tool: format!("runbook {}", env!("CARGO_PKG_VERSION")),
+        sources: sources
+            .iter()
+            .map(|s| s.path.display().to_string())
+            .collect(),
+        files: records,
+        dirs: plan.dirs,
+        skipped,
+    };
+    zip.start_file(
+        MANIFEST_NAME,
+        SimpleFileOptions::default()
+            .compression_method(CompressionMethod::Deflated)
+            .unix_permissions(0o644)
+            .last_modified_time(zip_time(created.into())),
+    )
+    .map_err(|e| zerr(MANIFEST_NAME, e))?;
+    zip.write_all(&manifest.to_json())
+        .map_err(|e| Error::io("backup::create: writing", &tmp_path, e))?;
+    let buf = zip.finish().map_err(|e| zerr("finishing archive", e))?;
+    buf.into_inner()
+        .map_err(|e| Error::io("backup::create: writing", &tmp_path, e.into_error()))?;
+    file.sync_all()
+        .map_err(|e| Error::io("backup::create: syncing", &tmp_path, e))?;
+    let stored_bytes = file
+        .metadata()
+        .map_err(|e| Error::io("backup::create: reading", &tmp_path, e))?
+        .len();
+    drop(file);
+    cancel.check()?;
+    let sha256 = sha256_file(&tmp_path)?;
+
+    let mut n = 0u32;
+    let final_path = loop {
+        let candidate = backup_dir.join(names::file_name(name, &stamp, n));
+        if publish_noreplace(&tmp_path, &candidate)? {
+            break candidate;
+        }
+        n += 1;
+        if n > 10_000 {
+            return Err(Error::failed(format!(
+                "backup::create: could not find a free archive name for {name} at {stamp} in {}",
+                backup_dir.display()
+            )));
+        }
+    };
+    // The partial's name is gone now; do not let the guard remove some other file later.
+    let _ = tmp_path.keep();
+    sync_dir(backup_dir);
+
+    Ok(CreateResult {
+        path: final_path.display().to_string(),
+        files: manifest.files.len() as u64,
+        bytes: manifest.files.iter().map(|f| f.size).sum(),
+        stored_bytes,
+        sha256,
+        duration_ms: start.elapsed().as_millis() as u64,
+        skipped: manifest.skipped,
+    })
+}
+
+fn unreadable_error(list: &[Skipped]) -> Error {
+    let shown: Vec<String> = list
+        .iter()
+        .take(20)
+        .map(|s| format!("{} ({})", s.path, s.problem))
+        .collect();
+    let more = if list.len() > 20 {
+        format!(" and {} more", list.len() - 20)
+    } else {
+        String::new()
+    };
+    Error::failed(format!(
+        "backup::create: {} unreadable: {}{more}; nothing was archived (pass skip_unreadable: true to back up the rest)",
+        if list.len() == 1 {
+            "1 path is".to_string()
+        } else {
+            format!("{} paths are", list.len())
+        },
+        shown.join(", ")
+    ))
+}
+
+/// What `create` would archive, for `--dry-run`: nothing is written.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CreatePlan {
+    /// Always `None`: no archive is made.
+    pub path: Option<String>,
+    /// Regular files that would be archived.
+    pub files: u64,
+    /// Their total size in bytes.
+    pub bytes: u64,
+    /// 0: nothing is written.
+    pub stored_bytes: u64,
+    /// Always `None`.
+    pub sha256: Option<String>,
+    /// Time taken to walk the sources, ms.
+    pub duration_ms: u64,
+    /// Paths that would be left out, with the reason.
+    pub skipped: Vec<Skipped>,
+    /// Always `true`.
+    pub planned: bool,
+}
+
+/// Walk the sources as [`create`] would and report what it would archive. Fails as `create`
+/// would on a bad name, pattern, missing source, or unreadable files without `skip_unreadable`.
+pub fn plan_only(
+    backup_dir: &Path,
+    name: &str,
+    sources: &[Source],
+    opts: &CreateOptions,
+    cancel: &Cancel,
+) -> Result<CreatePlan> {
+    let start = Instant::now();
+    names::check_name("backup::create", name)?;
+    if sources.is_empty() {
+        return Err(Error::Usage("backup::create: no paths given".into()));
+    }
+    let excludes = Excludes::new(&opts.exclude)?;
+    let plan = plan(sources, &excludes, backup_dir, cancel)?;
+    if !plan.unreadable.is_empty() && !opts.skip_unreadable {
+        return Err(unreadable_error(&plan.unreadable));
+    }
+    let mut skipped = plan.skipped;
+    skipped.extend(plan.unreadable);
+    Ok(CreatePlan {
+        path: None,
+        files: plan.files.len() as u64,
+        bytes: plan.files.iter().map(|f| f.size).sum(),
+        stored_bytes: 0,
+        sha256: None,
+        duration_ms: start.elapsed().as_millis() as u64,
+        skipped,
+        planned: true,
+    })
+}

@@ -1,0 +1,441 @@
+//! `restore`: put files from an archive back, safely.
+//!
+//! 1. The whole archive is checked before anything is written: its structure, every entry
+//!    name (absolute, `..` with `/` or `\`, drive letter, NUL), symbolic-link entries, and the
+//!    manifest. Any problem refuses the whole archive.
+//! 2. The chosen entries are extracted into a staging directory inside the target (same file
+//!    system, so the final step is a rename), each read to the end (CRC) and checked against
+//!    the manifest's size and SHA-256; modes and mtimes are set there.
+//! 3. The files about to be replaced are saved as an archive `NAME-pre_restore-…zip` in the
+//!    backup directory.
+//! 4. Each file is swapped into place by rename; if one rename fails, those already done are
+//!    put back. Files in the target that the archive does not contain are left alone.
+//!
+//! Any failure before step 4 leaves the target as it was (the staging directory is removed).
+
+use std::collections::BTreeSet;
+use std::fs::{File, FileTimes};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use super::create::{self, CreateOptions, Source};
+use super::manifest::{DirRecord, FileRecord, MANIFEST_NAME, rfc3339_to_time};
+use super::names;
+use super::verify::SharedFile;
+use super::verify::{self, BadEntry};
+use crate::cancel::Cancel;
+use crate::error::{Error, Result};
+use zip::ZipArchive;
+
+/// Options of `restore`.
+#[derive(Debug, Clone, Default)]
+pub struct RestoreOptions {
+    /// Entry names (files or directories, e.g. `.env`, `logs`) to restore; empty: everything.
+    pub only: Vec<String>,
+}
+
+/// What `restore` did (or, from [`plan`], would do).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RestoreResult {
+    /// Number of files put in place.
+    pub restored: u64,
+    /// Their entry names, sorted.
+    pub files: Vec<String>,
+    /// Path of the archive holding what was replaced (`None` when nothing was replaced).
+    pub pre_restore: Option<String>,
+}
+
+/// Mode bits restored: permissions and sticky; setuid/setgid are never restored.
+const MODE_MASK: u32 = 0o1777;
+
+fn refuse(archive: &Path, bad: &[BadEntry]) -> Error {
+    let shown: Vec<String> = bad
+        .iter()
+        .take(10)
+        .map(|b| format!("{:?}: {}", b.name, b.problem))
+        .collect();
+    let more = if bad.len() > 10 {
+        format!(" (and {} more)", bad.len() - 10)
+    } else {
+        String::new()
+    };
+    Error::failed(format!(
+        "backup::restore: refusing {}: {}{more}; nothing was written",
+        archive.display(),
+        shown.join("; ")
+    ))
+}
+
+/// Whether entry `name` is selected by `only` (exact name or inside a chosen directory).
+fn selected(name: &str, only: &[String]) -> bool {
+    only.is_empty()
+        || only.iter().any(|o| {
+            name == o
+                || name
+                    .strip_prefix(o.as_str())
+                    .is_some_and(|r| r.starts_with('/'))
+        })
+}
+
+/// Check that every existing component from `target` down to `dest`'s parent is a real
+/// directory, and that `dest` itself is absent or a regular file. Returns whether it exists.
+fn check_destination(target: &Path, name: &str) -> std::result::Result<bool, String> {
+    let mut cur = target.to_path_buf();
+    let parts: Vec<&str> = name.split('/').collect();
+    for (i, part) in parts.iter().enumerate() {
+        cur.push(part);
+        let last = i + 1 == parts.len();
+        match std::fs::symlink_metadata(&cur) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(format!("{}: {e}", cur.display())),
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(format!(
+                    "{} is a symbolic link; restore will not write through it",
+                    cur.display()
+                ));
+            }
+            Ok(m) if last => {
+                return if m.is_file() {
+                    Ok(true)
+                } else {
+                    Err(format!(
+                        "{} exists and is not a regular file",
+                        cur.display()
+                    ))
+                };
+            }
+            Ok(m) if !m.is_dir() => {
+                return Err(format!("{} exists and is not a directory", cur.display()));
+            }
+            Ok(_) => {}
+        }
+    }
+    Ok(false)
+}
+
+fn set_mode_and_time(path: &Path, mode: u32, mtime: &str) -> Result<()> {
+    let t = rfc3339_to_time(mtime)?;
+    // Times first, through a descriptor opened while the mode still allows it, then the mode.
+    let f = File::open(path).map_err(|e| Error::io("backup::restore: opening", path, e))?;
+    f.set_times(FileTimes::new().set_modified(t).set_accessed(t))
+        .map_err(|e| Error::io("backup::restore: setting mtime of", path, e))?;
+    f.set_permissions(std::fs::Permissions::from_mode(mode & MODE_MASK))
+        .map_err(|e| Error::io("backup::restore: setting mode of", path, e))
+}
+
+/// An archive that passed every check, with what to restore from it.
+struct Checked {
+    archive: ZipArchive<SharedFile>,
+    chosen: Vec<(usize, FileRecord)>,
+    dirs: Vec<DirRecord>,
+    replaced: Vec<String>,
+}
+
+/// Step 1: check the archive and the destinations; nothing is written.
+fn check(
+    archive_path: &Path,
+    target: &Path,
+    opts: &RestoreOptions,
+    cancel: &Cancel,
+) -> Result<Checked> {
+    // 1. Structure, names, manifest — before touching the target.
+    let opened = verify::open(archive_path, cancel)?;
+    if !opened.bad.is_empty() {
+        return Err(refuse(archive_path, &opened.bad));
+    }
+    let (Some(archive), Some(manifest)) = (opened.archive, opened.manifest) else {
+        return Err(refuse(
+            archive_path,
+            &[BadEntry {
+                name: verify::ARCHIVE.into(),
+                problem: "unreadable".into(),
+            }],
+        ));
+    };
+    let mut only = Vec::new();
+    for o in &opts.only {
+        let o = o.trim_end_matches('/').to_string();
+        if let Some(p) = super::entry_name_problem(o.as_bytes()) {
+            return Err(Error::Usage(format!("backup::restore: only {o:?}: {p}")));
+        }
+        only.push(o);
+    }
+    let records: std::collections::BTreeMap<&str, &FileRecord> = manifest
+        .files
+        .iter()
+        .map(|f| (f.name.as_str(), f))
+        .collect();
+    let mut chosen: Vec<(usize, FileRecord)> = Vec::new();
+    let mut listed = BTreeSet::new();
+    for i in 0..archive.len() {
+        let e = archive
+            .by_index_data(i)
+            .map_err(|e| Error::failed(format!("backup::restore: entry #{i}: {e}")))?;
+        let name = String::from_utf8_lossy(e.name_raw()).into_owned();
+        if e.is_dir() || name == MANIFEST_NAME {
+            continue;
+        }
+        let Some(rec) = records.get(name.as_str()) else {
+            return Err(refuse(
+                archive_path,
+                &[BadEntry {
+                    name,
+                    problem: "not listed in the manifest".into(),
+                }],
+            ));
+        };
+        listed.insert(name.clone());
+        if selected(&name, &only) {
+            chosen.push((i, (*rec).clone()));
+        }
+    }
+    if let Some(missing) = records.keys().find(|n| !listed.contains(**n)) {
+        return Err(refuse(
+            archive_path,
+            &[BadEntry {
+                name: missing.to_string(),
+                problem: "listed in the manifest but missing from the archive".into(),
+            }],
+        ));
+    }
+    for o in &only {
+        let any = chosen
+            .iter()
+            .any(|(_, r)| selected(&r.name, std::slice::from_ref(o)))
+            || manifest
+                .dirs
+                .iter()
+                .any(|d| selected(&d.name, std::slice::from_ref(o)));
+        if !any {
+            return Err(Error::Usage(format!(
+                "backup::restore: only {o:?}: no such file or directory in {}",
+                archive_path.display()
+            )));
+        }
+    }
+    let dirs: Vec<DirRecord> = manifest
+        .dirs
+        .iter()
+        .filter(|d| selected(&d.name, &only))
+        .cloned()
+        .collect();
+
+    // Where each file goes, and which existing files it replaces.
+    let mut replaced = Vec::new();
+    for (_, rec) in &chosen {
+        match check_destination(target, &rec.name) {
+            Ok(true) => replaced.push(rec.name.clone()),
+            Ok(false) => {}
+            Err(p) => {
+                return Err(Error::failed(format!(
+                    "backup::restore: {:?}: {p}; nothing was written",
+                    rec.name
+                )));
+            }
+        }
+    }
+    for d in &dirs {
+        let p = target.join(&d.name);
+        if let Ok(m) = std::fs::symlink_metadata(&p) {
+            if !m.is_dir() {
+                return Err(Error::failed(format!(
+                    "backup::restore: {}: exists and is not a directory; nothing was written",
+                    p.display()
+                )));
+            }
+        }
+    }
+
+    Ok(Checked {
+        archive,
+        chosen,
+        dirs,
+        replaced,
+    })
+}
+
+/// What `restore` would do (for `--dry-run`): every check of step 1 is made, nothing is
+/// written; `pre_restore` is `None`.
+pub fn plan(
+    archive_path: &Path,
+    target: &Path,
+    opts: &RestoreOptions,
+    cancel: &Cancel,
+) -> Result<RestoreResult> {
+    let c = check(archive_path, target, opts, cancel)?;
+    let mut files: Vec<String> = c.chosen.into_iter().map(|(_, r)| r.name).collect();
+    files.sort();
+    Ok(RestoreResult {
+        restored: files.len() as u64,
+        files,
+        pre_restore: None,
+    })
+}
+
+/// Restore `archive` into `target` (see module docs). `backup_dir` receives the `pre_restore`
+/// archive. Errors name the archive and the entry, and say whether anything was written.
+pub fn restore(
+    archive_path: &Path,
+    target: &Path,
+    backup_dir: &Path,
+    opts: &RestoreOptions,
+    cancel: &Cancel,
+) -> Result<RestoreResult> {
+    let Checked {
+        mut archive,
+        chosen,
+        dirs,
+        replaced,
+    } = check(archive_path, target, opts, cancel)?;
+
+    // 2. Extract and verify into staging.
+    std::fs::create_dir_all(target)
+        .map_err(|e| Error::io("backup::restore: creating", target, e))?;
+    let staging = tempfile::Builder::new()
+        .prefix(".runbook-restore-")
+        .tempdir_in(target)
+        .map_err(|e| Error::io("backup::restore: creating staging directory in", target, e))?;
+    let mut staged = Vec::with_capacity(chosen.len());
+    for (n, (i, rec)) in chosen.iter().enumerate() {
+        cancel.check()?;
+        let path = staging.path().join(format!("{n}"));
+        let mut out =
+            File::create(&path).map_err(|e| Error::io("backup::restore: writing", &path, e))?;
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, &mut out);
+        if let Err(problem) = verify::read_entry(&mut archive, *i, Some(rec), &mut w, cancel)? {
+            return Err(refuse(
+                archive_path,
+                &[BadEntry {
+                    name: rec.name.clone(),
+                    problem,
+                }],
+            ));
+        }
+        w.into_inner()
+            .map_err(|e| Error::io("backup::restore: writing", &path, e.into_error()))?;
+        out.sync_all()
+            .map_err(|e| Error::io("backup::restore: syncing", &path, e))?;
+        drop(out);
+        set_mode_and_time(&path, rec.mode, &rec.mtime)?;
+        staged.push((path, target.join(&rec.name), rec.name.clone()));
+    }
+
+    // 3. Save what is about to be replaced.
+    let pre_restore = if replaced.is_empty() {
+        None
+    } else {
+        cancel.check()?;
+        let base = archive_path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(names::parse_file_name)
+            .map(|p| p.name)
+            .unwrap_or_else(|| "restore".into());
+        let mut pre_name = format!("{base}-pre_restore");
+        if names::check_name("", &pre_name).is_err() {
+            pre_name = "pre_restore".into();
+        }
+        let sources: Vec<Source> = replaced
+            .iter()
+            .map(|n| Source {
+                path: target.join(n),
+                name: n.clone(),
+            })
+            .collect();
+        let made = create::create(
+            backup_dir,
+            &pre_name,
+            &sources,
+            &CreateOptions {
+                progress: Some(false),
+                ..Default::default()
+            },
+            cancel,
+        )
+        .map_err(|e| {
+            Error::failed(format!(
+                "backup::restore: saving the files to be replaced failed, nothing was restored: {e}"
+            ))
+        })?;
+        Some(made.path)
+    };
+
+    // 4. Swap into place.
+    cancel.check()?;
+    let old_dir = staging.path().join("old");
+    std::fs::create_dir(&old_dir)
+        .map_err(|e| Error::io("backup::restore: creating", &old_dir, e))?;
+    let mut created_dirs = Vec::new();
+    let mut done: Vec<(PathBuf, Option<PathBuf>)> = Vec::new();
+    let swap = (|| -> Result<()> {
+        for (n, (from, to, _)) in staged.iter().enumerate() {
+            if let Some(parent) = to.parent() {
+                if !parent.exists() {
+                    let mut missing = Vec::new();
+                    let mut p = parent.to_path_buf();
+                    while !p.exists() && p.starts_with(target) {
+                        missing.push(p.clone());
+                        if !p.pop() {
+                            break;
+                        }
+                    }
+                    for m in missing.into_iter().rev() {
+                        std::fs::create_dir(&m)
+                            .map_err(|e| Error::io("backup::restore: creating", &m, e))?;
+                        created_dirs.push(m);
+                    }
+                }
+            }
+            let saved = if to.exists() {
+                let keep = old_dir.join(format!("{n}"));
+                std::fs::rename(to, &keep)
+                    .map_err(|e| Error::io("backup::restore: moving aside", to, e))?;
+                Some(keep)
+            } else {
+                None
+            };
+            if let Err(e) = std::fs::rename(from, to) {
+                if let Some(keep) = &saved {
+                    let _ = std::fs::rename(keep, to);
+                }
+                return Err(Error::io("backup::restore: moving into place", to, e));
+            }
+            done.push((to.clone(), saved));
+        }
+        Ok(())
+    })();
+    if let Err(e) = swap {
+        // Put back what was already swapped, newest first.
+        for (to, saved) in done.iter().rev() {
+            match saved {
+                Some(keep) => {
+                    let _ = std::fs::rename(keep, to);
+                }
+                None => {
+                    let _ = std::fs::remove_file(to);
+                }
+            }
+        }
+        for d in created_dirs.iter().rev() {
+            let _ = std::fs::remove_dir(d);
+        }
+        return Err(e);
+    }
+    // Directory modes and times last (deepest first), once their contents are in place.
+    for d in dirs.iter().rev() {
+        let p = target.join(&d.name);
+        if !p.exists() {
+            std::fs::create_dir_all(&p)
+                .map_err(|e| Error::io("backup::restore: creating", &p, e))?;
+        }
+        set_mode_and_time(&p, d.mode, &d.mtime)?;
+    }
+    drop(staging);
+    let mut files: Vec<String> = staged.into_iter().map(|(_, _, n)| n).collect();
+    files.sort();
+    Ok(RestoreResult {
+        restored: files.len() as u64,
+        files,
+        pre_restore,
+    })
+}

@@ -1,0 +1,545 @@
+//! The scanning engine: streams one file (or one byte range of a large file) through a fixed
+//! buffer, finds candidate lines with the driver matcher over the whole buffer, applies the
+//! filters only to candidates, and hands surviving lines to a [`Sink`].
+//!
+//! * Memory: one buffer per worker (256 KiB, grown up to [`MAX_LINE`] only while a single line
+//!   needs it). Lines longer than [`MAX_LINE`] are searched in their first [`MAX_LINE`] bytes,
+//!   the rest is skipped, and a warning says so.
+//! * No allocation per line on the hot path: counting allocates nothing; JSON is parsed only on
+//!   lines the driver already selected, borrowing its strings from the buffer.
+//! * Damage never stops a scan: a read or gzip error ends that file with a warning after the
+//!   lines before the damage; JSON-lines files count lines that are not one complete object
+//!   (a half-written last line, a fragment at the start of the next rotated file) in `skipped`.
+//! * Cancellation (`Cancel::check`) is polled every 4 MiB.
+
+use std::io::{ErrorKind, Read};
+use std::path::PathBuf;
+
+use memchr::memchr2;
+use rayon::prelude::*;
+
+use super::filter::{FIELD, LEVEL, TIME, json_time_ms, logfmt_field, parse_view, plain_time_ms};
+use super::filter::{FieldPath, JsonNeeds, JsonView, LevelFilter, TimeRange};
+use super::line::{complete_end, count_terminators, line_end, line_start, terminator_len, trim};
+use super::matcher::Matcher;
+use super::reader::{Format, LogFile, is_gzip, open_range, read_at, sniff};
+use crate::cancel::Cancel;
+use crate::error::Result;
+
+/// Initial buffer per worker.
+pub const BUF: usize = 256 * 1024;
+/// Longest line searched in full (8 MiB).
+pub const MAX_LINE: usize = 8 << 20;
+/// Cancellation is checked after this many bytes.
+const CHECK_EVERY: usize = 4 << 20;
+/// Plain files at least twice this size are split into ranges scanned in parallel.
+pub const MIN_CHUNK: u64 = 16 << 20;
+/// How much of a file's start is looked at to tell JSON lines from plain text.
+const SNIFF: usize = 64 * 1024;
+
+/// What a scan looks for; built once, shared by all workers.
+#[derive(Debug)]
+pub struct Plan {
+    /// Finds candidate lines in a buffer.
+    pub driver: Matcher,
+    /// Pattern applied to the `field` value instead of the line.
+    pub field_pattern: Option<Matcher>,
+    pub field: Option<FieldPath>,
+    pub level: Option<LevelFilter>,
+    /// Cheap "line mentions the level" check when the driver is something else.
+    pub level_quick: Option<Matcher>,
+    /// Replacements of `driver` and `level_quick` for files with numeric levels (pino).
+    pub numeric_driver: Option<Matcher>,
+    pub numeric_level_quick: Option<Matcher>,
+    pub time: Option<TimeRange>,
+    pub needs: JsonNeeds,
+    /// Every line as it is: no JSON checks, no `skipped` (plain `tail`).
+    pub raw: bool,
+}
+
+/// A line that passed every filter.
+pub struct Hit<'l, 'v> {
+    pub line: &'l [u8],
+    pub view: Option<&'v JsonView<'l>>,
+    pub json_file: bool,
+    /// 1-based line number within the unit (0 unless the sink asked for line numbers).
+    pub line_no: u64,
+}
+
+/// Receives the lines of one unit.
+pub trait Sink: Send {
+    /// Whether hits need line numbers (costs a count of every terminator).
+    fn line_numbers(&self) -> bool {
+        false
+    }
+    fn accept(&mut self, hit: Hit<'_, '_>);
+}
+
+/// A piece of work: a whole file, or a byte range of a plain file starting at a line start.
+#[derive(Debug, Clone)]
+pub struct Unit {
+    pub file: usize,
+    pub path: PathBuf,
+    pub gz: bool,
+    pub start: u64,
+    pub end: u64,
+    /// How lines are written; `None`: decide from the first buffer (gzip).
+    pub format: Option<Format>,
+}
+
+/// What one unit produced.
+pub struct UnitOut<S> {
+    pub file: usize,
+    pub sink: S,
+    /// Complete lines in the unit (only counted when the sink wants line numbers).
+    pub lines: u64,
+    pub skipped: u64,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Default)]
+struct LineCounter {
+    before: u64,
+    upto: usize,
+}
+
+impl LineCounter {
+    #[inline]
+    fn at(&mut self, region: &[u8], ls: usize) -> u64 {
+        self.before += count_terminators(&region[self.upto..ls]);
+        self.upto = ls;
+        self.before + 1
+    }
+    fn finish(&mut self, region: &[u8]) {
+        self.before += count_terminators(&region[self.upto..]);
+        self.upto = 0;
+    }
+}
+
+struct State<'p, S> {
+    plan: &'p Plan,
+    driver: &'p Matcher,
+    level_quick: Option<&'p Matcher>,
+    sink: S,
+    json: bool,
+    skipped: u64,
+    counter: LineCounter,
+    want_lines: bool,
+    scratch: String,
+}
+
+impl<'p, S: Sink> State<'p, S> {
+    fn set_format(&mut self, f: Format) {
+        self.json = f.json;
+        let numeric = f.numeric_levels;
+        self.driver = match (&self.plan.numeric_driver, numeric) {
+            (Some(d), true) => d,
+            _ => &self.plan.driver,
+        };
+        self.level_quick = match (&self.plan.numeric_level_quick, numeric) {
+            (Some(q), true) => Some(q),
+            _ => self.plan.level_quick.as_ref(),
+        };
+    }
+
+    /// Every complete line of `region` (which ends after a terminator or at the end of data).
+    fn region(&mut self, region: &[u8]) {
+        let n = region.len();
+        let mut pos = 0;
+        while pos < n {
+            let Some((ms, me)) = self.driver.find_at(region, pos) else {
+                break;
+            };
+            if ms == n && super::line::is_terminator(region[n - 1]) {
+                break; // an empty match after the last terminator is not a line
+            }
+            let ls = if ms == pos {
+                pos
+            } else {
+                line_start(region, pos, ms)
+            };
+            let le = line_end(region, ms);
+            self.handle(region, ls, le, me > le);
+            pos = if le < n {
+                le + terminator_len(region, le)
+            } else {
+                n
+            };
+        }
+        if self.want_lines {
+            self.counter.finish(region);
+        }
+    }
+
+    #[inline]
+    fn handle(&mut self, region: &[u8], ls: usize, le: usize, crossed: bool) {
+        let plan = self.plan;
+        let line = &region[ls..le];
+        // A regex hit that ran past the end of the line is re-checked on the line alone.
+        if crossed && !self.driver.is_match(line) {
+            return;
+        }
+        if self.json && !plan.raw {
+            let t = trim(line);
+            if t.is_empty() {
+                return;
+            }
+            if t[0] != b'{' || t[t.len() - 1] != b'}' {
+                self.skipped += 1;
+                return;
+            }
+        }
+        if let Some(q) = self.level_quick
+            && !q.is_match(line)
+        {
+            return;
+        }
+        let view = if self.json && !plan.raw && plan.needs.any() {
+            match parse_view(trim(line), &plan.needs) {
+                Ok(v) => Some(v),
+                Err(_) => {
+                    self.skipped += 1;
+                    return;
+                }
+            }
+        } else {
+            None
+        };
+        if let Some(lv) = &plan.level {
+            let ok = match &view {
+                Some(v) => lv.matches_json(v.get(LEVEL)),
+                None => lv.matches_plain(line),
+            };
+            if !ok {
+                return;
+            }
+        }
+        if let Some(tr) = &plan.time {
+            let t = match &view {
+                Some(v) => v.get(TIME).and_then(json_time_ms),
+                None => plain_time_ms(line),
+            };
+            match t {
+                Some(t) if tr.contains(t) => {}
+                Some(_) => return,
+                None => {
+                    self.skipped += 1;
+                    return;
+                }
+            }
+        }
+        if let (Some(m), Some(f)) = (&plan.field_pattern, &plan.field) {
+            let ok = match &view {
+                Some(v) => v
+                    .get(FIELD)
+                    .and_then(|x| x.as_text(&mut self.scratch))
+                    .is_some_and(|s| m.is_match(s.as_bytes())),
+                None => logfmt_field(line, &f.name).is_some_and(|val| m.is_match(val)),
+            };
+            if !ok {
+                return;
+            }
+        }
+        let line_no = if self.want_lines {
+            self.counter.at(region, ls)
+        } else {
+            0
+        };
+        self.sink.accept(Hit {
+            line,
+            view: view.as_ref(),
+            json_file: self.json,
+            line_no,
+        });
+    }
+}
+
+fn describe_read_error(e: &std::io::Error, gz: bool) -> String {
+    if gz {
+        format!("gzip data is truncated or corrupt ({e})")
+    } else {
+        format!("read error ({e})")
+    }
+}
+
+/// Scan one unit to the end (or to the first damage) into `sink`.
+pub fn scan_unit<S: Sink>(
+    unit: &Unit,
+    plan: &Plan,
+    sink: S,
+    cancel: &Cancel,
+) -> Result<UnitOut<S>> {
+    let mut warnings = Vec::new();
+    let label = unit.path.display().to_string();
+    let mut rdr: Box<dyn Read + Send> = match open_range(&unit.path, unit.gz, unit.start, unit.end)
+    {
+        Ok(r) => r,
+        Err(e) => {
+            warnings.push(e.to_string());
+            return Ok(UnitOut {
+                file: unit.file,
+                sink,
+                lines: 0,
+                skipped: 0,
+                warnings,
+            });
+        }
+    };
+    let want_lines = sink.line_numbers();
+    let mut st = State {
+        plan,
+        sink,
+        driver: &plan.driver,
+        level_quick: plan.level_quick.as_ref(),
+        json: false,
+        skipped: 0,
+        counter: LineCounter::default(),
+        want_lines,
+        scratch: String::new(),
+    };
+    if let Some(f) = unit.format {
+        st.set_format(f);
+    }
+    let mut sniffed = unit.format.is_some();
+    let mut buf = vec![0u8; BUF];
+    let mut filled = 0usize;
+    let (mut eof, mut skipping) = (false, false);
+    let mut damage: Option<String> = None;
+    let mut offset: u64 = unit.start; // stream offset of buf[0]
+    let mut read_total: u64 = 0;
+    let mut since_check = 0usize;
+    let mut long_lines: u64 = 0;
+    let mut first_long: u64 = 0;
+    loop {
+        while filled < buf.len() && !eof {
+            match rdr.read(&mut buf[filled..]) {
+                Ok(0) => eof = true,
+                Ok(n) => {
+                    filled += n;
+                    read_total += n as u64;
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => {
+                    eof = true;
+                    damage = Some(format!(
+                        "{label}: {} after {read_total} bytes of text; the lines before the damage were read",
+                        describe_read_error(&e, unit.gz)
+                    ));
+                }
+            }
+        }
+        if !sniffed {
+            st.set_format(sniff(&buf[..filled.min(SNIFF)]));
+            sniffed = true;
+        }
+        let mut start = 0;
+        if skipping {
+            match memchr2(b'\n', b'\r', &buf[..filled]) {
+                Some(i) if buf[i] == b'\r' && i + 1 == filled && !eof => {
+                    buf.copy_within(i..filled, 0);
+                    offset += i as u64;
+                    filled -= i;
+                    continue;
+                }
+                Some(i) => {
+                    start = i + terminator_len(&buf[..filled], i);
+                    skipping = false;
+                    if want_lines {
+                        st.counter.before += 1;
+                    }
+                }
+                None => {
+                    offset += filled as u64;
+                    filled = 0;
+                    if eof {
+                        break;
+                    }
+                    continue;
+                }
+            }
+        }
+        let data = &buf[start..filled];
+        let damaged = damage.is_some();
+        let end = if eof && !damaged {
+            data.len()
+        } else {
+            complete_end(data, eof)
+        };
+        if end == 0 && !eof {
+            if start > 0 {
+                buf.copy_within(start..filled, 0);
+                offset += start as u64;
+                filled -= start;
+                continue;
+            }
+            if buf.len() < MAX_LINE {
+                let grown = (buf.len() * 2).min(MAX_LINE);
+                buf.resize(grown, 0);
+                continue;
+            }
+            // One line fills the largest buffer: search its first MAX_LINE bytes, skip the rest.
+            long_lines += 1;
+            if long_lines == 1 {
+                first_long = offset;
+            }
+            st.region(&buf[..filled]);
+            skipping = true;
+            offset += filled as u64;
+            filled = 0;
+            continue;
+        }
+        if end > 0 {
+            st.region(&buf[start..start + end]);
+        }
+        let consumed = start + end;
+        if eof {
+            if let Some(mut d) = damage.take() {
+                if consumed < filled {
+                    d.push_str(&format!(
+                        " (the partial line cut by the damage, {} bytes, was not)",
+                        filled - consumed
+                    ));
+                }
+                warnings.push(d);
+            }
+            break;
+        }
+        buf.copy_within(consumed..filled, 0);
+        filled -= consumed;
+        offset += consumed as u64;
+        since_check += consumed;
+        if since_check >= CHECK_EVERY {
+            since_check = 0;
+            cancel.check()?;
+        }
+        if buf.len() > BUF && filled <= BUF / 2 {
+            buf.truncate(BUF);
+            buf.shrink_to_fit();
+        }
+    }
+    if let Some(d) = damage {
+        warnings.push(d); // met while skipping the rest of an over-long line
+    }
+    if long_lines > 0 {
+        warnings.push(format!(
+            "{label}: {long_lines} line(s) longer than {} MiB (the first at byte {first_long}); only the first {} MiB of each were searched",
+            MAX_LINE >> 20,
+            MAX_LINE >> 20
+        ));
+    }
+    cancel.check()?;
+    Ok(UnitOut {
+        file: unit.file,
+        lines: st.counter.before,
+        skipped: st.skipped,
+        sink: st.sink,
+        warnings,
+    })
+}
+
+/// Split `files` into units: a gzip file is one unit; a plain file of at least 2 × [`MIN_CHUNK`]
+/// is cut at line starts into up to 4 ranges per worker thread. Files that cannot be opened
+/// become warnings.
+pub fn plan_units(files: &[LogFile], threads: usize, warnings: &mut Vec<String>) -> Vec<Unit> {
+    plan_units_with(files, threads, MIN_CHUNK, warnings)
+}
+
+/// [`plan_units`] with a chosen minimum range size.
+pub fn plan_units_with(
+    files: &[LogFile],
+    threads: usize,
+    min_chunk: u64,
+    warnings: &mut Vec<String>,
+) -> Vec<Unit> {
+    let mut units = Vec::new();
+    for (i, f) in files.iter().enumerate() {
+        let gz = match is_gzip(&f.path) {
+            Ok(g) => g,
+            Err(e) => {
+                warnings.push(e.to_string());
+                continue;
+            }
+        };
+        if gz {
+            units.push(Unit {
+                file: i,
+                path: f.path.clone(),
+                gz,
+                start: 0,
+                end: u64::MAX,
+                format: None,
+            });
+            continue;
+        }
+        let format = match read_at(&f.path, 0, SNIFF) {
+            Ok(head) => sniff(&head),
+            Err(e) => {
+                warnings.push(e.to_string());
+                continue;
+            }
+        };
+        let size = f.size;
+        let pieces = if threads > 1 && size >= 2 * min_chunk {
+            (size / min_chunk).min(threads as u64 * 4)
+        } else {
+            1
+        };
+        let mut start = 0u64;
+        for k in 1..pieces {
+            let nominal = size * k / pieces;
+            if nominal <= start {
+                continue;
+            }
+            match super::reader::next_line_start(&f.path, nominal, size) {
+                Ok(Some(cut)) if cut > start => {
+                    units.push(Unit {
+                        file: i,
+                        path: f.path.clone(),
+                        gz,
+                        start,
+                        end: cut,
+                        format: Some(format),
+                    });
+                    start = cut;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    warnings.push(e.to_string());
+                    break;
+                }
+            }
+        }
+        units.push(Unit {
+            file: i,
+            path: f.path.clone(),
+            gz,
+            start,
+            end: size,
+            format: Some(format),
+        });
+    }
+    units
+}
+
+/// Scan `units` on the rayon pool (in parallel when there are several), results in unit order.
+pub fn run_units<S, F>(
+    units: &[Unit],
+    plan: &Plan,
+    make: F,
+    cancel: &Cancel,
+) -> Result<Vec<UnitOut<S>>>
+where
+    S: Sink,
+    F: Fn() -> S + Sync,
+{
+    if units.len() <= 1 {
+        return units
+            .iter()
+            .map(|u| scan_unit(u, plan, make(), cancel))
+            .collect();
+    }
+    units
+        .par_iter()
+        .map(|u| scan_unit(u, plan, make(), cancel))
+        .collect()
+}

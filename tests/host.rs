@@ -1,0 +1,750 @@
+//! `metrics::`, `http::` and `tls::` end to end through the real binary, against real servers
+//! on 127.0.0.1 started by the tests and certificates generated at test time.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use common::{Run, Sandbox};
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
+};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use serde_json::Value;
+
+const DAY: i64 = 86_400;
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// Run `script` in the sandbox with extra environment variables and args.
+fn run_with_env(
+    sb: &Sandbox,
+    name: &str,
+    script: &str,
+    env: &[(&str, &str)],
+    extra: &[&str],
+) -> Run {
+    let file = format!("{name}.rhai");
+    sb.file(&file, script);
+    let mut cmd = sb.cmd();
+    cmd.args(["run", file.as_str(), "--json"]).args(extra);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    Run::from_output(cmd.output().expect("spawn runbook"))
+}
+
+/// A child process killed when dropped.
+struct Child(std::process::Child);
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// metrics::
+
+#[test]
+fn cpu_from_a_one_shot_run_sees_a_busy_core() {
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    // One busy loop per two cores: exactly one on the 2-core machines this targets.
+    let busy: Vec<Child> = (0..cores.div_ceil(2))
+        .map(|_| {
+            Child(
+                std::process::Command::new("sh")
+                    .args(["-c", "while :; do :; done"])
+                    .spawn()
+                    .unwrap(),
+            )
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let sb = Sandbox::new();
+    let r = sb.run_script(
+        "cpu",
+        "let c = metrics::cpu();\ncheck(\"cpu above 30\", c > 30.0, `${c}%`);\nprint(c);\nprint(metrics::cpu_cores().len());\n",
+        &[],
+    );
+    drop(busy);
+    r.expect_code(0).no_panic();
+    let out = r.output();
+    let cpu: f64 = out[0].parse().unwrap();
+    assert!(cpu > 30.0 && cpu <= 100.0, "{cpu}");
+    assert_eq!(out[1], cores.to_string());
+}
+
+fn cgroup_fixture(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (rel, text) in files {
+        let p = dir.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+    dir
+}
+
+#[test]
+fn memory_uses_the_cgroup_limit_from_an_injected_root() {
+    let sb = Sandbox::new();
+    let script = "let m = metrics::memory();\nprint(m.total);\nprint(m.cgroup_limit);\nprint(m.used <= m.total);\nprint(m.percent);\n";
+    let v2_128 = cgroup_fixture(&[
+        ("memory.max", "134217728\n"),
+        ("memory.current", "67108864\n"),
+        ("memory.stat", "anon 1\ninactive_file 0\n"),
+    ]);
+    let v2_max = cgroup_fixture(&[("memory.max", "max\n"), ("memory.current", "1000\n")]);
+    let v1_unlimited = cgroup_fixture(&[("memory/memory.limit_in_bytes", "9223372036854771712\n")]);
+
+    let r = run_with_env(
+        &sb,
+        "mem",
+        script,
+        &[("RUNBOOK_CGROUP_ROOT", v2_128.path().to_str().unwrap())],
+        &[],
+    );
+    r.expect_code(0);
+    assert_eq!(r.output(), vec!["134217728", "true", "true", "50.0"]);
+
+    let physical = {
+        let text = std::fs::read_to_string("/proc/meminfo").unwrap();
+        let kb: u64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap();
+        kb * 1024
+    };
+    for root in [&v2_max, &v1_unlimited] {
+        let r = run_with_env(
+            &sb,
+            "mem",
+            script,
+            &[("RUNBOOK_CGROUP_ROOT", root.path().to_str().unwrap())],
+            &[],
+        );
+        r.expect_code(0);
+        let out = r.output();
+        assert_eq!(out[0], physical.to_string(), "{out:?}");
+        assert_eq!(out[1], "false");
+        assert_eq!(out[2], "true");
+    }
+}
+
+#[test]
+fn connections_match_what_the_test_opened() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let clients: Vec<TcpStream> = (0..3)
+        .map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap())
+        .collect();
+    let servers: Vec<TcpStream> = (0..3).map(|_| listener.accept().unwrap().0).collect();
+    let sb = Sandbox::new();
+    let r = sb.run_script(
+        "conn",
+        "//! Connections.\n//! @param port: int = 0   the port\nlet c = metrics::connections(port);\nprint(`${c.listen} ${c.established} ${c.time_wait} ${c.close_wait} ${c.total}`);\n",
+        &["-p", &format!("port={port}")],
+    );
+    r.expect_code(0);
+    assert_eq!(r.output(), vec!["1 3 0 0 4"]);
+    drop(clients);
+    drop(servers);
+
+    let r = sb.run_script("badport", "metrics::connections(70000);", &[]);
+    r.expect_code(2).no_panic();
+    assert!(
+        r.report["error"].as_str().unwrap().contains("1–65535"),
+        "{}",
+        r.report
+    );
+}
+
+#[test]
+fn disks_network_processes_through_scripts() {
+    let sb = Sandbox::new();
+    let dir = tempfile::tempdir().unwrap();
+    let prog = dir.path().join("rbk-itest-sleeper");
+    std::fs::copy("/bin/sleep", &prog).unwrap();
+    let child = Child(std::process::Command::new(&prog).arg("30").spawn().unwrap());
+    std::thread::sleep(Duration::from_millis(100));
+    let script = r#"
+let d = metrics::disk(".");
+print(d.mount);
+print(d.total > 0 && d.percent >= 0.0 && d.percent <= 100.0);
+let all = metrics::disks();
+print(all.len() > 0);
+let n = metrics::network();
+print(n.interfaces.filter(|i| i.name == "lo").len());
+print(n.rx_bytes_per_s >= 0.0);
+let top = metrics::processes(#{ sort: "memory", limit: 3 });
+print(top.len());
+print(top[0].memory >= top[1].memory);
+let p = metrics::process("rbk-itest-sleeper");
+print(p.pid);
+print(type_of(metrics::process("no-such-process-xyz")));
+print(metrics::hostname().len() > 0);
+print(metrics::uptime_s() > 0);
+print(metrics::load().one >= 0.0);
+"#;
+    let r = sb.run_script("m", script, &[]);
+    r.expect_code(0).no_panic();
+    let out = r.output();
+    let sandbox_mount = {
+        let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let real = sb.path();
+        text.lines()
+            .filter_map(|l| l.split(' ').nth(4))
+            .filter(|mp| real.starts_with(mp))
+            .max_by_key(|mp| mp.len())
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(out[0], sandbox_mount);
+    assert_eq!(&out[1..6], &["true", "true", "1", "true", "3"]);
+    assert_eq!(out[6], "true");
+    assert_eq!(out[7], child.0.id().to_string());
+    assert_eq!(&out[8..], &["()", "true", "true", "true"]);
+
+    let r = sb.run_script("bad", "metrics::processes(#{ sort: \"disk\" });", &[]);
+    r.expect_code(2);
+    let r = sb.run_script("bad2", "metrics::processes(#{ top: 3 });", &[]);
+    r.expect_code(2);
+    assert!(
+        r.report["error"]
+            .as_str()
+            .unwrap()
+            .contains("unknown option \"top\"")
+    );
+}
+
+// ------------------------------------------------------------------------------------------
+// http::
+
+/// A tiny_http server with `/health`, `/redirect`, `/elsewhere` (to `localhost`), `/hook`
+/// (counts POSTs). Returns the port and the POST counter.
+fn http_server() -> (u16, Arc<AtomicUsize>) {
+    let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
+    let port = server.server_addr().to_ip().unwrap().port();
+    let posts = Arc::new(AtomicUsize::new(0));
+    let counter = posts.clone();
+    std::thread::spawn(move || {
+        for mut req in server.incoming_requests() {
+            let header = |k: &str, v: &str| {
+                tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes()).unwrap()
+            };
+            let path = req.url().split('?').next().unwrap_or("").to_string();
+            let resp = match path.as_str() {
+                "/health" => tiny_http::Response::from_string(r#"{"status":"ok"}"#)
+                    .with_header(header("Content-Type", "application/json")),
+                "/redirect" => tiny_http::Response::from_string("")
+                    .with_status_code(302)
+                    .with_header(header("Location", "/health")),
+                "/elsewhere" => tiny_http::Response::from_string("")
+                    .with_status_code(302)
+                    .with_header(header(
+                        "Location",
+                        &format!("http://localhost:{port}/health"),
+                    )),
+                "/hook" => {
+                    let mut body = String::new();
+                    let _ = req.as_reader().read_to_string(&mut body);
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    tiny_http::Response::from_string(format!("{{\"got\":{body}}}"))
+                }
+                _ => tiny_http::Response::from_string("nope").with_status_code(404),
+            };
+            let _ = req.respond(resp);
+        }
+    });
+    (port, posts)
+}
+
+/// Accepts connections and never answers.
+fn silent_server() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in listener.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    port
+}
+
+/// Sends headers, then one body byte every 50 ms.
+fn trickle_server() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut s in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf);
+                let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n");
+                while s.write_all(b".").is_ok() {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn http_get_check_and_redirects() {
+    let (port, _) = http_server();
+    let silent = silent_server();
+    let trickle = trickle_server();
+    let sb = Sandbox::new();
+    let script = format!(
+        r#"
+let base = "http://127.0.0.1:{port}";
+let r = http::get(`${{base}}/health`);
+print(`${{r.status}} ${{r.ok}} ${{r.json.status}} ${{r.truncated}} ${{r.headers["content-type"]}}`);
+let c = http::check(`${{base}}/health`);
+print(`${{c.ok}} ${{c.status}} ${{c.error}}`);
+let c = http::check(`${{base}}/missing`);
+print(`${{c.ok}} ${{c.status}} ${{c.error}}`);
+let c = http::check("http://127.0.0.1:{silent}/health", #{{ timeout_ms: 300 }});
+print(`${{c.ok}} ${{c.status}} ${{c.error}} ${{c.elapsed_ms >= 300 && c.elapsed_ms < 3000}}`);
+let c = http::check("http://127.0.0.1:{trickle}/", #{{ timeout_ms: 400 }});
+print(`${{c.ok}} ${{c.error}}`);
+try {{
+    http::get("http://127.0.0.1:{silent}/", #{{ timeout_ms: 200 }});
+    print("no error");
+}} catch (e) {{
+    print(`${{e.kind}} ${{e.message.contains("timeout")}}`);
+}}
+let r = http::get(`${{base}}/redirect`);
+print(`${{r.status}} ${{r.headers.location}}`);
+let r = http::get(`${{base}}/redirect`, #{{ follow_redirects: true }});
+print(`${{r.status}} ${{r.json.status}}`);
+try {{
+    http::get(`${{base}}/elsewhere`, #{{ follow_redirects: true }});
+}} catch (e) {{
+    print(`${{e.kind}} ${{e.message.contains("another host")}}`);
+}}
+let r = http::head(`${{base}}/health`);
+print(`${{r.status}} [${{r.body}}]`);
+let r = http::get(`${{base}}/health`, #{{ max_body: 4 }});
+print(`${{r.body}} ${{r.truncated}} ${{type_of(r.json)}}`);
+"#
+    );
+    // A proxy in the environment is not used: requests go straight to the allowed host.
+    let proxy = format!("http://127.0.0.1:{}", silent_server());
+    let env = [
+        ("HTTP_PROXY", proxy.as_str()),
+        ("http_proxy", proxy.as_str()),
+        ("ALL_PROXY", proxy.as_str()),
+    ];
+    let r = run_with_env(&sb, "h", &script, &env, &[]);
+    r.expect_code(0).no_panic();
+    assert_eq!(
+        r.output(),
+        vec![
+            "200 true ok false application/json",
+            "true 200 ",
+            "false 404 status",
+            "false  timeout true",
+            "false timeout",
+            "failed true",
+            "302 /health",
+            "200 ok",
+            "failed true",
+            "200 []",
+            "{\"st true ()",
+        ]
+    );
+    // Reads are not effects: nothing in the audit log.
+    assert!(sb.audit().is_empty(), "{:?}", sb.audit());
+}
+
+#[test]
+fn a_denied_host_exits_4_with_an_audit_record() {
+    let sb = Sandbox::new();
+    sb.config("[policy]\nhttp_hosts = [\"127.0.0.1\"]\n");
+    let r = sb.run_script(
+        "deny",
+        "print(\"before\");\nhttp::get(\"http://localhost:1/health\");\nprint(\"after\");\n",
+        &[],
+    );
+    r.expect_code(4).no_panic();
+    assert_eq!(r.output(), vec!["before"]);
+    assert_eq!(r.report["status"], "denied");
+    let audit = sb.audit();
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert_eq!(audit[0]["action"], "http.get");
+    assert_eq!(audit[0]["target"], "localhost");
+    assert_eq!(audit[0]["outcome"], "denied");
+    assert!(
+        audit[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("policy.http_hosts")
+    );
+
+    // check() throws for a denial too (it never throws for network errors only).
+    let r = sb.run_script("deny2", "http::check(\"http://10.20.30.40/\");", &[]);
+    r.expect_code(4);
+    let r = sb.run_script("deny3", "tls::cert(\"example.com:443\");", &[]);
+    r.expect_code(4);
+    let last = sb.audit().last().cloned().unwrap();
+    assert_eq!(last["action"], "tls.cert");
+    assert_eq!(last["target"], "example.com");
+}
+
+#[test]
+fn http_post_is_an_effect() {
+    let (port, posts) = http_server();
+    let sb = Sandbox::new();
+    let script = format!(
+        "let r = http::post(\"http://127.0.0.1:{port}/hook?token=s3cret\", #{{ json: #{{ n: 1 }} }});\nprint(`${{r.status}} ${{r.ok}}`);\nprint(r.json);\n"
+    );
+    let r = sb.run_script("post", &script, &["--dry-run"]);
+    r.expect_code(0);
+    assert_eq!(r.output()[0], "0 true");
+    assert_eq!(posts.load(Ordering::SeqCst), 0, "a dry run sent the POST");
+    assert_eq!(r.effects("http.post")[0]["outcome"], "planned");
+
+    let r = sb.run_script("post", &script, &[]);
+    r.expect_code(0);
+    assert_eq!(r.output(), vec!["200 true", "#{\"got\": #{\"n\": 1}}"]);
+    assert_eq!(posts.load(Ordering::SeqCst), 1);
+    let audit = sb.audit();
+    assert_eq!(audit.len(), 2, "{audit:?}");
+    assert_eq!(audit[0]["outcome"], "planned");
+    assert_eq!(audit[1]["outcome"], "done");
+    assert_eq!(audit[1]["action"], "http.post");
+    assert_eq!(audit[1]["target"], format!("http://127.0.0.1:{port}/hook"));
+    let text = std::fs::read_to_string(sb.state().join("audit.jsonl")).unwrap();
+    assert!(
+        !text.contains("s3cret"),
+        "query string in the audit log: {text}"
+    );
+    assert!(
+        !text.contains("\"n\":1") && !text.contains("\"n\": 1"),
+        "body in the audit log: {text}"
+    );
+
+    // A POST to a denied host is denied by the effect gate.
+    sb.config("[policy]\nhttp_hosts = [\"localhost\"]\n");
+    let r = sb.run_script("post", &script, &[]);
+    r.expect_code(4);
+    assert_eq!(posts.load(Ordering::SeqCst), 1);
+    assert_eq!(sb.audit().last().unwrap()["outcome"], "denied");
+
+    // get() does not take a body.
+    let r = sb.run_script(
+        "bodyget",
+        "http::get(\"http://127.0.0.1:1/\", #{ body: \"x\" });",
+        &[],
+    );
+    r.expect_code(2);
+}
+
+// ------------------------------------------------------------------------------------------
+// tls::
+
+fn set_validity(p: &mut CertificateParams, not_before: i64, not_after: i64) {
+    let base = p.not_before;
+    let from_base = |t: i64| Duration::from_secs((t - base.unix_timestamp()) as u64);
+    p.not_before = base + from_base(not_before);
+    p.not_after = base + from_base(not_after);
+}
+
+struct Ca {
+    issuer: CertifiedIssuer<'static, KeyPair>,
+    pem: String,
+}
+
+impl Ca {
+    fn new() -> Ca {
+        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.distinguished_name.remove(DnType::CommonName);
+        p.distinguished_name
+            .push(DnType::CommonName, "runbook itest CA");
+        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        set_validity(&mut p, now() - 10 * DAY, now() + 3650 * DAY);
+        let issuer = CertifiedIssuer::self_signed(p, KeyPair::generate().unwrap()).unwrap();
+        let pem = issuer.pem();
+        Ca { issuer, pem }
+    }
+
+    /// (chain, key, leaf PEM) for `localhost`/`127.0.0.1`.
+    fn leaf(
+        &self,
+        not_before: i64,
+        not_after: i64,
+    ) -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>, String) {
+        let mut p =
+            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+        p.distinguished_name.remove(DnType::CommonName);
+        p.distinguished_name.push(DnType::CommonName, "localhost");
+        set_validity(&mut p, not_before, not_after);
+        let key = KeyPair::generate().unwrap();
+        let cert = p.signed_by(&key, &self.issuer).unwrap();
+        let pem = cert.pem();
+        (
+            vec![cert.der().clone(), self.issuer.der().clone()],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+            pem,
+        )
+    }
+}
+
+fn self_signed(
+    not_before: i64,
+    not_after: i64,
+) -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {
+    let mut p = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    p.distinguished_name.remove(DnType::CommonName);
+    p.distinguished_name.push(DnType::CommonName, "localhost");
+    set_validity(&mut p, not_before, not_after);
+    let key = KeyPair::generate().unwrap();
+    let cert = p.self_signed(&key).unwrap();
+    (
+        vec![cert.der().clone()],
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+    )
+}
+
+/// A rustls server on 127.0.0.1 answering every request with `200 ok`. Returns the port.
+fn tls_server(chain: Vec<CertificateDer<'static>>, key: PrivateKeyDer<'static>) -> u16 {
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(chain, key)
+    .unwrap();
+    let config = Arc::new(config);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut sock in listener.incoming().flatten() {
+            let config = config.clone();
+            std::thread::spawn(move || {
+                let _ = sock.set_read_timeout(Some(Duration::from_secs(5)));
+                let Ok(mut conn) = rustls::ServerConnection::new(config) else {
+                    return;
+                };
+                let mut tls = rustls::Stream::new(&mut conn, &mut sock);
+                let mut req = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tls.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => req.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = tls.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+                );
+                conn.send_close_notify();
+                let _ = conn.complete_io(&mut sock);
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn tls_cert_reports_expiry_and_trust() {
+    let ca = Ca::new();
+    let (chain, key, _) = ca.leaf(now() - DAY, now() + 90 * DAY + 3600);
+    let valid = tls_server(chain, key);
+    let (chain, key, _) = ca.leaf(now() - 30 * DAY, now() - DAY + 3600);
+    let expired = tls_server(chain, key);
+    let (chain, key, _) = ca.leaf(now() - DAY, now() + 10 * DAY + 3600);
+    let soon = tls_server(chain, key);
+    let (chain, key) = self_signed(now() - DAY, now() + 60 * DAY + 3600);
+    let selfsigned = tls_server(chain, key);
+
+    let sb = Sandbox::new();
+    let ca_file = sb.file("test-ca.pem", &ca.pem);
+    let script = format!(
+        r#"
+for hp in ["localhost:{valid}", "localhost:{expired}", "127.0.0.1:{soon}", "localhost:{selfsigned}"] {{
+    let c = tls::cert(hp);
+    print(`${{c.days_left}} ${{c.expired}} ${{c.trusted}} ${{c.sans}}`);
+}}
+let r = http::check("https://localhost:{valid}/");
+print(`${{r.ok}} ${{r.error}}`);
+let r = http::check("https://localhost:{selfsigned}/");
+print(`${{r.ok}} ${{r.error}}`);
+"#
+    );
+    // The test CA is the system's only root for this run.
+    let r = run_with_env(
+        &sb,
+        "tls",
+        &script,
+        &[("SSL_CERT_FILE", ca_file.to_str().unwrap())],
+        &[],
+    );
+    r.expect_code(0).no_panic();
+    assert_eq!(
+        r.output(),
+        vec![
+            "90 false true [\"localhost\", \"127.0.0.1\"]",
+            "-1 true false [\"localhost\", \"127.0.0.1\"]",
+            "10 false true [\"localhost\", \"127.0.0.1\"]",
+            "60 false false [\"localhost\"]",
+            "true ",
+            "false tls",
+        ]
+    );
+
+    // Without the test CA nothing is trusted, and https fails with a TLS error.
+    let empty = sb.file("empty-roots.pem", "");
+    let r = run_with_env(
+        &sb,
+        "tls",
+        &script,
+        &[("SSL_CERT_FILE", empty.to_str().unwrap())],
+        &[],
+    );
+    r.expect_code(0);
+    let out = r.output();
+    assert!(out[0].starts_with("90 false false"), "{out:?}");
+    assert_eq!(out[4], "false tls");
+}
+
+#[test]
+fn tls_cert_of_a_silent_server_throws_after_its_deadline() {
+    let port = silent_server();
+    let sb = Sandbox::new();
+    let start = Instant::now();
+    let r = sb.run_script(
+        "silent",
+        &format!("try {{ tls::cert(\"127.0.0.1:{port}\", #{{ timeout_ms: 300 }}); }} catch (e) {{ print(e.kind); print(e.message); }}"),
+        &[],
+    );
+    r.expect_code(0);
+    assert!(start.elapsed() < Duration::from_secs(10));
+    let out = r.output();
+    assert_eq!(out[0], "failed");
+    assert!(out[1].contains("no TLS handshake within 300 ms"), "{out:?}");
+}
+
+#[test]
+fn tls_cert_file_reads_the_leaf_inside_the_read_roots() {
+    let ca = Ca::new();
+    let (_, _, leaf_pem) = ca.leaf(now() - DAY, now() + 45 * DAY + 3600);
+    let sb = Sandbox::new();
+    sb.file("certs/fullchain.pem", &format!("{leaf_pem}{}", ca.pem));
+    let ca_file = sb.file("ca.pem", &ca.pem);
+    let script = "let c = tls::cert_file(\"certs/fullchain.pem\");\nprint(`${c.subject} | ${c.issuer} | ${c.days_left} ${c.expired} ${c.trusted}`);\n";
+    let r = run_with_env(
+        &sb,
+        "f",
+        script,
+        &[("SSL_CERT_FILE", ca_file.to_str().unwrap())],
+        &[],
+    );
+    r.expect_code(0).no_panic();
+    assert_eq!(
+        r.output(),
+        vec!["CN=localhost | CN=runbook itest CA | 45 false true"]
+    );
+
+    // Outside the read roots: denied, exit 4, audited.
+    let outside = tempfile::tempdir().unwrap();
+    let path = outside.path().join("c.pem");
+    std::fs::write(&path, &leaf_pem).unwrap();
+    let r = sb.run_script(
+        "f2",
+        &format!("tls::cert_file({:?});", path.to_str().unwrap()),
+        &[],
+    );
+    r.expect_code(4);
+    let last: Value = sb.audit().last().cloned().unwrap();
+    assert_eq!(last["action"], "tls.cert_file");
+    assert_eq!(last["outcome"], "denied");
+
+    // Not a certificate: a catchable error naming the file.
+    sb.file("certs/notes.txt", "hello");
+    let r = sb.run_script(
+        "f3",
+        "try { tls::cert_file(\"certs/notes.txt\"); } catch (e) { print(e.message); }",
+        &[],
+    );
+    r.expect_code(0);
+    assert!(r.output()[0].contains("notes.txt"), "{:?}", r.output());
+}
+
+#[test]
+fn docs_list_every_host_function() {
+    let sb = Sandbox::new();
+    let out = sb.run(&["docs", "--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let docs: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let have: Vec<String> = docs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            format!(
+                "{}::{}",
+                d["module"].as_str().unwrap(),
+                d["name"].as_str().unwrap()
+            )
+        })
+        .collect();
+    for f in [
+        "metrics::cpu",
+        "metrics::cpu_cores",
+        "metrics::load",
+        "metrics::uptime_s",
+        "metrics::hostname",
+        "metrics::memory",
+        "metrics::disk",
+        "metrics::disks",
+        "metrics::network",
+        "metrics::connections",
+        "metrics::processes",
+        "metrics::process",
+        "http::get",
+        "http::head",
+        "http::post",
+        "http::check",
+        "tls::cert",
+        "tls::cert_file",
+    ] {
+        assert!(have.iter().any(|h| h == f), "{f} missing from runbook docs");
+    }
+    for d in docs.as_array().unwrap() {
+        let m = d["module"].as_str().unwrap();
+        if ["metrics", "http", "tls"].contains(&m) {
+            let doc = d["doc"].as_str().unwrap();
+            assert!(
+                doc.contains("Throws"),
+                "{}::{} has no \"Throws\" section",
+                m,
+                d["name"]
+            );
+        }
+    }
+    let post = docs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["module"] == "http" && d["name"] == "post")
+        .unwrap();
+    assert_eq!(post["effect"], true);
+}
