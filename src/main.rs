@@ -18,7 +18,11 @@ fn main() {
     // has not stopped yet exits at once. The REPL resets the flag after each input and keeps
     // the session, so there a quick double tap must not end it: it takes three presses
     // during one input that does not stop.
-    let presses_to_exit = if matches!(cli.command, runbook::cli::Command::Repl) { 3 } else { 2 };
+    let presses_to_exit = if matches!(cli.command, runbook::cli::Command::Repl) {
+        3
+    } else {
+        2
+    };
     let presses = AtomicUsize::new(0);
     let _ = ctrlc::set_handler(move || {
         if !flag.swap(true, Ordering::SeqCst) {
@@ -30,7 +34,10 @@ fn main() {
             eprintln!("runbook: interrupted {n} times, exiting");
             std::process::exit(3);
         }
-        eprintln!("runbook: still stopping; Ctrl-C {} more time(s) ends the session", presses_to_exit - n);
+        eprintln!(
+            "runbook: still stopping; Ctrl-C {} more time(s) ends the session",
+            presses_to_exit - n
+        );
     });
     std::process::exit(runbook::app::main(cli, cancel));
 }

@@ -28,7 +28,8 @@ impl std::io::Write for Transcript {
     }
 }
 
-type PtySession = expectrl::Session<expectrl::process::unix::UnixProcess, LogStream<PtyStream, Transcript>>;
+type PtySession =
+    expectrl::Session<expectrl::process::unix::UnixProcess, LogStream<PtyStream, Transcript>>;
 
 /// A REPL on a pseudo-terminal in the sandbox.
 struct Pty {
@@ -79,10 +80,15 @@ impl Pty {
 
     /// Ctrl-D on an empty line: the session ends with exit code 0.
     fn quit(mut self) {
-        self.s.send(ControlCode::EndOfTransmission).expect("send Ctrl-D");
+        self.s
+            .send(ControlCode::EndOfTransmission)
+            .expect("send Ctrl-D");
         self.s.expect(Eof).expect("end of output after Ctrl-D");
         let status = self.s.get_process().wait().expect("wait");
-        assert!(matches!(status, WaitStatus::Exited(_, 0)), "exit status {status:?}");
+        assert!(
+            matches!(status, WaitStatus::Exited(_, 0)),
+            "exit status {status:?}"
+        );
     }
 }
 
@@ -96,7 +102,12 @@ fn piped(sb: &Sandbox, input: &str) -> (i32, String, String) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn runbook repl");
-    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write stdin");
     let out = child.wait_with_output().expect("wait");
     (
         out.status.code().unwrap_or(-1),
@@ -141,14 +152,20 @@ fn pty_tab_completes_module_functions_and_effects_ask_first() {
     p.line("y");
     p.expect("done fs.write out/note.txt");
     p.prompt();
-    assert_eq!(std::fs::read_to_string(sb.path().join("out/note.txt")).unwrap(), "from the repl");
+    assert_eq!(
+        std::fs::read_to_string(sb.path().join("out/note.txt")).unwrap(),
+        "from the repl"
+    );
     // Declining leaves the file alone and audits the refusal.
     p.line("fs::write(\"out/note.txt\", \"overwritten\")");
     p.expect("[y/N]");
     p.line("n");
     p.expect("operator declined");
     p.prompt();
-    assert_eq!(std::fs::read_to_string(sb.path().join("out/note.txt")).unwrap(), "from the repl");
+    assert_eq!(
+        std::fs::read_to_string(sb.path().join("out/note.txt")).unwrap(),
+        "from the repl"
+    );
     // Service names from the inventory complete inside strings.
     p.send("let s = \"lowc\t");
     p.expect("lowcode-platform\"");
@@ -157,10 +174,16 @@ fn pty_tab_completes_module_functions_and_effects_ask_first() {
     p.prompt();
     p.quit();
     let audit = sb.audit();
-    let outcomes: Vec<&str> = audit.iter().map(|r| r["outcome"].as_str().unwrap()).collect();
+    let outcomes: Vec<&str> = audit
+        .iter()
+        .map(|r| r["outcome"].as_str().unwrap())
+        .collect();
     assert_eq!(outcomes, vec!["done", "denied"], "{audit:#?}");
     assert_eq!(audit[0]["runbook"], "repl");
-    assert_eq!(audit[0]["run_id"], audit[1]["run_id"], "one run id per session");
+    assert_eq!(
+        audit[0]["run_id"], audit[1]["run_id"],
+        "one run id per session"
+    );
 }
 
 #[test]
@@ -242,15 +265,20 @@ fn piped_multi_line_input_is_split_by_compiling() {
     let input = "fn add(a, b) {\n  a + b\n}\nlet text = `two\nlines`;\nlet m = #{\n  a: add(1, 2),\n  b: [1,\n      2]\n};\nm.a * 10\ntext\n";
     let (code, out, err) = piped(&sb, input);
     assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
-    assert_eq!(out, "30\ntwo\nlines\n", "no prompts, strings unquoted; stderr:\n{err}");
+    assert_eq!(
+        out, "30\ntwo\nlines\n",
+        "no prompts, strings unquoted; stderr:\n{err}"
+    );
 }
 
 #[test]
 fn piped_dry_run_plans_the_write_and_writes_nothing() {
     let sb = Sandbox::new();
     write_policy(&sb);
-    let (code, out, err) =
-        piped(&sb, ":dry on\nfs::write(\"out/planned.txt\", \"x\")\nfs::exists(\"out/planned.txt\")\n");
+    let (code, out, err) = piped(
+        &sb,
+        ":dry on\nfs::write(\"out/planned.txt\", \"x\")\nfs::exists(\"out/planned.txt\")\n",
+    );
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.contains("planned fs.write out/planned.txt"), "{out}");
     assert!(out.trim_end().ends_with("false"), "{out}");
@@ -268,11 +296,17 @@ fn piped_effects_without_a_terminal_need_yes() {
     write_policy(&sb);
     let (code, _out, err) = piped(&sb, "fs::write(\"out/a.txt\", \"1\")\n");
     assert_eq!(code, 4, "{err}");
-    assert!(err.contains("operator declined") && err.contains(":yes on"), "{err}");
+    assert!(
+        err.contains("operator declined") && err.contains(":yes on"),
+        "{err}"
+    );
     assert!(!sb.path().join("out/a.txt").exists());
     let (code, out, err) = piped(&sb, ":yes on\nfs::write(\"out/a.txt\", \"1\")\n");
     assert_eq!(code, 0, "{out}\n{err}");
-    assert_eq!(std::fs::read_to_string(sb.path().join("out/a.txt")).unwrap(), "1");
+    assert_eq!(
+        std::fs::read_to_string(sb.path().join("out/a.txt")).unwrap(),
+        "1"
+    );
 }
 
 #[test]
@@ -296,9 +330,16 @@ print(`total=${m.total}`)
     assert_eq!(code, 2, "{out}\n{err}");
     assert!(err.contains("already exists"), "{err}");
     assert!(out.contains("✓ check total is 42"), "{out}");
-    let draft = std::fs::read_to_string(sb.path().join("drafts/session.rhai")).expect("draft written");
-    assert!(draft.starts_with("//! Draft from a runbook repl session"), "{draft}");
-    assert!(!draft.contains("nope"), "failed inputs are not saved:\n{draft}");
+    let draft =
+        std::fs::read_to_string(sb.path().join("drafts/session.rhai")).expect("draft written");
+    assert!(
+        draft.starts_with("//! Draft from a runbook repl session"),
+        "{draft}"
+    );
+    assert!(
+        !draft.contains("nope"),
+        "failed inputs are not saved:\n{draft}"
+    );
     assert!(draft.contains("let base = 20;\n"), "{draft}");
 
     let out = sb.run(&["check", "drafts/session.rhai"]);
@@ -322,14 +363,20 @@ fn errors_show_the_line_with_a_caret() {
     assert_eq!(code, 5, "{err}");
     assert!(err.contains("missing_thing"), "{err}");
     let lines: Vec<&str> = err.lines().collect();
-    let i = lines.iter().position(|l| l.contains("|    missing_thing;")).unwrap_or_else(|| panic!("{err}"));
+    let i = lines
+        .iter()
+        .position(|l| l.contains("|    missing_thing;"))
+        .unwrap_or_else(|| panic!("{err}"));
     assert!(lines[i].starts_with(" 2 |"), "{err}");
     assert_eq!(lines[i + 1], "   |    ^", "{err}");
 
     // A run-time error inside a function points into the input that defined it.
     let (_, _, err) = piped(&sb, "fn f(x) {\n  x / 0\n}\nf(1)\n");
     assert!(err.contains("Division by zero"), "{err}");
-    assert!(err.contains("defined by input #1") && err.contains(" 2 |   x / 0"), "{err}");
+    assert!(
+        err.contains("defined by input #1") && err.contains(" 2 |   x / 0"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -343,12 +390,27 @@ fn meta_commands_help_run_load_audit() {
     sb.file("lib.rhai", "fn triple(x) { x * 3 }\nlet loaded = 5;\n");
     let input = ":help\n:help fs::write\n:help no_such_fn\n:runbooks\n:run greet who=operator\n:load lib.rhai\ntriple(loaded)\n:audit 5\n:bogus\n:quit\nprint(\"not reached\")\n";
     let (code, out, err) = piped(&sb, input);
-    assert_eq!(code, 2, "the last failure was an unknown command\n{out}\n{err}");
+    assert_eq!(
+        code, 2,
+        "the last failure was an unknown command\n{out}\n{err}"
+    );
     assert!(out.contains(":run NAME [key=value …]"), "{out}");
-    assert!(out.contains("fs::write(path: string, text: string)") && out.contains("⚡ effect"), "{out}");
-    assert!(err.contains("no function, module or command named \"no_such_fn\""), "{err}");
-    assert!(out.contains("greet") && out.contains("Greet someone."), "{out}");
-    assert!(out.contains("hello operator") && out.contains("✓ greeted"), "{out}");
+    assert!(
+        out.contains("fs::write(path: string, text: string)") && out.contains("⚡ effect"),
+        "{out}"
+    );
+    assert!(
+        err.contains("no function, module or command named \"no_such_fn\""),
+        "{err}"
+    );
+    assert!(
+        out.contains("greet") && out.contains("Greet someone."),
+        "{out}"
+    );
+    assert!(
+        out.contains("hello operator") && out.contains("✓ greeted"),
+        "{out}"
+    );
     assert!(err.contains("greet: ok"), "{err}");
     assert!(out.contains("\n15\n"), "{out}");
     assert!(out.contains("no audit records"), "{out}");
@@ -360,8 +422,10 @@ fn meta_commands_help_run_load_audit() {
 fn imports_persist_across_inputs() {
     let sb = Sandbox::new();
     sb.file("stdlib/fmt.rhai", "fn pct(a, b) { a * 100 / b }\n");
-    let (code, out, err) =
-        piped(&sb, "import \"fmt\" as fmt;\nfmt::pct(1, 4)\nfn quarter(x) { fmt::pct(x, 4) }\nquarter(3)\n");
+    let (code, out, err) = piped(
+        &sb,
+        "import \"fmt\" as fmt;\nfmt::pct(1, 4)\nfn quarter(x) { fmt::pct(x, 4) }\nquarter(3)\n",
+    );
     assert_eq!(code, 0, "{out}\n{err}");
     assert_eq!(out, "25\n75\n", "{err}");
 }
@@ -369,11 +433,16 @@ fn imports_persist_across_inputs() {
 #[test]
 fn values_render_as_tables() {
     let sb = Sandbox::new();
-    let (code, out, err) =
-        piped(&sb, "[#{pid: 1, name: \"init\"}, #{pid: 42, name: \"node\"}]\n#{used: 10, mount: \"/\"}\n");
+    let (code, out, err) = piped(
+        &sb,
+        "[#{pid: 1, name: \"init\"}, #{pid: 42, name: \"node\"}]\n#{used: 10, mount: \"/\"}\n",
+    );
     assert_eq!(code, 0, "{err}");
     let lines: Vec<&str> = out.lines().collect();
-    assert!(lines[1].contains("name") && lines[1].contains("pid"), "{out}");
+    assert!(
+        lines[1].contains("name") && lines[1].contains("pid"),
+        "{out}"
+    );
     assert!(out.contains("│ node ┆ 42  │"), "{out}");
     assert!(out.contains("│ mount ┆ /     │"), "{out}");
 }
@@ -385,7 +454,10 @@ fn pty_double_ctrl_c_on_a_stuck_input_keeps_the_session_three_end_it() {
     let sb = Sandbox::new();
     write_policy(&sb);
     let fifo = sb.path().join("out/fifo");
-    let st = std::process::Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+    let st = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo");
     assert!(st.success());
 
     let mut p = Pty::start(&sb);
@@ -416,7 +488,10 @@ fn pty_double_ctrl_c_on_a_stuck_input_keeps_the_session_three_end_it() {
     p.expect("interrupted 3 times, exiting");
     p.s.expect(Eof).expect("end of output");
     let status = p.s.get_process().wait().expect("wait");
-    assert!(matches!(status, WaitStatus::Exited(_, 3)), "exit status {status:?}");
+    assert!(
+        matches!(status, WaitStatus::Exited(_, 3)),
+        "exit status {status:?}"
+    );
 }
 
 /// `:run` of a runbook that may cause effects asks once before it starts; declining runs nothing.
@@ -443,14 +518,20 @@ fn pty_run_asks_before_a_runbook_with_effects() {
     p.expect("done     fs.write");
     p.expect("stamp: ok");
     p.prompt();
-    assert_eq!(std::fs::read_to_string(sb.path().join("out/stamp.txt")).unwrap(), "second");
+    assert_eq!(
+        std::fs::read_to_string(sb.path().join("out/stamp.txt")).unwrap(),
+        "second"
+    );
     // Under :dry on it plans without asking.
     p.line(":dry on");
     p.prompt();
     p.line(":run stamp text=third");
     p.expect("planned  fs.write");
     p.prompt();
-    assert_eq!(std::fs::read_to_string(sb.path().join("out/stamp.txt")).unwrap(), "second");
+    assert_eq!(
+        std::fs::read_to_string(sb.path().join("out/stamp.txt")).unwrap(),
+        "second"
+    );
     p.quit();
 }
 
@@ -465,7 +546,10 @@ fn pty_bracketed_paste_is_one_input() {
     p.prompt();
     p.quit();
     let hist = std::fs::read_to_string(sb.state().join("repl_history")).expect("history file");
-    assert!(hist.contains("let pasted = 40;\\nfn bump(x) {\\n  x + 2\\n}\\nbump(pasted)"), "{hist}");
+    assert!(
+        hist.contains("let pasted = 40;\\nfn bump(x) {\\n  x + 2\\n}\\nbump(pasted)"),
+        "{hist}"
+    );
 }
 
 /// Each input gets the policy's wall-clock limit; hitting it ends that input, not the session.
@@ -474,7 +558,10 @@ fn piped_each_input_gets_the_policy_timeout() {
     let sb = Sandbox::new();
     sb.config("[policy]\ntimeout_s = 1\nmax_operations = 100_000_000_000\n");
     let t0 = std::time::Instant::now();
-    let (code, out, err) = piped(&sb, "let kept = 2;\nloop { }\nsleep_s(0.6); kept * 21\nsleep_s(0.6); kept * 50\n");
+    let (code, out, err) = piped(
+        &sb,
+        "let kept = 2;\nloop { }\nsleep_s(0.6); kept * 21\nsleep_s(0.6); kept * 50\n",
+    );
     let elapsed = t0.elapsed();
     assert_eq!(code, 3, "{out}\n{err}");
     assert!(err.contains("wall-clock timeout"), "{err}");
@@ -488,7 +575,10 @@ fn piped_each_input_gets_the_policy_timeout() {
 #[test]
 fn pty_ctrl_c_during_an_effect_audits_it_interrupted() {
     let sb = Sandbox::new();
-    sb.config(&format!("[policy]\nread = [\"{}\"]\ncommands = [\"sleep\"]\n", sb.path().display()));
+    sb.config(&format!(
+        "[policy]\nread = [\"{}\"]\ncommands = [\"sleep\"]\n",
+        sb.path().display()
+    ));
     let mut p = Pty::start(&sb);
     p.line(":yes on");
     p.expect("yes]> \r");
@@ -499,7 +589,10 @@ fn pty_ctrl_c_during_an_effect_audits_it_interrupted() {
     p.ctrl_c();
     p.expect("interrupted cmd.run sleep");
     p.expect("yes]> \r");
-    assert!(t0.elapsed() < Duration::from_secs(10), "the command was stopped, not waited for");
+    assert!(
+        t0.elapsed() < Duration::from_secs(10),
+        "the command was stopped, not waited for"
+    );
     p.line("before + 1");
     p.expect("2");
     p.prompt();

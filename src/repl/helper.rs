@@ -14,26 +14,53 @@ use rustyline::completion::{Completer, FilenameCompleter, Pair};
 use rustyline::highlight::{CmdKind, Highlighter, MatchingBracketHighlighter};
 use rustyline::hint::{Hint, Hinter};
 use rustyline::validate::{ValidationContext, ValidationResult, Validator};
-use rustyline::{Cmd, ConditionalEventHandler, Context, Event, EventContext, Helper, Movement, RepeatCount};
+use rustyline::{
+    Cmd, ConditionalEventHandler, Context, Event, EventContext, Helper, Movement, RepeatCount,
+};
 
 use crate::runbook::SearchPath;
 
 /// The meta-commands, for completion and `:help`.
 pub const META: &[(&str, &str, &str)] = &[
-    (":help", "[NAME]", "this overview, or the doc of a function or module (`:help logs::search`, `:help logs`)"),
+    (
+        ":help",
+        "[NAME]",
+        "this overview, or the doc of a function or module (`:help logs::search`, `:help logs`)",
+    ),
     (":runbooks", "", "the runbooks found, with their summaries"),
-    (":run", "NAME [key=value …]", "run a runbook inside the session and show its report"),
-    (":dry", "on|off", "dry-run mode: effects are planned and audited, not executed (shown in the prompt)"),
-    (":yes", "on|off", "run effects without asking first (shown in the prompt)"),
-    (":load", "FILE", "evaluate a script file in the session (its functions and variables stay)"),
-    (":save", "FILE", "write the session's successful inputs as a draft runbook (`runbook check` accepts it)"),
+    (
+        ":run",
+        "NAME [key=value …]",
+        "run a runbook inside the session and show its report",
+    ),
+    (
+        ":dry",
+        "on|off",
+        "dry-run mode: effects are planned and audited, not executed (shown in the prompt)",
+    ),
+    (
+        ":yes",
+        "on|off",
+        "run effects without asking first (shown in the prompt)",
+    ),
+    (
+        ":load",
+        "FILE",
+        "evaluate a script file in the session (its functions and variables stay)",
+    ),
+    (
+        ":save",
+        "FILE",
+        "write the session's successful inputs as a draft runbook (`runbook check` accepts it)",
+    ),
     (":audit", "[N]", "the last N audit records (default 10)"),
     (":quit", "", "leave the session (Ctrl-D too)"),
 ];
 
 const KEYWORDS: &[&str] = &[
-    "let", "const", "fn", "if", "else", "while", "loop", "for", "in", "do", "until", "break", "continue", "return",
-    "throw", "try", "catch", "import", "as", "true", "false", "switch", "print", "debug", "type_of",
+    "let", "const", "fn", "if", "else", "while", "loop", "for", "in", "do", "until", "break",
+    "continue", "return", "throw", "try", "catch", "import", "as", "true", "false", "switch",
+    "print", "debug", "type_of",
 ];
 
 /// Whether `input` is an unfinished piece of Rhai: an open block, bracket, string or block
@@ -48,7 +75,8 @@ pub fn is_incomplete(syntax: &Engine, input: &str) -> bool {
     match syntax.compile(input) {
         Ok(_) => syntax.compile(format!("{input}\n*/")).is_ok(),
         Err(e) => match e.err_type() {
-            ParseErrorType::UnexpectedEOF | ParseErrorType::BadInput(LexError::UnterminatedString) => true,
+            ParseErrorType::UnexpectedEOF
+            | ParseErrorType::BadInput(LexError::UnterminatedString) => true,
             _ => {
                 let pos = e.position();
                 match (pos.line(), pos.position()) {
@@ -64,7 +92,11 @@ pub fn is_incomplete(syntax: &Engine, input: &str) -> bool {
 fn at_end(input: &str, line: usize, col: usize) -> bool {
     let trimmed = input.trim_end();
     let last_line = trimmed.lines().count().max(1);
-    let last_len = trimmed.lines().last().map(|l| l.chars().count()).unwrap_or(0);
+    let last_len = trimmed
+        .lines()
+        .last()
+        .map(|l| l.chars().count())
+        .unwrap_or(0);
     line > last_line || (line == last_line && col > last_len)
 }
 
@@ -83,7 +115,11 @@ pub struct FnInfo {
 impl FnInfo {
     /// `module::name` or `name`.
     pub fn full_name(&self) -> String {
-        if self.module.is_empty() { self.name.clone() } else { format!("{}::{}", self.module, self.name) }
+        if self.module.is_empty() {
+            self.name.clone()
+        } else {
+            format!("{}::{}", self.module, self.name)
+        }
     }
 }
 
@@ -133,7 +169,11 @@ fn is_ident(c: char) -> bool {
 
 /// Byte offset where the identifier path (`logs::se`) ending `text` starts.
 fn ident_start(text: &str) -> usize {
-    text.char_indices().rev().find(|(_, c)| !is_ident(*c)).map(|(i, c)| i + c.len_utf8()).unwrap_or(0)
+    text.char_indices()
+        .rev()
+        .find(|(_, c)| !is_ident(*c))
+        .map(|(i, c)| i + c.len_utf8())
+        .unwrap_or(0)
 }
 
 /// State of the text before the cursor: inside a string literal (with the byte offset just
@@ -207,10 +247,18 @@ pub fn split_words(line: &str) -> Vec<String> {
 }
 
 fn pairs(prefix: &str, items: impl IntoIterator<Item = String>) -> Vec<Pair> {
-    let mut v: Vec<String> = items.into_iter().filter(|s| s.starts_with(prefix)).collect();
+    let mut v: Vec<String> = items
+        .into_iter()
+        .filter(|s| s.starts_with(prefix))
+        .collect();
     v.sort();
     v.dedup();
-    v.into_iter().map(|s| Pair { display: s.clone(), replacement: s }).collect()
+    v.into_iter()
+        .map(|s| Pair {
+            display: s.clone(),
+            replacement: s,
+        })
+        .collect()
 }
 
 /// The hint shown after the cursor: what it displays, and what Right-arrow inserts (if anything).
@@ -232,16 +280,27 @@ impl Hint for SigHint {
 impl Catalog {
     /// Module names: host modules then imported aliases.
     fn module_names(&self) -> Vec<String> {
-        let mut v: Vec<String> = crate::modules::MODULE_NAMES.iter().map(|s| s.to_string()).collect();
+        let mut v: Vec<String> = crate::modules::MODULE_NAMES
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         v.extend(self.names.borrow().modules.keys().cloned());
         v
     }
 
     /// Function names of `module` (host or imported).
     fn functions_of(&self, module: &str) -> Vec<String> {
-        let mut v: Vec<String> = self.host.iter().filter(|f| f.module == module).map(|f| f.name.clone()).collect();
+        let mut v: Vec<String> = self
+            .host
+            .iter()
+            .filter(|f| f.module == module)
+            .map(|f| f.name.clone())
+            .collect();
         if let Some(sigs) = self.names.borrow().modules.get(module) {
-            v.extend(sigs.iter().map(|s| s.split('(').next().unwrap_or(s).to_string()));
+            v.extend(
+                sigs.iter()
+                    .map(|s| s.split('(').next().unwrap_or(s).to_string()),
+            );
         }
         v
     }
@@ -252,15 +311,23 @@ impl Catalog {
             Some((m, f)) => (m, f),
             None => ("", name),
         };
-        let mut v: Vec<String> =
-            self.host.iter().filter(|f| f.module == module && f.name == func).map(|f| f.signature.clone()).collect();
+        let mut v: Vec<String> = self
+            .host
+            .iter()
+            .filter(|f| f.module == module && f.name == func)
+            .map(|f| f.signature.clone())
+            .collect();
         let names = self.names.borrow();
         if module.is_empty() {
             if let Some(sigs) = names.functions.get(func) {
                 v.extend(sigs.iter().cloned());
             }
         } else if let Some(sigs) = names.modules.get(module) {
-            v.extend(sigs.iter().filter(|s| s.split('(').next() == Some(func)).map(|s| format!("{module}::{s}")));
+            v.extend(
+                sigs.iter()
+                    .filter(|s| s.split('(').next() == Some(func))
+                    .map(|s| format!("{module}::{s}")),
+            );
         }
         v
     }
@@ -279,10 +346,17 @@ impl Catalog {
             }
             // A chosen name closes the string, unless the closing quote is already there.
             let quote = &before[start - 1..start];
-            let close = if line[pos..].starts_with(quote) { "" } else { quote };
+            let close = if line[pos..].starts_with(quote) {
+                ""
+            } else {
+                quote
+            };
             let cands = pairs(typed, self.services.iter().cloned())
                 .into_iter()
-                .map(|p| Pair { replacement: format!("{}{close}", p.display), display: p.display })
+                .map(|p| Pair {
+                    replacement: format!("{}{close}", p.display),
+                    display: p.display,
+                })
                 .collect();
             return (start, cands);
         }
@@ -303,8 +377,17 @@ impl Catalog {
             return (pos, Vec::new());
         }
         let names = self.names.borrow();
-        let mut all: Vec<String> = self.module_names().into_iter().map(|m| format!("{m}::")).collect();
-        all.extend(self.host.iter().filter(|f| f.module.is_empty()).map(|f| f.name.clone()));
+        let mut all: Vec<String> = self
+            .module_names()
+            .into_iter()
+            .map(|m| format!("{m}::"))
+            .collect();
+        all.extend(
+            self.host
+                .iter()
+                .filter(|f| f.module.is_empty())
+                .map(|f| f.name.clone()),
+        );
         all.extend(names.variables.iter().cloned());
         all.extend(names.functions.keys().cloned());
         all.extend(KEYWORDS.iter().map(|k| k.to_string()));
@@ -314,22 +397,40 @@ impl Catalog {
     fn complete_meta(&self, before: &str) -> (usize, Vec<Pair>) {
         let lead = before.len() - before.trim_start().len();
         let text = &before[lead..];
-        let word_start = before.rfind(char::is_whitespace).map(|i| i + 1).unwrap_or(0);
+        let word_start = before
+            .rfind(char::is_whitespace)
+            .map(|i| i + 1)
+            .unwrap_or(0);
         let word = &before[word_start..];
         let words: Vec<&str> = text.split_whitespace().collect();
-        let n_done = if text.ends_with(char::is_whitespace) { words.len() } else { words.len().saturating_sub(1) };
+        let n_done = if text.ends_with(char::is_whitespace) {
+            words.len()
+        } else {
+            words.len().saturating_sub(1)
+        };
         if n_done == 0 {
-            return (word_start, pairs(word, META.iter().map(|(m, _, _)| m.to_string())));
+            return (
+                word_start,
+                pairs(word, META.iter().map(|(m, _, _)| m.to_string())),
+            );
         }
         match words[0] {
-            ":run" if n_done == 1 => (word_start, pairs(word, self.search.list().into_iter().map(|r| r.name))),
+            ":run" if n_done == 1 => (
+                word_start,
+                pairs(word, self.search.list().into_iter().map(|r| r.name)),
+            ),
             ":run" => {
                 let params = self
                     .search
                     .find(words[1])
                     .ok()
                     .and_then(|rb| rb.header().ok())
-                    .map(|h| h.params.into_iter().map(|p| format!("{}=", p.name)).collect::<Vec<_>>())
+                    .map(|h| {
+                        h.params
+                            .into_iter()
+                            .map(|p| format!("{}=", p.name))
+                            .collect::<Vec<_>>()
+                    })
                     .unwrap_or_default();
                 (word_start, pairs(word, params))
             }
@@ -339,7 +440,10 @@ impl Catalog {
                 all.extend(META.iter().map(|(m, _, _)| m.to_string()));
                 (word_start, pairs(word, all))
             }
-            ":dry" | ":yes" if n_done == 1 => (word_start, pairs(word, ["on".to_string(), "off".to_string()])),
+            ":dry" | ":yes" if n_done == 1 => (
+                word_start,
+                pairs(word, ["on".to_string(), "off".to_string()]),
+            ),
             _ => (before.len(), Vec::new()),
         }
     }
@@ -357,17 +461,27 @@ impl Catalog {
         if let Some((module, prefix)) = word.rsplit_once("::")
             && !prefix.is_empty()
         {
-            let mut names: Vec<String> =
-                self.functions_of(module).into_iter().filter(|f| f.starts_with(prefix)).collect();
+            let mut names: Vec<String> = self
+                .functions_of(module)
+                .into_iter()
+                .filter(|f| f.starts_with(prefix))
+                .collect();
             names.sort();
             names.dedup();
             if let [only] = names.as_slice() {
                 let rest = &only[prefix.len()..];
                 let sigs = self.signatures(&format!("{module}::{only}"));
-                let params: Vec<String> = sigs.iter().map(|s| s[s.find('(').unwrap_or(0)..].to_string()).collect();
+                let params: Vec<String> = sigs
+                    .iter()
+                    .map(|s| s[s.find('(').unwrap_or(0)..].to_string())
+                    .collect();
                 return Some(SigHint {
                     display: format!("{rest}{}", params.join("  |  ")),
-                    insert: if rest.is_empty() { None } else { Some(rest.to_string()) },
+                    insert: if rest.is_empty() {
+                        None
+                    } else {
+                        Some(rest.to_string())
+                    },
                 });
             }
         }
@@ -377,7 +491,10 @@ impl Catalog {
         if sigs.is_empty() {
             return None;
         }
-        Some(SigHint { display: format!("   ‹ {} ›", sigs.join("  |  ")), insert: None })
+        Some(SigHint {
+            display: format!("   ‹ {} ›", sigs.join("  |  ")),
+            insert: None,
+        })
     }
 }
 
@@ -403,7 +520,11 @@ fn open_call(text: &str) -> Option<String> {
                 let head = text[..i].trim_end();
                 let s = ident_start(head);
                 let name = &head[s..];
-                stack.push(if name.is_empty() || name.ends_with(':') { None } else { Some(name.to_string()) });
+                stack.push(if name.is_empty() || name.ends_with(':') {
+                    None
+                } else {
+                    Some(name.to_string())
+                });
             }
             '[' | '{' => stack.push(None),
             ')' | ']' | '}' => {
@@ -412,7 +533,11 @@ fn open_call(text: &str) -> Option<String> {
             _ => {}
         }
     }
-    stack.into_iter().rev().find_map(|x| x).filter(|_| in_str.is_none())
+    stack
+        .into_iter()
+        .rev()
+        .find_map(|x| x)
+        .filter(|_| in_str.is_none())
 }
 
 /// Ctrl-C while typing clears what was typed (all lines of an unfinished input) and stays on
@@ -421,8 +546,18 @@ fn open_call(text: &str) -> Option<String> {
 pub struct ClearOnCtrlC;
 
 impl ConditionalEventHandler for ClearOnCtrlC {
-    fn handle(&self, _evt: &Event, _n: RepeatCount, _positive: bool, ctx: &EventContext) -> Option<Cmd> {
-        if ctx.line().is_empty() { None } else { Some(Cmd::Kill(Movement::WholeBuffer)) }
+    fn handle(
+        &self,
+        _evt: &Event,
+        _n: RepeatCount,
+        _positive: bool,
+        ctx: &EventContext,
+    ) -> Option<Cmd> {
+        if ctx.line().is_empty() {
+            None
+        } else {
+            Some(Cmd::Kill(Movement::WholeBuffer))
+        }
     }
 }
 
@@ -450,7 +585,12 @@ impl ReplHelper {
 impl Completer for ReplHelper {
     type Candidate = Pair;
 
-    fn complete(&self, line: &str, pos: usize, ctx: &Context<'_>) -> rustyline::Result<(usize, Vec<Pair>)> {
+    fn complete(
+        &self,
+        line: &str,
+        pos: usize,
+        ctx: &Context<'_>,
+    ) -> rustyline::Result<(usize, Vec<Pair>)> {
         let t = line[..pos].trim_start();
         if (t.starts_with(":load ") || t.starts_with(":save ")) && !line.contains('\n') {
             return self.files.complete(line, pos, ctx);
@@ -469,11 +609,19 @@ impl Hinter for ReplHelper {
 
 impl Highlighter for ReplHelper {
     fn highlight<'l>(&self, line: &'l str, pos: usize) -> Cow<'l, str> {
-        if self.color { self.brackets.highlight(line, pos) } else { Cow::Borrowed(line) }
+        if self.color {
+            self.brackets.highlight(line, pos)
+        } else {
+            Cow::Borrowed(line)
+        }
     }
 
     fn highlight_hint<'h>(&self, hint: &'h str) -> Cow<'h, str> {
-        if self.color { Cow::Owned(format!("\x1b[2m{hint}\x1b[0m")) } else { Cow::Borrowed(hint) }
+        if self.color {
+            Cow::Owned(format!("\x1b[2m{hint}\x1b[0m"))
+        } else {
+            Cow::Borrowed(hint)
+        }
     }
 
     fn highlight_char(&self, line: &str, pos: usize, kind: CmdKind) -> bool {
@@ -502,7 +650,10 @@ mod tests {
         let names = SessionNames {
             variables: vec!["total".into(), "tally".into()],
             functions: BTreeMap::from([("twice".to_string(), vec!["twice(x)".to_string()])]),
-            modules: BTreeMap::from([("util".to_string(), vec!["percent(a, b)".to_string(), "pad(s)".to_string()])]),
+            modules: BTreeMap::from([(
+                "util".to_string(),
+                vec!["percent(a, b)".to_string(), "pad(s)".to_string()],
+            )]),
         };
         Catalog {
             host: host_functions(),
@@ -556,17 +707,26 @@ mod tests {
     #[test]
     fn completes_module_functions_and_names() {
         let c = catalog();
-        assert_eq!(replacements(&c, "fs::wr"), (0, vec!["fs::write".to_string()]));
+        assert_eq!(
+            replacements(&c, "fs::wr"),
+            (0, vec!["fs::write".to_string()])
+        );
         let (start, v) = replacements(&c, "let x = json::p");
         assert_eq!(start, 8);
-        assert!(v.contains(&"json::parse".to_string()) && v.contains(&"json::pretty".to_string()), "{v:?}");
+        assert!(
+            v.contains(&"json::parse".to_string()) && v.contains(&"json::pretty".to_string()),
+            "{v:?}"
+        );
         let (_, v) = replacements(&c, "met");
         assert_eq!(v, vec!["metrics::".to_string()]);
         let (_, v) = replacements(&c, "t");
         for want in ["total", "tally", "twice", "true", "throw", "tls::", "try"] {
             assert!(v.contains(&want.to_string()), "{want} missing in {v:?}");
         }
-        assert_eq!(replacements(&c, "util::pe"), (0, vec!["util::percent".to_string()]));
+        assert_eq!(
+            replacements(&c, "util::pe"),
+            (0, vec!["util::percent".to_string()])
+        );
         // A method call is not completed as a module name.
         assert!(replacements(&c, "x.le").1.is_empty());
     }
@@ -578,20 +738,37 @@ mod tests {
         let (start, v) = replacements(&c, line);
         assert_eq!(start, line.len() - 3);
         assert_eq!(v, vec!["lowcode-platform\"".to_string()]);
-        assert_eq!(replacements(&c, "let s = \"done\"; service::health(\"n").1, vec!["nginx\"".to_string()]);
-        assert_eq!(replacements(&c, "service::health(`n").1, vec!["nginx`".to_string()]);
+        assert_eq!(
+            replacements(&c, "let s = \"done\"; service::health(\"n").1,
+            vec!["nginx\"".to_string()]
+        );
+        assert_eq!(
+            replacements(&c, "service::health(`n").1,
+            vec!["nginx`".to_string()]
+        );
         // The closing quote is already there (cursor inside `""`): not doubled.
         let line = "service::status(\"low\")";
-        assert_eq!(c.complete(line, line.len() - 2).1[0].replacement, "lowcode-platform");
+        assert_eq!(
+            c.complete(line, line.len() - 2).1[0].replacement,
+            "lowcode-platform"
+        );
         // After the string is closed we are back in code.
-        assert!(replacements(&c, "\"nginx\" + lo").1.iter().all(|s| !s.starts_with("lowcode")));
+        assert!(
+            replacements(&c, "\"nginx\" + lo")
+                .1
+                .iter()
+                .all(|s| !s.starts_with("lowcode"))
+        );
     }
 
     #[test]
     fn completes_meta_commands() {
         let c = catalog();
         assert_eq!(replacements(&c, ":he"), (0, vec![":help".to_string()]));
-        assert_eq!(replacements(&c, ":dry o").1, vec!["off".to_string(), "on".to_string()]);
+        assert_eq!(
+            replacements(&c, ":dry o").1,
+            vec!["off".to_string(), "on".to_string()]
+        );
         let (start, v) = replacements(&c, ":help fs::wr");
         assert_eq!(start, 6);
         assert_eq!(v, vec!["fs::write".to_string()]);
@@ -606,9 +783,15 @@ mod tests {
         let c = catalog();
         let h = c.hint("fs::wri", 7).expect("hint");
         assert_eq!(h.insert.as_deref(), Some("te"));
-        assert!(h.display.starts_with("te(path: string, text: string)"), "{h:?}");
+        assert!(
+            h.display.starts_with("te(path: string, text: string)"),
+            "{h:?}"
+        );
         let h = c.hint("fs::write(\"/tmp/x\", ", 20).expect("hint");
-        assert!(h.display.contains("fs::write(path: string, text: string)"), "{h:?}");
+        assert!(
+            h.display.contains("fs::write(path: string, text: string)"),
+            "{h:?}"
+        );
         assert_eq!(h.insert, None);
         let h = c.hint("let y = twice(", 14).expect("hint");
         assert!(h.display.contains("twice(x)"), "{h:?}");
@@ -617,13 +800,22 @@ mod tests {
         assert_eq!(c.hint("nope(", 5), None);
         assert_eq!(c.hint("fs::wri", 3), None);
         // Multi-byte text before the word is handled on char boundaries.
-        assert_eq!(c.hint("«fs::wri", "«fs::wri".len()).and_then(|h| h.insert), Some("te".to_string()));
-        assert_eq!(replacements(&c, "é(fs::wr").1, vec!["fs::write".to_string()]);
+        assert_eq!(
+            c.hint("«fs::wri", "«fs::wri".len()).and_then(|h| h.insert),
+            Some("te".to_string())
+        );
+        assert_eq!(
+            replacements(&c, "é(fs::wr").1,
+            vec!["fs::write".to_string()]
+        );
         assert!(c.hint("«fs::write(«", "«fs::write(«".len()).is_some());
     }
 
     #[test]
     fn splits_meta_words_with_quotes() {
-        assert_eq!(split_words(":run x  a=1 b=\"two words\" ''"), vec![":run", "x", "a=1", "b=two words", ""]);
+        assert_eq!(
+            split_words(":run x  a=1 b=\"two words\" ''"),
+            vec![":run", "x", "a=1", "b=two words", ""]
+        );
     }
 }

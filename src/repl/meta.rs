@@ -45,7 +45,11 @@ impl Session {
                 }
                 println!(
                     "dry run {}",
-                    if self.dry_run { "on: effects are planned and audited, not executed" } else { "off: effects run" }
+                    if self.dry_run {
+                        "on: effects are planned and audited, not executed"
+                    } else {
+                        "off: effects run"
+                    }
                 );
                 Flow::Ok
             }),
@@ -55,7 +59,11 @@ impl Session {
                 }
                 println!(
                     "yes {}",
-                    if self.yes { "on: effects run without asking" } else { "off: each effect asks first" }
+                    if self.yes {
+                        "on: effects run without asking"
+                    } else {
+                        "off: each effect asks first"
+                    }
                 );
                 Flow::Ok
             }),
@@ -76,7 +84,9 @@ impl Session {
                 _ => Err("usage: :audit [N]".into()),
             },
             ":quit" | ":q" | ":exit" => Ok(Flow::Quit),
-            other => Err(format!("unknown command {other} (:help lists the commands)")),
+            other => Err(format!(
+                "unknown command {other} (:help lists the commands)"
+            )),
         };
         match result {
             Ok(flow) => flow,
@@ -90,29 +100,55 @@ impl Session {
     fn help(&self, name: Option<&str>) -> Result<Flow, String> {
         let host = helper::host_functions();
         let Some(name) = name else {
-            println!("Type Rhai code: variables, functions and imports stay for the whole session.");
-            println!("Values are printed as tables; effects ask first (:yes on to skip, :dry on to plan only).\n");
+            println!(
+                "Type Rhai code: variables, functions and imports stay for the whole session."
+            );
+            println!(
+                "Values are printed as tables; effects ask first (:yes on to skip, :dry on to plan only).\n"
+            );
             println!("Commands:");
             for (m, args, what) in META {
                 println!("  {:<24} {what}", format!("{m} {args}"));
             }
-            println!("\nModules (:help MODULE lists its functions, :help module::function shows its doc):");
+            println!(
+                "\nModules (:help MODULE lists its functions, :help module::function shows its doc):"
+            );
             for m in crate::modules::MODULE_NAMES {
-                let fns: BTreeSet<&str> = host.iter().filter(|f| f.module == *m).map(|f| f.name.as_str()).collect();
+                let fns: BTreeSet<&str> = host
+                    .iter()
+                    .filter(|f| f.module == *m)
+                    .map(|f| f.name.as_str())
+                    .collect();
                 if fns.is_empty() {
                     println!("  {m}::  (not available in this build)");
                 } else {
-                    println!("  {m}::  {}", fns.into_iter().collect::<Vec<_>>().join(", "));
+                    println!(
+                        "  {m}::  {}",
+                        fns.into_iter().collect::<Vec<_>>().join(", ")
+                    );
                 }
             }
-            let globals: BTreeSet<&str> =
-                host.iter().filter(|f| f.module.is_empty()).map(|f| f.name.as_str()).collect();
-            println!("  global: {}", globals.into_iter().collect::<Vec<_>>().join(", "));
-            println!("\nKeys: Tab completes (modules, functions, :run runbooks, service names in strings);");
-            println!("an open block, bracket or string continues on the next line; Ctrl-C stops a running input.");
+            let globals: BTreeSet<&str> = host
+                .iter()
+                .filter(|f| f.module.is_empty())
+                .map(|f| f.name.as_str())
+                .collect();
+            println!(
+                "  global: {}",
+                globals.into_iter().collect::<Vec<_>>().join(", ")
+            );
+            println!(
+                "\nKeys: Tab completes (modules, functions, :run runbooks, service names in strings);"
+            );
+            println!(
+                "an open block, bracket or string continues on the next line; Ctrl-C stops a running input."
+            );
             return Ok(Flow::Ok);
         };
-        if let Some((m, args, what)) = META.iter().find(|(m, _, _)| *m == name || m.trim_start_matches(':') == name) {
+        if let Some((m, args, what)) = META
+            .iter()
+            .find(|(m, _, _)| *m == name || m.trim_start_matches(':') == name)
+        {
             println!("{m} {args}\n  {what}");
             return Ok(Flow::Ok);
         }
@@ -155,7 +191,10 @@ impl Session {
         }
         if let Some((alias, func)) = name.split_once("::") {
             if let Some(sigs) = names.modules.get(alias) {
-                let m: Vec<&String> = sigs.iter().filter(|s| s.split('(').next() == Some(func)).collect();
+                let m: Vec<&String> = sigs
+                    .iter()
+                    .filter(|s| s.split('(').next() == Some(func))
+                    .collect();
                 if !m.is_empty() {
                     for s in m {
                         println!("{alias}::{s}  (imported module)");
@@ -169,18 +208,28 @@ impl Session {
             }
             return Ok(Flow::Ok);
         }
-        Err(format!("no function, module or command named {name:?} (:help lists them)"))
+        Err(format!(
+            "no function, module or command named {name:?} (:help lists them)"
+        ))
     }
 
     fn runbooks(&self) -> Result<Flow, String> {
         let rbs = self.search.list();
-        let width = rbs.iter().map(|r| r.name.chars().count()).max().unwrap_or(0);
+        let width = rbs
+            .iter()
+            .map(|r| r.name.chars().count())
+            .max()
+            .unwrap_or(0);
         for rb in &rbs {
             let summary = match rb.header() {
                 Ok(h) => h.summary,
                 Err(e) => format!("(bad header: {e})"),
             };
-            let origin = if rb.origin == "built-in" { String::new() } else { format!("  [{}]", rb.origin) };
+            let origin = if rb.origin == "built-in" {
+                String::new()
+            } else {
+                format!("  [{}]", rb.origin)
+            };
             println!("{:<width$}  {summary}{origin}", rb.name);
         }
         Ok(Flow::Ok)
@@ -189,7 +238,12 @@ impl Session {
     /// Effects a runbook may cause, following its imports.
     fn effects_of(&self, rb: &Runbook) -> BTreeSet<String> {
         let resolver = StdlibResolver::new(self.stdlib.clone());
-        fn imported(resolver: &StdlibResolver, from: &str, path: &str, depth: usize) -> BTreeSet<String> {
+        fn imported(
+            resolver: &StdlibResolver,
+            from: &str,
+            path: &str,
+            depth: usize,
+        ) -> BTreeSet<String> {
             if depth > 8 {
                 return BTreeSet::new();
             }
@@ -208,18 +262,26 @@ impl Session {
     /// deadline) under the session's `:dry` and `:yes`. A runbook that may cause effects asks
     /// once before it starts (unless `:dry on` or `:yes on`); its own `confirm()` calls still ask.
     fn run_runbook(&mut self, name: &str, params: &[&str]) -> Result<Flow, String> {
-        let params =
-            params.iter().map(|p| runner::parse_kv(p)).collect::<crate::Result<Vec<_>>>().map_err(|e| e.to_string())?;
+        let params = params
+            .iter()
+            .map(|p| runner::parse_kv(p))
+            .collect::<crate::Result<Vec<_>>>()
+            .map_err(|e| e.to_string())?;
         let rb = self.search.find(name).map_err(|e| e.to_string())?;
         if !self.dry_run && !self.yes {
             let effects = self.effects_of(&rb);
             if !effects.is_empty() {
                 let list = effects.into_iter().collect::<Vec<_>>().join(", ");
                 let ctx = self.new_ctx(Cancel::never());
-                let ok =
-                    ctx.ask(&format!("{} may cause effects ({list}). Run it?", rb.name)).map_err(|e| e.to_string())?;
+                let ok = ctx
+                    .ask(&format!("{} may cause effects ({list}). Run it?", rb.name))
+                    .map_err(|e| e.to_string())?;
                 if !ok {
-                    let why = if self.interactive { "" } else { " (no terminal to confirm on: :yes on or :dry on)" };
+                    let why = if self.interactive {
+                        ""
+                    } else {
+                        " (no terminal to confirm on: :yes on or :dry on)"
+                    };
                     return Err(format!("{} not run{why}", rb.name));
                 }
             }
@@ -237,11 +299,16 @@ impl Session {
         let mut out = stdout.lock();
         let _ = report.render_human(&mut out, &mut std::io::stderr(), self.color);
         let _ = out.flush();
-        Ok(if report.exit_code == 0 { Flow::Ok } else { Flow::Failed(report.exit_code) })
+        Ok(if report.exit_code == 0 {
+            Flow::Ok
+        } else {
+            Flow::Failed(report.exit_code)
+        })
     }
 
     fn load(&mut self, file: &Path) -> Result<Flow, String> {
-        let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
         Ok(self.eval_code(&text, Some(file)))
     }
 
@@ -271,18 +338,30 @@ impl Session {
         if self.saved.is_empty() {
             return Err("nothing to save yet: no input has succeeded in this session".into());
         }
-        let path: PathBuf = if file.extension().is_none() { file.with_extension("rhai") } else { file.to_path_buf() };
+        let path: PathBuf = if file.extension().is_none() {
+            file.with_extension("rhai")
+        } else {
+            file.to_path_buf()
+        };
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+            std::fs::create_dir_all(parent)
+                .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
         }
-        let mut f =
-            std::fs::OpenOptions::new().write(true).create_new(true).open(&path).map_err(|e| match e.kind() {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| match e.kind() {
                 std::io::ErrorKind::AlreadyExists => {
-                    format!("{} already exists: choose another name (nothing was overwritten)", path.display())
+                    format!(
+                        "{} already exists: choose another name (nothing was overwritten)",
+                        path.display()
+                    )
                 }
                 _ => format!("cannot create {}: {e}", path.display()),
             })?;
-        f.write_all(self.draft().as_bytes()).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        f.write_all(self.draft().as_bytes())
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         println!(
             "saved {} input(s) to {} (check it with `runbook check {}`)",
             self.saved.len(),
@@ -302,12 +381,24 @@ impl Session {
         let mut t = Table::new();
         t.load_style(presets::UTF8_FULL_CONDENSED);
         t.set_content_arrangement(ContentArrangement::Dynamic);
-        t.set_header(vec!["time", "outcome", "runbook", "action", "target", "error"]);
+        t.set_header(vec![
+            "time", "outcome", "runbook", "action", "target", "error",
+        ]);
         for r in &recs {
             let s = |k: &str| r[k].as_str().unwrap_or("").to_string();
-            let outcome =
-                if r["dry_run"].as_bool() == Some(true) { format!("{} (dry)", s("outcome")) } else { s("outcome") };
-            t.add_row(vec![s("time"), outcome, s("runbook"), s("action"), s("target"), s("error")]);
+            let outcome = if r["dry_run"].as_bool() == Some(true) {
+                format!("{} (dry)", s("outcome"))
+            } else {
+                s("outcome")
+            };
+            t.add_row(vec![
+                s("time"),
+                outcome,
+                s("runbook"),
+                s("action"),
+                s("target"),
+                s("error"),
+            ]);
         }
         println!("{t}");
         Ok(Flow::Ok)
@@ -338,7 +429,10 @@ mod tests {
         assert_eq!(terminated(&e, "let x = 5;\n"), "let x = 5;");
         assert_eq!(terminated(&e, "let m = #{a: 1}"), "let m = #{a: 1};");
         assert_eq!(terminated(&e, "fn f() { 1 }"), "fn f() { 1 }");
-        assert_eq!(terminated(&e, "if true { 1 } else { 2 }"), "if true { 1 } else { 2 }");
+        assert_eq!(
+            terminated(&e, "if true { 1 } else { 2 }"),
+            "if true { 1 } else { 2 }"
+        );
         assert_eq!(terminated(&e, "x + 1 // note"), "x + 1 // note\n;");
     }
 

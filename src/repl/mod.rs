@@ -56,7 +56,11 @@ pub fn run(config: Arc<Config>, search: SearchPath, cancel: Arc<AtomicBool>) -> 
     let interactive = std::io::stdin().is_terminal();
     engine::on_script_thread(move || {
         let mut session = Session::new(config, search, cancel, interactive);
-        if interactive { session.run_terminal() } else { session.run_piped(std::io::stdin().lock()) }
+        if interactive {
+            session.run_terminal()
+        } else {
+            session.run_piped(std::io::stdin().lock())
+        }
     })
     .map_err(Error::failed)?
 }
@@ -101,8 +105,16 @@ pub(crate) struct Session {
 }
 
 impl Session {
-    pub(crate) fn new(config: Arc<Config>, search: SearchPath, flag: Arc<AtomicBool>, interactive: bool) -> Self {
-        let limits = Limits { max_operations: config.policy.max_operations, ..Limits::default() };
+    pub(crate) fn new(
+        config: Arc<Config>,
+        search: SearchPath,
+        flag: Arc<AtomicBool>,
+        interactive: bool,
+    ) -> Self {
+        let limits = Limits {
+            max_operations: config.policy.max_operations,
+            ..Limits::default()
+        };
         let host = sysinfo::System::host_name().unwrap_or_else(|_| "localhost".into());
         Session {
             stdlib: search.stdlib_path(),
@@ -127,7 +139,11 @@ impl Session {
     }
 
     fn paint(&self, code: &str, s: &str) -> String {
-        if self.color { format!("\x1b[{code}m{s}\x1b[0m") } else { s.to_string() }
+        if self.color {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
     }
 
     /// The prompt: host, and the session's modes. (raw, styled)
@@ -171,9 +187,14 @@ impl Session {
             .auto_add_history(false)
             .completion_type(CompletionType::List)
             .bracketed_paste(true)
-            .color_mode(if self.color { ColorMode::Enabled } else { ColorMode::Disabled })
+            .color_mode(if self.color {
+                ColorMode::Enabled
+            } else {
+                ColorMode::Disabled
+            })
             .build();
-        let mut rl: Editor<ReplHelper, DefaultHistory> = Editor::with_config(cfg).map_err(rl_err)?;
+        let mut rl: Editor<ReplHelper, DefaultHistory> =
+            Editor::with_config(cfg).map_err(rl_err)?;
         let catalog = Catalog {
             host: helper::host_functions(),
             services: self.config.services.keys().cloned().collect(),
@@ -181,7 +202,10 @@ impl Session {
             names: self.names.clone(),
         };
         rl.set_helper(Some(ReplHelper::new(catalog, self.color)));
-        rl.bind_sequence(KeyEvent::ctrl('C'), EventHandler::Conditional(Box::new(helper::ClearOnCtrlC)));
+        rl.bind_sequence(
+            KeyEvent::ctrl('C'),
+            EventHandler::Conditional(Box::new(helper::ClearOnCtrlC)),
+        );
         let history = self.config.state_dir.join(HISTORY_FILE);
         if let Err(e) = std::fs::create_dir_all(&self.config.state_dir) {
             eprintln!(
@@ -267,7 +291,11 @@ impl Session {
         if self.interactive {
             self.flag.store(false, Ordering::SeqCst);
         }
-        let flow = if line.trim_start().starts_with(':') { self.meta(line.trim()) } else { self.eval_code(line, None) };
+        let flow = if line.trim_start().starts_with(':') {
+            self.meta(line.trim())
+        } else {
+            self.eval_code(line, None)
+        };
         let _ = std::io::stdout().flush();
         // Ctrl-C concerned the input that just ended; the next one starts clean.
         if self.interactive {
@@ -301,7 +329,9 @@ impl Session {
     pub(crate) fn eval_code(&mut self, text: &str, file: Option<&Path>) -> Flow {
         let idx = self.texts.len();
         self.texts.push(text.to_string());
-        let source = file.map(|p| p.display().to_string()).unwrap_or_else(|| "<repl>".to_string());
+        let source = file
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "<repl>".to_string());
         let timeout = Duration::from_secs(self.config.policy.timeout_s);
         let cancel = Cancel::new(self.flag.clone(), Some(Instant::now() + timeout));
         let engine = self.input_engine(cancel.clone());
@@ -320,11 +350,14 @@ impl Session {
         let merged = self.lib.merge(&ast);
         let scope_len = self.scope.len();
         let scope = &mut self.scope;
-        let result = engine::with_context(ctx.clone(), || engine.eval_ast_with_scope::<Dynamic>(scope, &merged));
+        let result = engine::with_context(ctx.clone(), || {
+            engine.eval_ast_with_scope::<Dynamic>(scope, &merged)
+        });
         self.show_report(&ctx);
         match result {
             Ok(value) => {
-                let input_fns: Vec<String> = ast.iter_functions().map(|f| f.name.to_string()).collect();
+                let input_fns: Vec<String> =
+                    ast.iter_functions().map(|f| f.name.to_string()).collect();
                 for name in input_fns {
                     self.fn_origin.insert(name, idx);
                 }
@@ -343,7 +376,8 @@ impl Session {
             }
             Err(err) => {
                 self.scope.rewind(scope_len);
-                let current: HashSet<String> = ast.iter_functions().map(|f| f.name.to_string()).collect();
+                let current: HashSet<String> =
+                    ast.iter_functions().map(|f| f.name.to_string()).collect();
                 let f = runner::eval_error(&err, &source);
                 let site = self.error_site(&err, idx, &current);
                 let message = match f.kind.as_str() {
@@ -370,11 +404,19 @@ impl Session {
             if imp.alias.is_empty() || crate::modules::MODULE_NAMES.contains(&imp.alias.as_str()) {
                 continue;
             }
-            match engine.module_resolver().resolve(engine, source.as_deref(), &imp.path, Position::NONE) {
+            match engine.module_resolver().resolve(
+                engine,
+                source.as_deref(),
+                &imp.path,
+                Position::NONE,
+            ) {
                 Ok(m) => {
                     self.modules.insert(imp.alias.clone(), m);
                 }
-                Err(e) => eprintln!("note: module {:?} is not kept for later inputs: {e}", imp.path),
+                Err(e) => eprintln!(
+                    "note: module {:?} is not kept for later inputs: {e}",
+                    imp.path
+                ),
             }
         }
     }
@@ -382,18 +424,32 @@ impl Session {
     /// Update the names completion offers.
     fn refresh_names(&self) {
         let mut names = self.names.borrow_mut();
-        names.variables = self.scope.iter_raw().map(|(n, _, _)| n.to_string()).collect();
+        names.variables = self
+            .scope
+            .iter_raw()
+            .map(|(n, _, _)| n.to_string())
+            .collect();
         names.functions.clear();
         for f in self.lib.iter_functions() {
             if f.name.starts_with("anon$") {
                 continue;
             }
-            names.functions.entry(f.name.to_string()).or_default().push(format!("{}({})", f.name, f.params.join(", ")));
+            names
+                .functions
+                .entry(f.name.to_string())
+                .or_default()
+                .push(format!("{}({})", f.name, f.params.join(", ")));
         }
         names.modules = self
             .modules
             .iter()
-            .map(|(alias, m)| (alias.clone(), m.gen_fn_signatures_with_mapper(std::borrow::Cow::Borrowed).collect()))
+            .map(|(alias, m)| {
+                (
+                    alias.clone(),
+                    m.gen_fn_signatures_with_mapper(std::borrow::Cow::Borrowed)
+                        .collect(),
+                )
+            })
             .collect();
     }
 
@@ -401,8 +457,16 @@ impl Session {
     fn show_report(&self, ctx: &Ctx) {
         let report = ctx.report.borrow();
         for c in &report.checks {
-            let mark = if c.ok { self.paint("32", "✓") } else { self.paint("31", "✗") };
-            let detail = if c.detail.is_empty() { String::new() } else { format!("  {}", c.detail) };
+            let mark = if c.ok {
+                self.paint("32", "✓")
+            } else {
+                self.paint("31", "✗")
+            };
+            let detail = if c.detail.is_empty() {
+                String::new()
+            } else {
+                format!("  {}", c.detail)
+            };
             println!("{mark} check {}{detail}", c.name);
         }
         for e in &report.effects {
@@ -411,14 +475,23 @@ impl Session {
                 "planned" => self.paint("36", "planned"),
                 other => self.paint("31", other),
             };
-            let detail = if e.detail.is_empty() { String::new() } else { format!("  ({})", e.detail) };
+            let detail = if e.detail.is_empty() {
+                String::new()
+            } else {
+                format!("  ({})", e.detail)
+            };
             println!("⚡ {word} {} {}{detail}", e.action, e.target);
         }
     }
 
     /// Where an evaluation error happened: (input number, position in that input's text).
     /// Positions inside a script function refer to the input that defined it.
-    fn error_site(&self, err: &EvalAltResult, idx: usize, current_fns: &HashSet<String>) -> Option<(usize, Position)> {
+    fn error_site(
+        &self,
+        err: &EvalAltResult,
+        idx: usize,
+        current_fns: &HashSet<String>,
+    ) -> Option<(usize, Position)> {
         let mut at = Some(idx);
         let mut call: Option<(usize, Position)> = None;
         let mut e = err;
@@ -430,7 +503,11 @@ impl Session {
                     {
                         call = Some((i, *pos));
                     }
-                    at = if current_fns.contains(name) { Some(idx) } else { self.fn_origin.get(name).copied() };
+                    at = if current_fns.contains(name) {
+                        Some(idx)
+                    } else {
+                        self.fn_origin.get(name).copied()
+                    };
                     e = inner;
                 }
                 EvalAltResult::ErrorInModule(_, _, pos) => {
@@ -452,14 +529,27 @@ impl Session {
     }
 
     /// The error message, then the input line at `site` with a caret under the column.
-    fn error_text(&self, message: &str, site: Option<(usize, Position)>, source: &str, idx: usize) -> String {
+    fn error_text(
+        &self,
+        message: &str,
+        site: Option<(usize, Position)>,
+        source: &str,
+        idx: usize,
+    ) -> String {
         let mut out = format!("{} {message}\n", self.paint("31", "error:"));
         let Some((i, pos)) = site else { return out };
-        let (Some(line), col) = (pos.line(), pos.position()) else { return out };
-        let Some(text) = self.texts.get(i) else { return out };
-        let Some(src_line) =
-            line.checked_sub(1).and_then(|n| engine::strip_shebang(text).lines().nth(n).map(str::to_string))
-        else {
+        let (Some(line), col) = (pos.line(), pos.position()) else {
+            return out;
+        };
+        let Some(text) = self.texts.get(i) else {
+            return out;
+        };
+        let Some(src_line) = line.checked_sub(1).and_then(|n| {
+            engine::strip_shebang(text)
+                .lines()
+                .nth(n)
+                .map(str::to_string)
+        }) else {
             return out;
         };
         if i != idx {
@@ -472,8 +562,11 @@ impl Session {
         out.push_str(&format!(" {num} | {src_line}\n"));
         if let Some(col) = col {
             // Keep tabs so the caret lines up under tab-indented code.
-            let lead: String =
-                src_line.chars().take(col.saturating_sub(1)).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
+            let lead: String = src_line
+                .chars()
+                .take(col.saturating_sub(1))
+                .map(|c| if c == '\t' { '\t' } else { ' ' })
+                .collect();
             out.push_str(&format!(" {pad} | {lead}{}\n", self.paint("31", "^")));
         }
         out
@@ -483,7 +576,10 @@ impl Session {
 /// A loaded file's text without its `//!` header (the saved draft gets its own header).
 fn strip_header(text: &str) -> String {
     let mut lines = text.lines().peekable();
-    while lines.peek().is_some_and(|l| l.trim_start().starts_with("//!") || l.trim().is_empty()) {
+    while lines
+        .peek()
+        .is_some_and(|l| l.trim_start().starts_with("//!") || l.trim().is_empty())
+    {
         lines.next();
     }
     lines.collect::<Vec<_>>().join("\n").trim_end().to_string()
@@ -494,13 +590,18 @@ mod tests {
     use super::*;
 
     fn session(dir: &Path) -> Session {
-        let toml = format!("[policy]\nread = [\"{0}\"]\nwrite = [\"{0}\"]\n", dir.display());
+        let toml = format!(
+            "[policy]\nread = [\"{0}\"]\nwrite = [\"{0}\"]\n",
+            dir.display()
+        );
         let mut cfg = Config::from_toml(&toml, None).unwrap();
         cfg.state_dir = dir.join("state");
         cfg.audit.path = Some(dir.join("state/audit.jsonl"));
         Session::new(
             Arc::new(cfg),
-            SearchPath { dirs: vec![dir.join("runbooks")] },
+            SearchPath {
+                dirs: vec![dir.join("runbooks")],
+            },
             Arc::new(AtomicBool::new(false)),
             false,
         )
@@ -547,7 +648,9 @@ mod tests {
             let engine = s.input_engine(Cancel::never());
             let ast = engine.compile("let a = 1;\nf(a)").unwrap();
             let merged = s.lib.merge(&ast);
-            let err = engine.eval_ast_with_scope::<Dynamic>(&mut Scope::new(), &merged).unwrap_err();
+            let err = engine
+                .eval_ast_with_scope::<Dynamic>(&mut Scope::new(), &merged)
+                .unwrap_err();
             let (i, pos) = s.error_site(&err, 1, &HashSet::new()).expect("site");
             assert_eq!(i, 0, "inside f, defined by input 0");
             assert_eq!((pos.line(), pos.position()), (Some(2), Some(7)));
@@ -561,16 +664,33 @@ mod tests {
         big(move || {
             let mut s = session(&d);
             s.texts.push("let a = 1;\n\tlet b = a +  zzz;".into());
-            let t = s.error_text("Undefined variable: zzz", Some((0, Position::new(2, 15))), "<repl>", 0);
-            assert_eq!(t, "error: Undefined variable: zzz\n 2 | \tlet b = a +  zzz;\n   | \t             ^\n");
+            let t = s.error_text(
+                "Undefined variable: zzz",
+                Some((0, Position::new(2, 15))),
+                "<repl>",
+                0,
+            );
+            assert_eq!(
+                t,
+                "error: Undefined variable: zzz\n 2 | \tlet b = a +  zzz;\n   | \t             ^\n"
+            );
             let t = s.error_text("boom", Some((0, Position::new(1, 5))), "lib.rhai", 0);
-            assert!(t.contains("  --> lib.rhai:1:5\n 1 | let a = 1;\n   |     ^\n"), "{t}");
-            assert_eq!(s.error_text("no position", None, "<repl>", 0), "error: no position\n");
+            assert!(
+                t.contains("  --> lib.rhai:1:5\n 1 | let a = 1;\n   |     ^\n"),
+                "{t}"
+            );
+            assert_eq!(
+                s.error_text("no position", None, "<repl>", 0),
+                "error: no position\n"
+            );
         });
     }
 
     #[test]
     fn strip_header_drops_doc_lines() {
-        assert_eq!(strip_header("//! Title\n//!\n//! @param x: int = 1\n\nlet a = x;\n"), "let a = x;");
+        assert_eq!(
+            strip_header("//! Title\n//!\n//! @param x: int = 1\n\nlet a = x;\n"),
+            "let a = x;"
+        );
     }
 }

@@ -96,7 +96,10 @@ fn head_tail(lines: &[String]) -> String {
     }
     let hidden = lines.len() - MAX_ROWS - TAIL_ROWS;
     let mut out: Vec<String> = lines[..MAX_ROWS].to_vec();
-    out.push(format!("… {hidden} more ({} in all; index the value to see them) …", lines.len()));
+    out.push(format!(
+        "… {hidden} more ({} in all; index the value to see them) …",
+        lines.len()
+    ));
     out.extend_from_slice(&lines[lines.len() - TAIL_ROWS..]);
     out.join("\n")
 }
@@ -119,7 +122,11 @@ fn maps_table(arr: &Array) -> String {
         if let Some(m) = v.read_lock::<Map>() {
             let row: Vec<String> = columns
                 .iter()
-                .map(|c| m.get(c.as_str()).map(|x| inline(x, false, MAX_CELL)).unwrap_or_default())
+                .map(|c| {
+                    m.get(c.as_str())
+                        .map(|x| inline(x, false, MAX_CELL))
+                        .unwrap_or_default()
+                })
                 .collect();
             t.add_row(row);
         }
@@ -150,13 +157,20 @@ fn cut(s: &str, max: usize) -> String {
 /// shown as `↵`, nested arrays and maps shortened; at most `max` characters.
 pub fn inline(v: &Dynamic, quote: bool, max: usize) -> String {
     let s = if v.is_unit() {
-        if quote { "()".to_string() } else { String::new() }
+        if quote {
+            "()".to_string()
+        } else {
+            String::new()
+        }
     } else if let Some(s) = v.read_lock::<ImmutableString>() {
         let flat = s.replace('\n', "↵");
         if quote { format!("{flat:?}") } else { flat }
     } else if let Some(m) = v.read_lock::<Map>() {
-        let items: Vec<String> =
-            m.iter().take(MAX_INLINE_ITEMS).map(|(k, x)| format!("{k}: {}", inline(x, true, 40))).collect();
+        let items: Vec<String> = m
+            .iter()
+            .take(MAX_INLINE_ITEMS)
+            .map(|(k, x)| format!("{k}: {}", inline(x, true, 40)))
+            .collect();
         let more = if m.len() > MAX_INLINE_ITEMS {
             format!(", … {} more", m.len() - MAX_INLINE_ITEMS)
         } else {
@@ -172,8 +186,16 @@ pub fn inline(v: &Dynamic, quote: bool, max: usize) -> String {
 }
 
 fn inline_array(a: &Array, show: usize, item_max: usize) -> String {
-    let items: Vec<String> = a.iter().take(show).map(|x| inline(x, true, item_max)).collect();
-    let more = if a.len() > show { format!(", … {} more", a.len() - show) } else { String::new() };
+    let items: Vec<String> = a
+        .iter()
+        .take(show)
+        .map(|x| inline(x, true, item_max))
+        .collect();
+    let more = if a.len() > show {
+        format!(", … {} more", a.len() - show)
+    } else {
+        String::new()
+    };
     format!("[{}{more}]", items.join(", "))
 }
 
@@ -187,18 +209,30 @@ mod tests {
 
     #[test]
     fn strings_alone_are_unquoted_scalars_plain() {
-        assert_eq!(render(&eval(r#""line one\nline two""#)).as_deref(), Some("line one\nline two"));
+        assert_eq!(
+            render(&eval(r#""line one\nline two""#)).as_deref(),
+            Some("line one\nline two")
+        );
         assert_eq!(render(&eval("40 + 2")).as_deref(), Some("42"));
         assert_eq!(render(&eval("1.5")).as_deref(), Some("1.5"));
         assert_eq!(render(&eval("()")), None);
-        assert_eq!(render(&eval(r#"[1, "a", true]"#)).as_deref(), Some(r#"[1, "a", true]"#));
+        assert_eq!(
+            render(&eval(r#"[1, "a", true]"#)).as_deref(),
+            Some(r#"[1, "a", true]"#)
+        );
     }
 
     #[test]
     fn maps_are_key_value_tables() {
-        let out = render(&eval(r#"#{used: 1024, mount: "/", nested: #{a: 1}, list: [1, 2]}"#)).unwrap();
+        let out = render(&eval(
+            r#"#{used: 1024, mount: "/", nested: #{a: 1}, list: [1, 2]}"#,
+        ))
+        .unwrap();
         let lines: Vec<&str> = out.lines().collect();
-        assert!(lines[1].contains("key") && lines[1].contains("value"), "{out}");
+        assert!(
+            lines[1].contains("key") && lines[1].contains("value"),
+            "{out}"
+        );
         assert!(out.contains("│ used   ┆ 1024"), "{out}");
         assert!(out.contains("│ mount  ┆ /"), "{out}");
         assert!(out.contains("#{a: 1}") && out.contains("[1, 2]"), "{out}");
@@ -206,9 +240,15 @@ mod tests {
 
     #[test]
     fn arrays_of_maps_are_tables_and_long_ones_are_cut() {
-        let out = render(&eval(r#"[#{pid: 1, name: "init"}, #{pid: 42, name: "node", extra: "x"}]"#)).unwrap();
+        let out = render(&eval(
+            r#"[#{pid: 1, name: "init"}, #{pid: 42, name: "node", extra: "x"}]"#,
+        ))
+        .unwrap();
         let header = out.lines().nth(1).unwrap();
-        assert!(header.contains("name") && header.contains("pid") && header.contains("extra"), "{out}");
+        assert!(
+            header.contains("name") && header.contains("pid") && header.contains("extra"),
+            "{out}"
+        );
         assert!(out.contains("node"), "{out}");
         let out = render(&eval("let a = []; for i in 0..100 { a.push(#{n: i}) } a")).unwrap();
         assert!(out.contains("… 60 more row(s) (100 in all"), "{out}");
@@ -217,7 +257,10 @@ mod tests {
 
     #[test]
     fn nested_arrays_of_maps_follow_the_map() {
-        let out = render(&eval(r#"#{total: 2, matches: [#{line: 1, text: "a"}, #{line: 7, text: "b"}]}"#)).unwrap();
+        let out = render(&eval(
+            r#"#{total: 2, matches: [#{line: 1, text: "a"}, #{line: 7, text: "b"}]}"#,
+        ))
+        .unwrap();
         assert!(out.contains("[2 maps, below]"), "{out}");
         assert!(out.contains("matches (2):"), "{out}");
         assert!(out.contains("│ 7    ┆ b"), "{out}");
@@ -225,7 +268,10 @@ mod tests {
 
     #[test]
     fn long_string_arrays_show_head_and_tail() {
-        let out = render(&eval(r#"let a = []; for i in 0..200 { a.push(`line ${i}`) } a"#)).unwrap();
+        let out = render(&eval(
+            r#"let a = []; for i in 0..200 { a.push(`line ${i}`) } a"#,
+        ))
+        .unwrap();
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines.len(), MAX_ROWS + TAIL_ROWS + 1);
         assert_eq!(lines[0], "line 0");
@@ -239,7 +285,10 @@ mod tests {
     fn long_cells_are_cut() {
         let long = "x".repeat(500);
         let out = render(&eval(&format!(r#"#{{s: "{long}"}}"#))).unwrap();
-        assert!(out.contains(&format!("{}…", "x".repeat(MAX_CELL - 1))), "{out}");
+        assert!(
+            out.contains(&format!("{}…", "x".repeat(MAX_CELL - 1))),
+            "{out}"
+        );
         assert!(!out.contains(&"x".repeat(MAX_CELL)), "{out}");
     }
 }
