@@ -602,3 +602,22 @@ fn pty_ctrl_c_during_an_effect_audits_it_interrupted() {
     assert_eq!(audit[0]["action"], "cmd.run");
     assert_eq!(audit[0]["outcome"], "interrupted", "{audit:#?}");
 }
+
+/// `logs::se` + Tab becomes `logs::search`, with its signature as a hint, and the call runs.
+#[test]
+fn pty_tab_completes_logs_search() {
+    let sb = Sandbox::new();
+    sb.file(
+        "app.log",
+        "2026-11-29 09:00:01 INFO started\n2026-11-29 09:00:02 ERROR db timeout\n2026-11-29 09:00:03 ERROR db timeout again\n",
+    );
+    let mut p = Pty::start(&sb);
+    p.send("logs::se\t");
+    p.expect("logs::search");
+    p.send("(");
+    p.expect("‹ logs::search(path: string, pattern: string");
+    p.line("\"app.log\", \"ERROR\").total * 21");
+    p.expect("42");
+    p.prompt();
+    p.quit();
+}

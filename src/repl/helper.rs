@@ -711,6 +711,10 @@ mod tests {
             replacements(&c, "fs::wr"),
             (0, vec!["fs::write".to_string()])
         );
+        assert_eq!(
+            replacements(&c, "logs::se"),
+            (0, vec!["logs::search".to_string()])
+        );
         let (start, v) = replacements(&c, "let x = json::p");
         assert_eq!(start, 8);
         assert!(
