@@ -45,16 +45,33 @@ fn dispatch(cli: Cli, cancel: Arc<AtomicBool>) -> Result<i32> {
             json,
             timeout,
         } => {
-            let config = Arc::new(Config::load(cli.config.as_deref())?);
-            let params = params
-                .iter()
-                .map(|p| runner::parse_kv(p))
-                .collect::<Result<Vec<_>>>();
-            let params = match params {
+            let prepared = Config::load(cli.config.as_deref()).and_then(|config| {
+                let params = params
+                    .iter()
+                    .map(|p| runner::parse_kv(p))
+                    .collect::<Result<Vec<_>>>()?;
+                Ok((Arc::new(config), params, search.find(&name)?))
+            });
+            let (config, params, rb) = match prepared {
                 Ok(p) => p,
+                // `--json` promises one JSON document, also when the run never started.
+                Err(e) if json => {
+                    let report = crate::report::Report {
+                        runbook: name.clone(),
+                        started: crate::ctx::now_rfc3339(),
+                        exit_code: e.exit_code(),
+                        status: crate::report::Status::from_exit_code(e.exit_code()),
+                        error: Some(e.to_string()),
+                        ..Default::default()
+                    };
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&report.to_json()).unwrap_or_default()
+                    );
+                    return Ok(report.exit_code);
+                }
                 Err(e) => return Err(e),
             };
-            let rb = search.find(&name)?;
             let opts = RunOptions {
                 params,
                 dry_run,
@@ -173,18 +190,33 @@ fn show(search: &SearchPath, name: &str) -> Result<i32> {
     } else {
         println!("Parameters:");
         let w = h.params.iter().map(|p| p.name.len()).max().unwrap_or(0);
-        for p in &h.params {
-            let default = match &p.default {
+        let defaults: Vec<String> = h
+            .params
+            .iter()
+            .map(|p| match &p.default {
                 Some(d) => format!("= {d}"),
                 None => "(required)".into(),
-            };
-            println!(
-                "  {:<w$}  {:<8} {:<22} {}",
-                p.name,
-                p.ty.name(),
-                default,
-                p.doc
-            );
+            })
+            .collect();
+        // Long defaults get their own line so the docs stay in one column.
+        let wd = defaults
+            .iter()
+            .map(|d| d.chars().count())
+            .filter(|&n| n <= 24)
+            .max()
+            .unwrap_or(10);
+        for (p, default) in h.params.iter().zip(&defaults) {
+            if default.chars().count() > wd {
+                println!("  {:<w$}  {:<8} {default}", p.name, p.ty.name());
+                println!("  {:<w$}  {:<8} {:<wd$}  {}", "", "", "", p.doc);
+            } else {
+                println!(
+                    "  {:<w$}  {:<8} {default:<wd$}  {}",
+                    p.name,
+                    p.ty.name(),
+                    p.doc
+                );
+            }
         }
     }
     let effects = effects_of(search, &rb);
@@ -503,12 +535,12 @@ fn new_runbook(name: &str) -> Result<i32> {
 //!
 //! What it checks, what it changes, and when to run it.
 //!
-//! @param service: string = "lowcode-platform"   service name from the inventory
-//! @param threshold: float = 80.0                 percent above which the check fails
+//! @param threshold: float = 80.0   percent of memory above which the check fails
+
+import "checks" as checks;
 
 let mem = metrics::memory();
-check("memory below " + threshold + "%", mem.percent < threshold,
-      "" + mem.percent + "% used");
+checks::below("memory", mem.percent, threshold, "%");
 "#
     );
     let mut f = std::fs::OpenOptions::new()
@@ -542,8 +574,20 @@ fn audit(config: Option<&std::path::Path>, last: usize, as_json: bool) -> Result
         eprintln!("no audit records in {}", path.display());
         return Ok(0);
     }
+    let s = |r: &Value, k: &str| r[k].as_str().unwrap_or("").to_string();
+    let width = |k: &str| {
+        recs.iter()
+            .map(|r| s(r, k).chars().count())
+            .max()
+            .unwrap_or(0)
+    };
+    let (wo, wr, wu, wa) = (
+        width("outcome"),
+        width("runbook"),
+        width("user"),
+        width("action"),
+    );
     for r in &recs {
-        let s = |k: &str| r[k].as_str().unwrap_or("").to_string();
         let dry = if r["dry_run"].as_bool() == Some(true) {
             " (dry run)"
         } else {
@@ -553,13 +597,19 @@ fn audit(config: Option<&std::path::Path>, last: usize, as_json: bool) -> Result
             .as_str()
             .map(|e| format!("  — {e}"))
             .unwrap_or_default();
+        let ms = r["duration_ms"]
+            .as_u64()
+            .map(|m| format!("{m} ms"))
+            .unwrap_or_default();
         println!(
-            "{}  {:<11} {:<16} {:<18} {}{dry}{err}",
-            s("time"),
-            s("outcome"),
-            s("runbook"),
-            s("action"),
-            s("target")
+            "{}  {:<wo$}  {:<wr$}  {:<wu$}  {:<wa$}  {:>8}  {}{dry}{err}",
+            s(r, "time"),
+            s(r, "outcome"),
+            s(r, "runbook"),
+            s(r, "user"),
+            s(r, "action"),
+            ms,
+            s(r, "target")
         );
     }
     Ok(0)

@@ -76,7 +76,7 @@ pub enum Command {
         /// How many records (default 20; 0 for all).
         #[arg(long, default_value_t = 20)]
         last: usize,
-        /// Print JSON lines' records as one JSON array.
+        /// Print the records as one JSON array.
         #[arg(long)]
         json: bool,
     },

@@ -130,11 +130,25 @@ impl AuditLog {
     }
 }
 
-/// The user running the tool (`$USER`, else the uid).
+/// The user running the tool: the account name of the real uid (from the password database),
+/// else `$USER`, else `uid:N`. `$USER` is not trusted first: it is whatever the caller set.
 pub fn current_user() -> String {
+    // SAFETY: getuid cannot fail; getpwuid_r writes only into the buffers we pass.
+    let uid = unsafe { libc::getuid() };
+    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut buf = vec![0 as libc::c_char; 4096];
+    let mut result: *mut libc::passwd = std::ptr::null_mut();
+    let rc = unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result) };
+    if rc == 0 && !result.is_null() && !pwd.pw_name.is_null() {
+        // SAFETY: pw_name points into `buf`, NUL-terminated by getpwuid_r.
+        let name = unsafe { std::ffi::CStr::from_ptr(pwd.pw_name) };
+        if let Ok(n) = name.to_str() {
+            return n.to_string();
+        }
+    }
     std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| format!("uid:{}", unsafe { libc::getuid() }))
+        .unwrap_or_else(|_| format!("uid:{uid}"))
 }
 
 impl Ctx {

@@ -273,6 +273,30 @@ impl Config {
             s.pm2_home = s.pm2_home.as_ref().map(abs);
             s.start_script = s.start_script.as_ref().map(abs);
             s.supervisor_config = s.supervisor_config.as_ref().map(abs);
+            // A program given as a relative path (`node_modules/.bin/pm2`) is relative to this
+            // file, like every other path; a bare name (`pm2`) is looked up on PATH.
+            let abs_prog = |p: &String| {
+                if p.contains('/') && !Path::new(p).is_absolute() {
+                    base.join(p).to_string_lossy().into_owned()
+                } else {
+                    p.clone()
+                }
+            };
+            s.bin = s.bin.as_ref().map(abs_prog);
+            for argv in [
+                &mut s.status_cmd,
+                &mut s.start_cmd,
+                &mut s.stop_cmd,
+                &mut s.restart_cmd,
+                &mut s.reload_cmd,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                if let Some(first) = argv.first_mut() {
+                    *first = abs_prog(first);
+                }
+            }
             let absg = |g: &String| {
                 if Path::new(g).is_absolute() {
                     g.clone()
@@ -578,6 +602,19 @@ mod tests {
             .check_write(&root.path().join("x/../../escape"))
             .unwrap_err();
         assert_eq!(e.kind(), "denied");
+    }
+
+    #[test]
+    fn relative_paths_and_programs_are_relative_to_the_config_file() {
+        let text = "[services.app]\nmanager = \"pm2\"\nbin = \"node_modules/.bin/pm2\"\nworkdir = \"app\"\n\
+                    [services.cmd]\nmanager = \"command\"\nstatus_cmd = [\"./ctl\", \"status\"]\nstart_cmd = [\"systemctl\", \"start\"]\n";
+        let c = Config::from_toml(text, Some(Path::new("/etc/rb/runbook.toml"))).unwrap();
+        let app = &c.services["app"];
+        assert_eq!(app.bin.as_deref(), Some("/etc/rb/node_modules/.bin/pm2"));
+        assert_eq!(app.workdir.as_deref(), Some(Path::new("/etc/rb/app")));
+        let cmd = &c.services["cmd"];
+        assert_eq!(cmd.status_cmd.as_ref().unwrap()[0], "/etc/rb/./ctl");
+        assert_eq!(cmd.start_cmd.as_ref().unwrap()[0], "systemctl");
     }
 
     #[test]

@@ -122,8 +122,17 @@ impl SearchPath {
             });
         }
         let looked: Vec<String> = self.dirs.iter().map(|d| d.display().to_string()).collect();
+        let closest = self
+            .list()
+            .into_iter()
+            .map(|r| (strsim::levenshtein(&r.name, name_or_file), r.name))
+            .filter(|(d, _)| *d <= 3)
+            .min();
+        let hint = closest
+            .map(|(_, n)| format!(" — did you mean {n}?"))
+            .unwrap_or_default();
         Err(Error::Usage(format!(
-            "unknown runbook {name_or_file:?} (looked in {}, and the built-in runbooks; `runbook list` shows them)",
+            "unknown runbook {name_or_file:?}{hint} (looked in {}, and the built-in runbooks; `runbook list` shows them)",
             looked.join(", ")
         )))
     }
