@@ -1,0 +1,118 @@
+//! Hostile input through the real binary: archives, symlinks, the audit log, `cmd::run`'s
+//! environment, secrets in URLs. Each test is a reproduction of a found bug.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+
+use common::Sandbox;
+
+/// Rewrite archive `src` into `dst` with its manifest changed by `edit`.
+fn rewrite_manifest(
+    src: &std::path::Path,
+    dst: &std::path::Path,
+    edit: impl Fn(&mut serde_json::Value),
+) {
+    let mut zin = zip::ZipArchive::new(std::fs::File::open(src).unwrap()).unwrap();
+    let mut zout = zip::ZipWriter::new(std::fs::File::create(dst).unwrap());
+    let opts = zip::write::SimpleFileOptions::default();
+    let mut manifest = None;
+    for i in 0..zin.len() {
+        let mut e = zin.by_index(i).unwrap();
+        let name = e.name().unwrap().to_string();
+        let mut buf = Vec::new();
+        e.read_to_end(&mut buf).unwrap();
+        if name == ".runbook-manifest.json" {
+            manifest = Some(serde_json::from_slice::<serde_json::Value>(&buf).unwrap());
+        } else if e.is_dir() {
+            zout.add_directory(name.trim_end_matches('/'), opts)
+                .unwrap();
+        } else {
+            zout.start_file(name, opts).unwrap();
+            zout.write_all(&buf).unwrap();
+        }
+    }
+    let mut m = manifest.expect("manifest");
+    edit(&mut m);
+    zout.start_file(".runbook-manifest.json", opts).unwrap();
+    zout.write_all(m.to_string().as_bytes()).unwrap();
+    zout.finish().unwrap();
+}
+
+#[test]
+fn a_manifest_directory_outside_the_target_is_refused() {
+    let sb = Sandbox::new();
+    let root = sb.path();
+    sb.file("data/src/a.txt", "hello\n");
+    std::fs::create_dir_all(root.join("outside/victim")).unwrap();
+    std::fs::set_permissions(
+        root.join("outside/victim"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    sb.config("[policy]\nread = [\"data\", \"mal\"]\nwrite = [\"data/w\"]\n");
+    sb.run_script(
+        "mk",
+        "let r = backup::create(\"demo\", [\"data/src\"]); print(r.path);",
+        &[],
+    )
+    .expect_code(0);
+    let good = std::fs::read_dir(sb.state().join("backups"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "zip"))
+        .unwrap();
+    std::fs::create_dir_all(root.join("mal")).unwrap();
+    let victim = root.join("outside/victim").display().to_string();
+    let dir = |name: &str| serde_json::json!({"name": name, "mode": 0o1777, "mtime": "2000-01-01T00:00:00Z"});
+    rewrite_manifest(&good, &root.join("mal/abs.zip"), |m| {
+        m["dirs"].as_array_mut().unwrap().push(dir(&victim))
+    });
+    rewrite_manifest(&good, &root.join("mal/up.zip"), |m| {
+        m["dirs"]
+            .as_array_mut()
+            .unwrap()
+            .push(dir("../../outside/victim"))
+    });
+    rewrite_manifest(&good, &root.join("mal/new.zip"), |m| {
+        m["dirs"]
+            .as_array_mut()
+            .unwrap()
+            .push(dir("../../outside/made"))
+    });
+    // A folder reached through a symbolic link already in the target.
+    rewrite_manifest(&good, &root.join("mal/lnk.zip"), |m| {
+        m["dirs"].as_array_mut().unwrap().push(dir("lnk/victim"))
+    });
+    std::fs::create_dir_all(root.join("data/w/r-lnk")).unwrap();
+    std::os::unix::fs::symlink(root.join("outside"), root.join("data/w/r-lnk/lnk")).unwrap();
+    for a in ["abs", "up", "new", "lnk"] {
+        let script = format!(
+            "let v = backup::verify(\"mal/{a}.zip\");\n\
+             check(\"verify\", !v.ok, `${{v.bad}}`);\n\
+             backup::restore(\"mal/{a}.zip\", \"data/w/r-{a}\");"
+        );
+        let r = sb.run_script(&format!("restore-{a}"), &script, &[]);
+        r.no_panic();
+        assert_ne!(r.code, 0, "{a}: restored: {}", r.stdout);
+        if a != "lnk" {
+            assert_eq!(
+                r.check("verify")["ok"],
+                true,
+                "{a}: verify said ok: {}",
+                r.stdout
+            );
+        }
+    }
+    let mode = std::fs::metadata(root.join("outside/victim"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o7777;
+    assert_eq!(mode, 0o755, "a folder outside the write roots was chmod-ed");
+    assert!(
+        !root.join("outside/made").exists(),
+        "a folder outside the write roots was created"
+    );
+}
