@@ -341,6 +341,28 @@ impl Config {
     /// Check that `path` may be written (created, changed or deleted); returns the resolved path.
     pub fn check_write(&self, path: &Path) -> Result<PathBuf> {
         let real = resolve(path)?;
+        // The audit log and the config are inside write roots by default (the state dir, the
+        // current folder) but are never a script's to change: that would erase the record.
+        let own = [Some(self.audit_path()), self.source.clone()];
+        if let Some(file) = own
+            .iter()
+            .flatten()
+            .find(|f| resolve(f).is_ok_and(|f| f == real))
+        {
+            return Err(Error::denied(
+                format!(
+                    "write {} (resolves to {}, runbook's own {})",
+                    path.display(),
+                    real.display(),
+                    if Some(file) == self.source.as_ref() {
+                        "config"
+                    } else {
+                        "audit log"
+                    }
+                ),
+                "policy.write",
+            ));
+        }
         if self.policy.write.iter().any(|root| under(&real, root)) {
             Ok(real)
         } else {

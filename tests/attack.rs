@@ -116,3 +116,47 @@ fn a_manifest_directory_outside_the_target_is_refused() {
         "a folder outside the write roots was created"
     );
 }
+
+#[test]
+fn scripts_cannot_rewrite_or_delete_the_audit_log_or_the_config() {
+    let sb = Sandbox::new();
+    sb.config("[policy]\nwrite = [\".\"]\n");
+    // A first effect so the audit log exists.
+    sb.run_script("first", "fs::write(\"note.txt\", \"x\");", &[])
+        .expect_code(0);
+    let before = sb.audit().len();
+    assert!(before >= 1);
+    let audit = sb.state().join("audit.jsonl").display().to_string();
+    for (name, call) in [
+        ("write", format!("fs::write({audit:?}, \"forged\\n\")")),
+        ("append", format!("fs::append({audit:?}, \"forged\\n\")")),
+        ("remove", format!("fs::remove({audit:?})")),
+        ("copy", format!("fs::copy(\"note.txt\", {audit:?})")),
+        (
+            "cleanup",
+            format!(
+                "logs::cleanup({:?}, #{{pattern: \"*.jsonl\", older_than: 0}})",
+                sb.state().display()
+            ),
+        ),
+        (
+            "config",
+            "fs::write(\"runbook.toml\", \"[policy]\\nwrite = [\\\"/\\\"]\\n\")".to_string(),
+        ),
+    ] {
+        let r = sb.run_script(name, &format!("{call};"), &[]);
+        r.no_panic();
+        assert_eq!(r.code, 4, "{name}: not denied: {}\n{}", r.stdout, r.stderr);
+    }
+    let text = std::fs::read_to_string(sb.state().join("audit.jsonl")).unwrap();
+    assert!(!text.contains("forged"), "audit log was forged:\n{text}");
+    // Every attempt is itself on record, after the earlier records.
+    let recs = sb.audit();
+    assert_eq!(recs.len(), before + 6, "{text}");
+    assert!(
+        recs[before..].iter().all(|r| r["outcome"] == "denied"),
+        "{text}"
+    );
+    let cfg = std::fs::read_to_string(sb.path().join("runbook.toml")).unwrap();
+    assert_eq!(cfg, "[policy]\nwrite = [\".\"]\n");
+}
