@@ -470,6 +470,13 @@ pub fn normalize(p: &Path) -> PathBuf {
 /// For a path that does not exist yet, the deepest existing ancestor is resolved
 /// and the rest appended (after removing `.`/`..`).
 pub fn resolve(path: &Path) -> Result<PathBuf> {
+    resolve_links(path, 0)
+}
+
+/// Symbolic links followed when resolving one path (as the kernel's `ELOOP` limit).
+const MAX_LINKS: usize = 40;
+
+fn resolve_links(path: &Path, links: usize) -> Result<PathBuf> {
     let abs = if path.is_absolute() {
         path.to_path_buf()
     } else {
@@ -510,7 +517,16 @@ pub fn resolve(path: &Path) -> Result<PathBuf> {
                                 } else {
                                     out.parent().unwrap_or(Path::new("/")).join(target)
                                 };
-                                return Ok(normalize(&t));
+                                // The target may be a dangling link itself, or run through
+                                // links: resolve it the same way, as opening it would.
+                                if links >= MAX_LINKS {
+                                    return Err(Error::io(
+                                        "resolving",
+                                        &abs,
+                                        std::io::Error::from_raw_os_error(libc::ELOOP),
+                                    ));
+                                }
+                                return resolve_links(&t, links + 1);
                             }
                         }
                     }

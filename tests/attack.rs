@@ -160,3 +160,34 @@ fn scripts_cannot_rewrite_or_delete_the_audit_log_or_the_config() {
     let cfg = std::fs::read_to_string(sb.path().join("runbook.toml")).unwrap();
     assert_eq!(cfg, "[policy]\nwrite = [\".\"]\n");
 }
+
+#[test]
+fn a_chain_of_dangling_symlinks_does_not_lead_out_of_the_write_roots() {
+    let sb = Sandbox::new();
+    let root = sb.path();
+    std::fs::create_dir_all(root.join("w")).unwrap();
+    std::fs::create_dir_all(root.join("outside")).unwrap();
+    sb.config("[policy]\nwrite = [\"w\"]\n");
+    // w/d -> w/e -> outside/new.txt (missing): both links dangle.
+    std::os::unix::fs::symlink(root.join("outside/new.txt"), root.join("w/e")).unwrap();
+    std::os::unix::fs::symlink(root.join("w/e"), root.join("w/d")).unwrap();
+    // A loop of links is an error, not a hang.
+    std::os::unix::fs::symlink(root.join("w/l2"), root.join("w/l1")).unwrap();
+    std::os::unix::fs::symlink(root.join("w/l1"), root.join("w/l2")).unwrap();
+    for call in [
+        "fs::append(\"w/d\", \"escaped\\n\")",
+        "fs::write(\"w/d\", \"escaped\\n\")",
+        "fs::mkdir(\"w/d\")",
+    ] {
+        let r = sb.run_script("chain", &format!("{call};"), &[]);
+        r.no_panic();
+        assert_eq!(r.code, 4, "{call}: not denied: {}\n{}", r.stdout, r.stderr);
+    }
+    assert!(
+        !root.join("outside/new.txt").exists(),
+        "wrote outside the write roots"
+    );
+    let r = sb.run_script("loop", "fs::append(\"w/l1\", \"x\");", &[]);
+    r.no_panic();
+    assert_ne!(r.code, 0, "{}", r.stdout);
+}
