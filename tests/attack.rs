@@ -191,3 +191,37 @@ fn a_chain_of_dangling_symlinks_does_not_lead_out_of_the_write_roots() {
     r.no_panic();
     assert_ne!(r.code, 0, "{}", r.stdout);
 }
+
+#[test]
+fn a_path_in_cmd_env_does_not_choose_which_program_runs() {
+    let sb = Sandbox::new();
+    let root = sb.path();
+    // An executable named like the allowed program, in a folder the script controls.
+    let fake = sb.file("w/bin/git", "#!/bin/sh\necho FAKE > \"$0.ran\"\n");
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    sb.config(
+        "[policy]\nwrite = [\"w\"]\ncommands = [\"git\"]\nread_only_commands = [\"git status\"]\n",
+    );
+    let bin = root.join("w/bin").display().to_string();
+    let script = format!(
+        "let r = cmd::run(\"git\", [\"--version\"], #{{env: #{{PATH: {bin:?}}}}});\nprint(r.stdout);"
+    );
+    for extra in [&[][..], &["--dry-run"][..]] {
+        let script = script.replace(
+            "--version",
+            if extra.is_empty() {
+                "--version"
+            } else {
+                "status"
+            },
+        );
+        let r = sb.run_script("path", &script, extra);
+        r.no_panic();
+        assert!(
+            !root.join("w/bin/git.ran").exists(),
+            "the script's own \"git\" ran ({extra:?}):\n{}\n{}",
+            r.stdout,
+            r.stderr
+        );
+    }
+}
