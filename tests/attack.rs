@@ -225,3 +225,26 @@ fn a_path_in_cmd_env_does_not_choose_which_program_runs() {
         );
     }
 }
+
+#[test]
+fn a_failed_post_keeps_url_credentials_and_query_out_of_the_audit_log() {
+    let sb = Sandbox::new();
+    // Port 1 on loopback: nothing listens, the request fails at once.
+    let script = "try { http::post(\"http://admin:hunter2@127.0.0.1:1/hook?token=SECRETTOKEN\", \
+                  #{body: \"x\", timeout_ms: 2000}); } catch (e) { print(e.kind); }";
+    let r = sb.run_script("post", script, &[]);
+    r.no_panic().expect_code(0);
+    let audit = std::fs::read_to_string(sb.state().join("audit.jsonl")).unwrap();
+    assert!(audit.contains("http.post"), "{audit}");
+    for secret in ["hunter2", "SECRETTOKEN"] {
+        assert!(
+            !audit.contains(secret),
+            "audit log holds {secret:?}:\n{audit}"
+        );
+        let effects = r.report["effects"].to_string();
+        assert!(
+            !effects.contains(secret),
+            "report holds {secret:?}: {effects}"
+        );
+    }
+}
