@@ -248,3 +248,20 @@ fn a_failed_post_keeps_url_credentials_and_query_out_of_the_audit_log() {
         );
     }
 }
+
+#[test]
+fn a_restore_into_the_state_dir_cannot_replace_the_audit_log() {
+    let sb = Sandbox::new();
+    sb.file("forge/audit.jsonl", "{\"forged\":true}\n");
+    sb.config("[policy]\nread = [\"forge\"]\n");
+    let state = sb.state().display().to_string();
+    let script = format!(
+        "let b = backup::create(\"forge\", [\"forge/audit.jsonl\"]);\nbackup::restore(b.path, {state:?});"
+    );
+    let r = sb.run_script("restore", &script, &[]);
+    r.no_panic();
+    assert_eq!(r.code, 4, "{}\n{}", r.stdout, r.stderr);
+    let audit = std::fs::read_to_string(sb.state().join("audit.jsonl")).unwrap();
+    assert!(!audit.contains("forged"), "audit log replaced:\n{audit}");
+    assert!(audit.contains("backup.create"), "{audit}");
+}
