@@ -365,6 +365,28 @@ impl Config {
     /// Check that `path` may be written (created, changed or deleted); returns the resolved path.
     pub fn check_write(&self, path: &Path) -> Result<PathBuf> {
         let real = resolve(path)?;
+        // The audit log and the config are inside write roots by default (the state dir, the
+        // current folder) but are never a script's to change: that would erase the record.
+        let own = [Some(self.audit_path()), self.source.clone()];
+        if let Some(file) = own
+            .iter()
+            .flatten()
+            .find(|f| resolve(f).is_ok_and(|f| f == real))
+        {
+            return Err(Error::denied(
+                format!(
+                    "write {} (resolves to {}, runbook's own {})",
+                    path.display(),
+                    real.display(),
+                    if Some(file) == self.source.as_ref() {
+                        "config"
+                    } else {
+                        "audit log"
+                    }
+                ),
+                "policy.write",
+            ));
+        }
         if self.policy.write.iter().any(|root| under(&real, root)) {
             Ok(real)
         } else {
@@ -472,6 +494,13 @@ pub fn normalize(p: &Path) -> PathBuf {
 /// For a path that does not exist yet, the deepest existing ancestor is resolved
 /// and the rest appended (after removing `.`/`..`).
 pub fn resolve(path: &Path) -> Result<PathBuf> {
+    resolve_links(path, 0)
+}
+
+/// Symbolic links followed when resolving one path (as the kernel's `ELOOP` limit).
+const MAX_LINKS: usize = 40;
+
+fn resolve_links(path: &Path, links: usize) -> Result<PathBuf> {
     let abs = if path.is_absolute() {
         path.to_path_buf()
     } else {
@@ -512,7 +541,16 @@ pub fn resolve(path: &Path) -> Result<PathBuf> {
                                 } else {
                                     out.parent().unwrap_or(Path::new("/")).join(target)
                                 };
-                                return Ok(normalize(&t));
+                                // The target may be a dangling link itself, or run through
+                                // links: resolve it the same way, as opening it would.
+                                if links >= MAX_LINKS {
+                                    return Err(Error::io(
+                                        "resolving",
+                                        &abs,
+                                        std::io::Error::from_raw_os_error(libc::ELOOP),
+                                    ));
+                                }
+                                return resolve_links(&t, links + 1);
                             }
                         }
                     }

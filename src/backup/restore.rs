@@ -235,7 +235,18 @@ fn check(
         }
     }
     for d in &dirs {
-        let p = target.join(&d.name);
+        // No component may be a symbolic link: the folder's mode and time are set through it.
+        let mut p = target.to_path_buf();
+        for part in d.name.split('/') {
+            p.push(part);
+            if std::fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_symlink()) {
+                return Err(Error::failed(format!(
+                    "backup::restore: {} is a symbolic link; restore will not write through it; \
+                     nothing was written",
+                    p.display()
+                )));
+            }
+        }
         if let Ok(m) = std::fs::symlink_metadata(&p) {
             if !m.is_dir() {
                 return Err(Error::failed(format!(

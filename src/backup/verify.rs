@@ -256,7 +256,19 @@ pub(crate) fn open(path: &Path, cancel: &Cancel) -> Result<Opened> {
             "missing: not an archive made by backup::create",
         )),
         Some(i) => match read_manifest(&mut archive, i) {
-            Ok(m) => out.manifest = Some(m),
+            Ok(m) => {
+                // Restore creates and chmods the manifest's folders: their names must be as safe
+                // as entry names, or `../..` and absolute names reach outside the target.
+                for d in &m.dirs {
+                    if let Some(p) = super::entry_name_problem(d.name.as_bytes()) {
+                        out.bad.push(bad(
+                            MANIFEST_NAME,
+                            format!("folder {:?}: unsafe name: {p}", d.name),
+                        ));
+                    }
+                }
+                out.manifest = Some(m);
+            }
             Err(p) => out.bad.push(bad(MANIFEST_NAME, p)),
         },
     }

@@ -211,6 +211,16 @@ pub fn parse_url(url: &str) -> std::result::Result<(reqwest::Url, String), HttpE
     Ok((u, host))
 }
 
+/// `u` without user info, query or fragment: what messages may show.
+pub fn public_url(u: &reqwest::Url) -> String {
+    let mut u = u.clone();
+    let _ = u.set_username("");
+    let _ = u.set_password(None);
+    u.set_query(None);
+    u.set_fragment(None);
+    u.to_string()
+}
+
 /// The host of `url`, for the policy check.
 pub fn url_host(url: &str) -> std::result::Result<String, HttpError> {
     parse_url(url).map(|(_, h)| h)
@@ -265,8 +275,9 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     while let Some(err) = cur {
         let s = err.to_string();
         // reqwest's and hyper's wrappers repeat the URL or say nothing the cause does not.
-        let noise =
-            s.starts_with("error sending request for url") || s.starts_with("client error (");
+        let noise = s.starts_with("error sending request for url")
+            || s.starts_with("error following redirect for url")
+            || s.starts_with("client error (");
         if !noise && !parts.iter().any(|p| p.contains(&s)) {
             parts.push(s);
         }
@@ -363,6 +374,8 @@ pub fn request(
     let start = Instant::now();
     let ms = |s: Instant| s.elapsed().as_millis() as u64;
     let (u, _host) = parse_url(url)?;
+    // Messages end up in the audit log and reports: never the URL's credentials or query.
+    let url = &public_url(&u);
     let (plain, follow) = clients()?;
     let client = if opts.follow_redirects { follow } else { plain };
 

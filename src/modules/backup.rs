@@ -297,6 +297,12 @@ fn restore_effect(c: &Ctx, archive: &str, target: &str, opts: Map) -> Result<Dyn
             let real_archive = c.config.check_read(&archive)?;
             let real_target = c.config.check_write(&target)?;
             let real_dir = c.config.check_write(&dir)?;
+            // Each destination too: the target may hold files no script may replace (the
+            // audit log in the state dir).
+            let plan = backup::restore::plan(&real_archive, &real_target, &opts, &c.cancel)?;
+            for f in &plan.files {
+                c.config.check_write(&real_target.join(f))?;
+            }
             backup::restore(&real_archive, &real_target, &real_dir, &opts, &c.cancel)
         },
     )?;

@@ -95,6 +95,29 @@ fn result_map(out: Option<Output>) -> Map {
     m
 }
 
+/// A program allowed by name is the one on runbook's own `PATH`: when `env` sets `PATH` (for
+/// the child), the OS would look the name up there instead, so the script could pick any
+/// program of that name. Then the name is looked up here first; `None` when no pinning is needed.
+fn pinned_program(program: &str, env: &[(String, String)]) -> Option<Result<std::path::PathBuf>> {
+    use std::os::unix::fs::PermissionsExt;
+    if program.contains('/') || !env.iter().any(|(k, _)| k == "PATH") {
+        return None;
+    }
+    let found = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|d| d.join(program))
+            .find(|f| {
+                std::fs::metadata(f)
+                    .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            })
+    });
+    Some(found.ok_or_else(|| {
+        Error::failed(format!(
+            "cannot start {program:?}: not found on runbook's PATH"
+        ))
+    }))
+}
+
 /// `cmd::run`.
 pub fn run(c: &Ctx, program: &str, args: Array, opts: Map) -> Result<Map> {
     let args = string_args(args)?;
@@ -147,7 +170,14 @@ pub fn run(c: &Ctx, program: &str, args: Array, opts: Map) -> Result<Map> {
         audit_args,
         &[Need::Command(program.to_string())],
         read_only,
-        || proc::run(&spec, &c.cancel),
+        || match pinned_program(program, &env) {
+            Some(found) => {
+                let mut spec = spec.clone();
+                spec.program = found?.into();
+                proc::run(&spec, &c.cancel)
+            }
+            None => proc::run(&spec, &c.cancel),
+        },
     )?;
     Ok(result_map(out))
 }
