@@ -23,6 +23,8 @@ pub const PROGRESS_CHECK_EVERY: u64 = 1024;
 
 /// Token carried by `ErrorTerminated` when the wall-clock deadline passed.
 pub const TOKEN_TIMEOUT: &str = "wall-clock timeout";
+/// Token carried by `ErrorTerminated` when the bytes allocated by the process passed the limit.
+pub const TOKEN_MEMORY: &str = "memory limit";
 /// Token carried by `ErrorTerminated` after Ctrl-C.
 pub const TOKEN_INTERRUPTED: &str = "interrupted";
 
@@ -47,6 +49,20 @@ pub struct Limits {
     /// Variables in scope / script functions defined.
     pub max_variables: usize,
     pub max_functions: usize,
+    /// Bytes allocated by the process above which the script is stopped (0: no limit);
+    /// counted by [`crate::alloc::CountingAlloc`].
+    pub max_memory_bytes: u64,
+}
+
+impl Limits {
+    /// The defaults with the policy's operation and memory budgets.
+    pub fn from_policy(p: &crate::policy::Policy) -> Self {
+        Limits {
+            max_operations: p.max_operations,
+            max_memory_bytes: p.max_memory_mb.saturating_mul(1 << 20),
+            ..Limits::default()
+        }
+    }
 }
 
 impl Default for Limits {
@@ -62,6 +78,7 @@ impl Default for Limits {
             max_modules: 64,
             max_variables: 10_000,
             max_functions: 10_000,
+            max_memory_bytes: 1 << 30,
         }
     }
 }
@@ -184,7 +201,12 @@ pub fn build(limits: &Limits, cancel: Cancel, stdlib: StdlibPath) -> Engine {
 
     let flag = cancel.flag().clone();
     let deadline = cancel.deadline();
+    let max_memory = limits.max_memory_bytes;
     engine.on_progress(move |ops| {
+        // One relaxed load per operation: a few operations can allocate a lot.
+        if max_memory > 0 && crate::alloc::allocated() > max_memory {
+            return Some(Dynamic::from(TOKEN_MEMORY));
+        }
         if ops % PROGRESS_CHECK_EVERY != 0 {
             return None;
         }

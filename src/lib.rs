@@ -5,6 +5,7 @@
 //! policy check and the effect gate ([`effects`]) → the OS, and back as a [`report::Report`]
 //! printed for humans or as JSON, with an exit code from [`error::Error::exit_code`].
 
+pub mod alloc;
 pub mod app;
 pub mod cancel;
 pub mod cli;

@@ -5,6 +5,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use clap::Parser;
 
+/// Count live bytes so `policy.max_memory_mb` can stop a script before the host runs out.
+#[global_allocator]
+static ALLOC: runbook::alloc::CountingAlloc = runbook::alloc::CountingAlloc;
+
 fn main() {
     // Die quietly on a closed pipe (`runbook docs | head`), like other command-line tools.
     // SAFETY: resetting a signal disposition to its default at start-up, before any thread.

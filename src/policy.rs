@@ -54,6 +54,9 @@ pub struct Policy {
     pub env: Vec<String>,
     /// Rhai operation budget per run.
     pub max_operations: u64,
+    /// Memory allocated by the whole process, in MiB, above which a script is stopped (exit 3).
+    /// Rhai caps each string/array/map; this caps their sum.
+    pub max_memory_mb: u64,
     /// Wall-clock limit of a run in seconds (`--timeout` overrides).
     pub timeout_s: u64,
     /// Restarts allowed per service per window, `"N/DURATION"` (e.g. `"3/10m"`).
@@ -70,6 +73,7 @@ impl Default for Policy {
             http_hosts: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
             env: Vec::new(),
             max_operations: 50_000_000,
+            max_memory_mb: 1024,
             timeout_s: 600,
             restart_limit: "3/10m".into(),
         }

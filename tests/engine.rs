@@ -708,3 +708,21 @@ fn ctrl_c_during_an_effect_audits_it_as_interrupted() {
     assert_eq!(audit[0]["action"], "cmd.run");
     assert_eq!(audit[0]["outcome"], "interrupted");
 }
+
+#[test]
+fn total_memory_is_bounded_by_the_policy() {
+    let sb = Sandbox::new();
+    sb.config("[policy]\nmax_memory_mb = 200\n");
+    // Each 16 MiB string is under the 64 MiB cap; 17 of them pass the 200 MiB budget.
+    let r = sb.run_script(
+        "mem",
+        "let s = \"x\"; for j in 0..24 { s += s; }\nlet a = s + \"a\"; let b = s + \"b\"; let c = s + \"c\"; let d = s + \"d\";\nlet e = s + \"e\"; let f = s + \"f\"; let g = s + \"g\"; let h = s + \"h\";\nlet i = s + \"i\"; let j = s + \"j\"; let k = s + \"k\"; let l = s + \"l\";\nlet m = s + \"m\"; let n = s + \"n\"; let o = s + \"o\"; let p = s + \"p\";\nprint(\"not reached\");",
+        &[],
+    );
+    r.expect_code(3).no_panic();
+    let err = r.report["error"].as_str().unwrap();
+    assert!(
+        err.contains("memory limit") && err.starts_with("mem.rhai:"),
+        "{err}"
+    );
+}

@@ -111,10 +111,7 @@ impl Session {
         flag: Arc<AtomicBool>,
         interactive: bool,
     ) -> Self {
-        let limits = Limits {
-            max_operations: config.policy.max_operations,
-            ..Limits::default()
-        };
+        let limits = Limits::from_policy(&config.policy);
         let host = sysinfo::System::host_name().unwrap_or_else(|_| "localhost".into());
         Session {
             stdlib: search.stdlib_path(),

@@ -128,10 +128,7 @@ pub fn run(config: Arc<Config>, stdlib: StdlibPath, rb: Runbook, opts: RunOption
         opts.cancel_flag.clone(),
         Some(Instant::now() + Duration::from_secs(timeout)),
     );
-    let limits = Limits {
-        max_operations: config.policy.max_operations,
-        ..Limits::default()
-    };
+    let limits = Limits::from_policy(&config.policy);
     let base_for_thread = base.clone();
     let joined = engine::on_script_thread(move || {
         let mut ctx = Ctx::new(config, &rb.name, cancel.clone());
@@ -252,6 +249,11 @@ pub fn eval_error(e: &EvalAltResult, default_source: &str) -> Failure {
                 (
                     "interrupted".to_string(),
                     "interrupted (Ctrl-C)".to_string(),
+                )
+            } else if t == engine::TOKEN_MEMORY {
+                (
+                    "limit".to_string(),
+                    "memory limit: the script's values grew past policy.max_memory_mb".to_string(),
                 )
             } else {
                 (
