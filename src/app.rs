@@ -131,12 +131,18 @@ fn list(search: &SearchPath, as_json: bool) -> Result<i32> {
         println!("{}", serde_json::to_string_pretty(&arr).unwrap_or_default());
         return Ok(0);
     }
+    print_runbook_list(&rbs);
+    Ok(0)
+}
+
+/// Print one line per runbook: name, summary, and the folder when it is not built in.
+pub fn print_runbook_list(rbs: &[Runbook]) {
     let width = rbs
         .iter()
         .map(|r| r.name.chars().count())
         .max()
         .unwrap_or(0);
-    for rb in &rbs {
+    for rb in rbs {
         let summary = match rb.header() {
             Ok(h) => h.summary,
             Err(e) => format!("(bad header: {e})"),
@@ -148,7 +154,6 @@ fn list(search: &SearchPath, as_json: bool) -> Result<i32> {
         };
         println!("{:<width$}  {summary}{origin}", rb.name);
     }
-    Ok(0)
 }
 
 /// Effects `rb` may cause, following its imports through the stdlib resolver.

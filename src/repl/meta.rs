@@ -214,24 +214,7 @@ impl Session {
     }
 
     fn runbooks(&self) -> Result<Flow, String> {
-        let rbs = self.search.list();
-        let width = rbs
-            .iter()
-            .map(|r| r.name.chars().count())
-            .max()
-            .unwrap_or(0);
-        for rb in &rbs {
-            let summary = match rb.header() {
-                Ok(h) => h.summary,
-                Err(e) => format!("(bad header: {e})"),
-            };
-            let origin = if rb.origin == "built-in" {
-                String::new()
-            } else {
-                format!("  [{}]", rb.origin)
-            };
-            println!("{:<width$}  {summary}{origin}", rb.name);
-        }
+        crate::app::print_runbook_list(&self.search.list());
         Ok(Flow::Ok)
     }
 
