@@ -156,9 +156,9 @@ pub fn print_runbook_list(rbs: &[Runbook]) {
     }
 }
 
-/// Effects `rb` may cause, following its imports through the stdlib resolver.
-fn effects_of(search: &SearchPath, rb: &Runbook) -> BTreeSet<String> {
-    let resolver = StdlibResolver::new(search.stdlib_path());
+/// Effects `rb` may cause, following its imports through `stdlib` (for `show` and the REPL's `:run`).
+pub fn effects_of(stdlib: crate::engine::StdlibPath, rb: &Runbook) -> BTreeSet<String> {
+    let resolver = StdlibResolver::new(stdlib);
     let src_path = rb.display_path.clone();
     fn imported(
         resolver: &StdlibResolver,
@@ -224,7 +224,7 @@ fn show(search: &SearchPath, name: &str) -> Result<i32> {
             }
         }
     }
-    let effects = effects_of(search, &rb);
+    let effects = effects_of(search.stdlib_path(), &rb);
     println!();
     if effects.is_empty() {
         println!("Effects: none (read-only)");

@@ -10,9 +10,7 @@ use super::helper::{self, META, split_words};
 use super::{Flow, Session};
 use crate::cancel::Cancel;
 use crate::effects::AuditLog;
-use crate::engine::StdlibResolver;
 use crate::runbook::runner::{self, RunOptions};
-use crate::runbook::{Runbook, statics};
 
 /// Default number of audit records `:audit` shows.
 pub const AUDIT_DEFAULT: usize = 10;
@@ -218,29 +216,6 @@ impl Session {
         Ok(Flow::Ok)
     }
 
-    /// Effects a runbook may cause, following its imports.
-    fn effects_of(&self, rb: &Runbook) -> BTreeSet<String> {
-        let resolver = StdlibResolver::new(self.stdlib.clone());
-        fn imported(
-            resolver: &StdlibResolver,
-            from: &str,
-            path: &str,
-            depth: usize,
-        ) -> BTreeSet<String> {
-            if depth > 8 {
-                return BTreeSet::new();
-            }
-            match resolver.locate(Some(from), path) {
-                Some((file, text)) => {
-                    let f = file.to_string_lossy().to_string();
-                    statics::effects_of(&text, &|p| imported(resolver, &f, p, depth + 1))
-                }
-                None => BTreeSet::new(),
-            }
-        }
-        statics::effects_of(&rb.source, &|p| imported(&resolver, &rb.display_path, p, 0))
-    }
-
     /// `:run NAME key=value …`: the runbook runs as with `runbook run` (its own engine and
     /// deadline) under the session's `:dry` and `:yes`. A runbook that may cause effects asks
     /// once before it starts (unless `:dry on` or `:yes on`); its own `confirm()` calls still ask.
@@ -252,7 +227,7 @@ impl Session {
             .map_err(|e| e.to_string())?;
         let rb = self.search.find(name).map_err(|e| e.to_string())?;
         if !self.dry_run && !self.yes {
-            let effects = self.effects_of(&rb);
+            let effects = crate::app::effects_of(self.stdlib.clone(), &rb);
             if !effects.is_empty() {
                 let list = effects.into_iter().collect::<Vec<_>>().join(", ");
                 let ctx = self.new_ctx(Cancel::never());
