@@ -16,7 +16,7 @@ use crate::cancel::Cancel;
 use crate::effects::{AuditLog, Outcome};
 use crate::error::{Error, Result};
 use crate::policy::Config;
-use crate::report::{CheckRecord, EffectRecord, Report};
+use crate::report::{CheckRecord, CheckStatus, EffectRecord, Report};
 
 /// Everything a host function may need to know about the run it serves.
 #[derive(Debug)]
@@ -105,14 +105,15 @@ impl Ctx {
     pub fn record_check(
         &self,
         name: &str,
-        ok: bool,
+        status: CheckStatus,
         detail: &str,
         value: Option<Value>,
         threshold: Option<Value>,
     ) {
         self.report.borrow_mut().checks.push(CheckRecord {
             name: name.to_string(),
-            ok,
+            ok: status == CheckStatus::Ok,
+            status,
             detail: detail.to_string(),
             value,
             threshold,

@@ -6,11 +6,53 @@ use std::io::Write;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+/// The state of one check: passed, failed, or not decided because the data was missing.
+///
+/// A check never passes on data it did not have: a value of `()` or `unknown(name, reason)`
+/// makes it [`CheckStatus::Unknown`], which is its own state in the report, the exit code
+/// ([`EXIT_INCONCLUSIVE`]) and the history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckStatus {
+    #[default]
+    Ok,
+    Failed,
+    Unknown,
+}
+
+impl CheckStatus {
+    /// The word of the JSON report and the history: `ok`, `failed` or `unknown`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckStatus::Ok => "ok",
+            CheckStatus::Failed => "failed",
+            CheckStatus::Unknown => "unknown",
+        }
+    }
+
+    /// `Ok` for true, `Failed` for false.
+    pub fn from_bool(ok: bool) -> Self {
+        if ok {
+            CheckStatus::Ok
+        } else {
+            CheckStatus::Failed
+        }
+    }
+}
+
+/// Exit code of a run that finished with no failed check but with at least one `unknown`
+/// check, or with no check at all in a runbook that is not `@action` (README, "Exit codes").
+pub const EXIT_INCONCLUSIVE: i32 = 6;
+
 /// One `check(name, ok, detail)` call.
+///
+/// `ok` is kept for compatibility (true only when `status` is `ok`); `status` is the
+/// three-valued state.
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckRecord {
     pub name: String,
     pub ok: bool,
+    pub status: CheckStatus,
     pub detail: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub value: Option<Value>,
@@ -37,6 +79,8 @@ pub enum Status {
     Error,
     Denied,
     Limit,
+    /// No check failed, but at least one was `unknown` (or none was made): exit 6.
+    Inconclusive,
 }
 
 impl Status {
@@ -48,6 +92,7 @@ impl Status {
             Status::Error => "error",
             Status::Denied => "denied",
             Status::Limit => "limit",
+            Status::Inconclusive => "inconclusive",
         }
     }
 
@@ -58,6 +103,7 @@ impl Status {
             1 => Status::Failed,
             3 => Status::Limit,
             4 => Status::Denied,
+            EXIT_INCONCLUSIVE => Status::Inconclusive,
             _ => Status::Error,
         }
     }
@@ -81,7 +127,25 @@ pub struct Report {
 impl Report {
     /// Whether every check passed.
     pub fn all_checks_ok(&self) -> bool {
-        self.checks.iter().all(|c| c.ok)
+        self.checks.iter().all(|c| c.status == CheckStatus::Ok)
+    }
+
+    /// Number of checks in `status`.
+    pub fn count(&self, status: CheckStatus) -> usize {
+        self.checks.iter().filter(|c| c.status == status).count()
+    }
+
+    /// Exit code of a script that finished without error: 1 when a check failed, else
+    /// [`EXIT_INCONCLUSIVE`] when a check was unknown or (unless `action_only`) none was made,
+    /// else 0.
+    pub fn finished_exit_code(&self, action_only: bool) -> i32 {
+        if self.count(CheckStatus::Failed) > 0 {
+            1
+        } else if self.count(CheckStatus::Unknown) > 0 || (self.checks.is_empty() && !action_only) {
+            EXIT_INCONCLUSIVE
+        } else {
+            0
+        }
     }
 
     /// The JSON document of `--json`.
@@ -128,10 +192,10 @@ impl Report {
                 .max()
                 .unwrap_or(0);
             for c in &self.checks {
-                let mark = if c.ok {
-                    paint("32", "✓")
-                } else {
-                    paint("31", "✗")
+                let mark = match c.status {
+                    CheckStatus::Ok => paint("32", "✓"),
+                    CheckStatus::Failed => paint("31", "✗"),
+                    CheckStatus::Unknown => paint("33", "?"),
                 };
                 let pad = width - c.name.chars().count();
                 writeln!(out, "  {mark} {}{}  {}", c.name, " ".repeat(pad), c.detail)?;
@@ -154,9 +218,20 @@ impl Report {
                 writeln!(out, "  {word:<8} {} {}{detail}", e.action, e.target)?;
             }
         }
-        let failed = self.checks.iter().filter(|c| !c.ok).count();
+        let failed = self.count(CheckStatus::Failed);
+        let unknown = self.count(CheckStatus::Unknown);
+        let unknown_part = if unknown > 0 {
+            format!(", {unknown} unknown")
+        } else {
+            String::new()
+        };
+        let none_part = if self.checks.is_empty() && self.status == Status::Inconclusive {
+            " (nothing was measured)"
+        } else {
+            ""
+        };
         let summary = format!(
-            "{}: {} in {} ms — {} check(s), {} failed, {} effect(s)",
+            "{}: {} in {} ms — {} check(s){none_part}, {} failed{unknown_part}, {} effect(s)",
             self.runbook,
             self.status.as_str(),
             self.duration_ms,
@@ -166,6 +241,7 @@ impl Report {
         );
         let summary = match self.status {
             Status::Ok => paint("32", &summary),
+            Status::Inconclusive => paint("33", &summary),
             _ => paint("31", &summary),
         };
         if let Some(e) = &self.error {

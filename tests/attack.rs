@@ -57,7 +57,7 @@ fn a_manifest_directory_outside_the_target_is_refused() {
         "let r = backup::create(\"demo\", [\"data/src\"]); print(r.path);",
         &[],
     )
-    .expect_code(0);
+    .expect_code(6);
     let good = std::fs::read_dir(sb.state().join("backups"))
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -123,7 +123,7 @@ fn scripts_cannot_rewrite_or_delete_the_audit_log_or_the_config() {
     sb.config("[policy]\nwrite = [\".\"]\n");
     // A first effect so the audit log exists.
     sb.run_script("first", "fs::write(\"note.txt\", \"x\");", &[])
-        .expect_code(0);
+        .expect_code(6);
     let before = sb.audit().len();
     assert!(before >= 1);
     let audit = sb.state().join("audit.jsonl").display().to_string();
@@ -233,7 +233,7 @@ fn a_failed_post_keeps_url_credentials_and_query_out_of_the_audit_log() {
     let script = "try { http::post(\"http://admin:hunter2@127.0.0.1:1/hook?token=SECRETTOKEN\", \
                   #{body: \"x\", timeout_ms: 2000}); } catch (e) { print(e.kind); }";
     let r = sb.run_script("post", script, &[]);
-    r.no_panic().expect_code(0);
+    r.no_panic().expect_code(6);
     let audit = std::fs::read_to_string(sb.state().join("audit.jsonl")).unwrap();
     assert!(audit.contains("http.post"), "{audit}");
     for secret in ["hunter2", "SECRETTOKEN"] {

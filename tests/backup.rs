@@ -108,7 +108,7 @@ check("planned", b.planned && b.files == 2 && type_of(b.path) == "()", `${b}`);
 
     // A real archive, then a dry-run restore and prune: checked, not done.
     sb.run_script("mk", "backup::create(\"app\", [\"app/.env\"], #{});", &[])
-        .expect_code(0);
+        .expect_code(6);
     let script = r#"
 let a = backup::latest("app");
 let r = backup::restore(a.path, "restore", #{});
@@ -136,7 +136,7 @@ fn policy_denials_exit_4_and_are_audited() {
     assert!(archives(&sb.path().join("bk")).is_empty());
 
     sb.run_script("mk", "backup::create(\"app\", [\"app/.env\"], #{});", &[])
-        .expect_code(0);
+        .expect_code(6); // no check: inconclusive
     let script = format!(
         "let a = backup::latest(\"app\"); backup::restore(a.path, \"{}\", #{{}});",
         outside.path().display()
@@ -161,7 +161,7 @@ fn policy_denials_exit_4_and_are_audited() {
         "try { backup::create(\"app\", [\"app/.env\"], #{ bogus: 1 }); } catch (e) { print(e.kind); }",
         &[],
     );
-    r.expect_code(0);
+    r.expect_code(6);
     assert_eq!(r.output(), ["usage"]);
 }
 
@@ -183,7 +183,8 @@ fn two_concurrent_runs_make_two_archives() {
         })
         .collect();
     for mut c in children {
-        assert!(c.wait().unwrap().success());
+        // The script makes no check, so a finished run is inconclusive (exit 6), not an error.
+        assert_eq!(c.wait().unwrap().code(), Some(6));
     }
     let names = archives(&sb.path().join("bk"));
     assert_eq!(names.len(), 2, "{names:?}");
@@ -227,7 +228,7 @@ fn sigkill_during_a_large_create_leaves_no_final_archive() {
     let bk = sb.path().join("bk");
     // A previous backup that must survive untouched.
     sb.run_script("prev", "backup::create(\"app\", [\"app/.env\"], #{});", &[])
-        .expect_code(0);
+        .expect_code(6);
     let before = archives(&bk);
     assert_eq!(before.len(), 1);
     let prev_bytes = std::fs::read(bk.join(&before[0])).unwrap();
@@ -300,7 +301,7 @@ fn sigkill_during_a_large_create_leaves_no_final_archive() {
         "print(backup::prune(\"app\", #{ keep_last: 5 }).partials_removed.len());",
         &[],
     );
-    r.expect_code(0);
+    r.expect_code(6);
     assert_eq!(r.output(), ["1"]);
     assert!(partials(&bk).is_empty());
     assert_eq!(archives(&bk), before);

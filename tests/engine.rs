@@ -24,7 +24,7 @@ fn params_are_typed_constants_and_a_map() {
         PARAMS,
         &["-p", "n=7", "-p", "wait=1h", "-p", "on=true"],
     );
-    r.expect_code(0);
+    r.expect_code(6);
     assert_eq!(r.output(), vec!["7 x 3600 true 0.5", "8"]);
     assert_eq!(r.report["params"]["wait"], 3600);
 }
@@ -198,7 +198,7 @@ fn denied_write_outside_roots_and_through_symlink_is_audited() {
     sb.config(&format!("[policy]\nwrite = [\"{}\"]\n", root.display()));
 
     let r = sb.run_script("ok", "fs::write(\"allowed/a.txt\", \"hello\");", &[]);
-    r.expect_code(0);
+    r.expect_code(6);
     assert_eq!(
         std::fs::read_to_string(root.join("a.txt")).unwrap(),
         "hello"
@@ -275,7 +275,7 @@ fn dry_run_writes_nothing_and_reports_planned() {
         "fs::write(\"a.txt\", \"x\");\nfs::mkdir(\"d\");\nprint(fs::exists(\"a.txt\"));",
         &["--dry-run"],
     );
-    r.expect_code(0);
+    r.expect_code(6);
     assert!(!sb.path().join("a.txt").exists());
     assert!(!sb.path().join("d").exists());
     assert_eq!(r.output(), vec!["false"]);
@@ -433,7 +433,7 @@ fn import_resolves_next_to_the_script_first() {
         "import \"thresholds\" as t;\nprint(t::DISK_PCT);\n",
     );
     let r = common::Run::from_output(sb.run(&["run", "lib/main.rhai", "--json"]));
-    r.expect_code(0);
+    r.expect_code(6);
     assert_eq!(r.output(), vec!["1.0"]);
     sb.file("lib/broken.rhai", "import \"missing_mod\" as m;\nm::f();\n");
     let r = common::Run::from_output(sb.run(&["run", "lib/broken.rhai", "--json"]));
@@ -485,7 +485,7 @@ fn it_stays_rhai() {
     for (i, src) in scripts.iter().enumerate() {
         let name = format!("s{i}");
         let r = sb.run_script(&name, src, &[]);
-        r.expect_code(0);
+        r.expect_code(6);
         let (src_owned, source_name) = (src.to_string(), format!("{name}.rhai"));
         let expected = std::thread::Builder::new()
             .stack_size(64 << 20)
@@ -554,7 +554,7 @@ fn audit_command_shows_recent_records() {
         "fs::write(\"a.txt\", \"x\"); fs::remove(\"a.txt\");",
         &[],
     )
-    .expect_code(0);
+    .expect_code(6);
     let out = sb.run(&["audit", "--last", "1", "--json"]);
     let recs: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(recs.as_array().unwrap().len(), 1);
@@ -642,7 +642,7 @@ print(json::to_string(json::parse("{\"k\":[1,2.5,\"x\",null]}")));
 "#,
         &[],
     );
-    r.expect_code(0);
+    r.expect_code(6);
     assert_eq!(
         r.output(),
         vec![
@@ -724,5 +724,65 @@ fn total_memory_is_bounded_by_the_policy() {
     assert!(
         err.contains("memory limit") && err.starts_with("mem.rhai:"),
         "{err}"
+    );
+}
+
+/// A check never passes on data it did not have: `()` and `unknown()` are their own state,
+/// a run with unknown (and no failed) checks is inconclusive (exit 6), a failed check wins (exit 1),
+/// a runbook that measured nothing is inconclusive unless it is marked `@action`.
+#[test]
+fn unknown_checks_make_a_run_inconclusive() {
+    let sb = Sandbox::new();
+    let r = sb.run_script(
+        "u",
+        r#"import "checks" as checks;
+check("measured", true);
+check("not measured", ());
+unknown("timeouts", "the stats endpoint has no timeout counter");
+let ok = checks::below("latency", (), 200, "ms");
+print(ok);
+"#,
+        &[],
+    );
+    r.expect_code(6);
+    assert_eq!(r.report["status"], "inconclusive");
+    assert_eq!(r.check("measured")["status"], "ok");
+    assert_eq!(r.check("measured")["ok"], true);
+    for name in ["not measured", "timeouts", "latency"] {
+        assert_eq!(r.check(name)["status"], "unknown", "{name}");
+        assert_eq!(r.check(name)["ok"], false, "{name}");
+    }
+    assert!(
+        r.check("timeouts")["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no timeout counter")
+    );
+    assert_eq!(r.output(), ["false"]);
+
+    let r = sb.run_script("f", "check(\"a\", ()); check(\"b\", false);", &[]);
+    r.expect_code(1);
+    assert_eq!(r.report["status"], "failed");
+
+    let r = sb.run_script("n", "print(1);", &[]);
+    r.expect_code(6);
+    let r = sb.run_script("a", "//! Acts only.\n//! @action\nprint(1);", &[]);
+    r.expect_code(0);
+    assert_eq!(r.report["status"], "ok");
+
+    let r = sb.run_script("bad", "check(\"x\", 3);", &[]);
+    r.expect_code(2); // a bad argument is a usage error, positioned at the call
+
+    assert!(r.report["error"].as_str().unwrap().contains("bad.rhai:1:1"));
+
+    // Human output marks unknown distinctly and names the count.
+    let out = sb.run(&["run", "u.rhai"]);
+    assert_eq!(out.status.code(), Some(6));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("? not measured"), "{stdout}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("inconclusive") && stderr.contains("3 unknown"),
+        "{stderr}"
     );
 }

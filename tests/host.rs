@@ -115,7 +115,7 @@ fn memory_uses_the_cgroup_limit_from_an_injected_root() {
         &[("RUNBOOK_CGROUP_ROOT", v2_128.path().to_str().unwrap())],
         &[],
     );
-    r.expect_code(0);
+    r.expect_code(6);
     assert_eq!(r.output(), vec!["134217728", "true", "true", "50.0"]);
 
     let physical = {
@@ -135,7 +135,7 @@ fn memory_uses_the_cgroup_limit_from_an_injected_root() {
             &[("RUNBOOK_CGROUP_ROOT", root.path().to_str().unwrap())],
             &[],
         );
-        r.expect_code(0);
+        r.expect_code(6);
         let out = r.output();
         assert_eq!(out[0], physical.to_string(), "{out:?}");
         assert_eq!(out[1], "false");
@@ -157,7 +157,7 @@ fn connections_match_what_the_test_opened() {
         "//! Connections.\n//! @param port: int = 0   the port\nlet c = metrics::connections(port);\nprint(`${c.listen} ${c.established} ${c.time_wait} ${c.close_wait} ${c.total}`);\n",
         &["-p", &format!("port={port}")],
     );
-    r.expect_code(0);
+    r.expect_code(6);
     assert_eq!(r.output(), vec!["1 3 0 0 4"]);
     drop(clients);
     drop(servers);
@@ -199,7 +199,7 @@ print(metrics::uptime_s() > 0);
 print(metrics::load().one >= 0.0);
 "#;
     let r = sb.run_script("m", script, &[]);
-    r.expect_code(0).no_panic();
+    r.expect_code(6).no_panic();
     let out = r.output();
     let sandbox_mount = {
         let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
@@ -351,7 +351,7 @@ print(`${{r.body}} ${{r.truncated}} ${{type_of(r.json)}}`);
         ("ALL_PROXY", proxy.as_str()),
     ];
     let r = run_with_env(&sb, "h", &script, &env, &[]);
-    r.expect_code(0).no_panic();
+    r.expect_code(6).no_panic();
     assert_eq!(
         r.output(),
         vec![
@@ -414,13 +414,13 @@ fn http_post_is_an_effect() {
         "let r = http::post(\"http://127.0.0.1:{port}/hook?token=s3cret\", #{{ json: #{{ n: 1 }} }});\nprint(`${{r.status}} ${{r.ok}}`);\nprint(r.json);\n"
     );
     let r = sb.run_script("post", &script, &["--dry-run"]);
-    r.expect_code(0);
+    r.expect_code(6);
     assert_eq!(r.output()[0], "0 true");
     assert_eq!(posts.load(Ordering::SeqCst), 0, "a dry run sent the POST");
     assert_eq!(r.effects("http.post")[0]["outcome"], "planned");
 
     let r = sb.run_script("post", &script, &[]);
-    r.expect_code(0);
+    r.expect_code(6);
     assert_eq!(r.output(), vec!["200 true", "#{\"got\": #{\"n\": 1}}"]);
     assert_eq!(posts.load(Ordering::SeqCst), 1);
     let audit = sb.audit();
@@ -597,7 +597,7 @@ print(`${{r.ok}} ${{r.error}}`);
         &[("SSL_CERT_FILE", ca_file.to_str().unwrap())],
         &[],
     );
-    r.expect_code(0).no_panic();
+    r.expect_code(6).no_panic();
     assert_eq!(
         r.output(),
         vec![
@@ -619,7 +619,7 @@ print(`${{r.ok}} ${{r.error}}`);
         &[("SSL_CERT_FILE", empty.to_str().unwrap())],
         &[],
     );
-    r.expect_code(0);
+    r.expect_code(6);
     let out = r.output();
     assert!(out[0].starts_with("90 false false"), "{out:?}");
     assert_eq!(out[4], "false tls");
@@ -635,7 +635,7 @@ fn tls_cert_of_a_silent_server_throws_after_its_deadline() {
         &format!("try {{ tls::cert(\"127.0.0.1:{port}\", #{{ timeout_ms: 300 }}); }} catch (e) {{ print(e.kind); print(e.message); }}"),
         &[],
     );
-    r.expect_code(0);
+    r.expect_code(6);
     assert!(start.elapsed() < Duration::from_secs(10));
     let out = r.output();
     assert_eq!(out[0], "failed");
@@ -657,7 +657,7 @@ fn tls_cert_file_reads_the_leaf_inside_the_read_roots() {
         &[("SSL_CERT_FILE", ca_file.to_str().unwrap())],
         &[],
     );
-    r.expect_code(0).no_panic();
+    r.expect_code(6).no_panic();
     assert_eq!(
         r.output(),
         vec!["CN=localhost | CN=runbook itest CA | 45 false true"]
@@ -684,7 +684,7 @@ fn tls_cert_file_reads_the_leaf_inside_the_read_roots() {
         "try { tls::cert_file(\"certs/notes.txt\"); } catch (e) { print(e.message); }",
         &[],
     );
-    r.expect_code(0);
+    r.expect_code(6);
     assert!(r.output()[0].contains("notes.txt"), "{:?}", r.output());
 }
 

@@ -111,7 +111,7 @@ print(json::to_string(f.map(|x| x.path)));
 print(type_of(f[0].size) + " " + type_of(f[0].modified));
 "#;
     let r = sb.run_script("logs", script, &[]);
-    r.expect_code(0).no_panic();
+    r.expect_code(6).no_panic();
     let out = r.output();
     let first: Value = serde_json::from_str(&out[0]).unwrap();
     assert_eq!(first["total"], 2);
@@ -187,7 +187,7 @@ print(logs::count("logs/app.log*", "line"));
 print(logs::tail("logs/app.log", 5));"#,
         &[],
     );
-    r.expect_code(0).no_panic();
+    r.expect_code(6).no_panic();
     let out = r.output();
     let total: u64 = out[0].parse().unwrap();
     assert!(total > 1000 && total < 30_001, "{total}");
@@ -291,7 +291,7 @@ fn bad_options_are_usage_errors() {
         r#"try { logs::count("app.log", "x", #{ nope: 1 }); } catch (e) { print(e.kind); }"#,
         &[],
     );
-    r.expect_code(0);
+    r.expect_code(6);
     assert_eq!(r.output(), ["usage"]);
 }
 
@@ -317,7 +317,7 @@ print(json::to_string([c.compressed, c.removed, c.dry_run, c.files.len(), d.remo
 print(c.bytes_freed > 0);
 "#;
     let r = sb.run_script("clean", script, &["--dry-run"]);
-    r.expect_code(0).no_panic();
+    r.expect_code(6).no_panic();
     assert_eq!(r.output()[0], "[0,0,true,1,0,true,1]");
     assert!(rotated.exists() && dated.exists());
     let planned = r.effects("logs.cleanup");
@@ -325,7 +325,7 @@ print(c.bytes_freed > 0);
     assert!(planned.iter().all(|e| e["outcome"] == "planned"));
 
     let r = sb.run_script("clean", script, &[]);
-    r.expect_code(0).no_panic();
+    r.expect_code(6).no_panic();
     assert_eq!(r.output(), ["[1,0,false,1,1,false,1]", "true"]);
     assert!(!rotated.exists() && !dated.exists() && live.exists());
     assert!(sb.path().join("logs/combined.log.3.gz").exists());

@@ -17,28 +17,38 @@ pub mod globals_module {
     /// Record a check in the report; a failed check makes the run exit 1.
     ///
     /// * `name` — what is checked, e.g. `"disk /srv"`.
-    /// * `ok` — whether it passed.
+    /// * `ok` — `true` (passed), `false` (failed) or `()` (unknown: the value was not
+    ///   measured; the run is then *inconclusive*, exit 6, unless another check failed).
     ///
-    /// Returns `ok`, so `if !check("health", h.ok) { … }` reads naturally.
+    /// Returns `true` only when the check passed, so `if !check("health", h.ok) { … }` reads
+    /// naturally. Throws (`usage`) when `ok` is neither a bool nor `()`.
+    ///
+    /// ```rhai
+    /// check("pm2 online", s.state == "online");
+    /// check("api timeout rate", stats.timeouts);   // () when the service has no such counter → unknown
+    /// ```
     #[rhai_fn(name = "check", return_raw)]
-    pub fn check2(ncc: NativeCallContext, name: &str, ok: bool) -> RhaiResult<bool> {
-        crate::modules::host(&ncc, |c| {
-            c.record_check(name, ok, "", None, None);
-            Ok(ok)
-        })
+    pub fn check2(ncc: NativeCallContext, name: &str, ok: Dynamic) -> RhaiResult<bool> {
+        super::record(&ncc, name, &ok, "", Map::new())
     }
 
     /// Record a check with a readable detail (`"82.1% used (threshold 85%)"`).
     ///
-    /// * `name`, `ok` as above; `detail` — shown next to the check.
+    /// * `name`, `ok` as above (`()` makes the check unknown); `detail` — shown next to it.
     ///
-    /// Returns `ok`.
+    /// Returns `true` only when the check passed.
+    ///
+    /// ```rhai
+    /// check("disk /", d.percent < 85.0, `${d.percent}% used`);
+    /// ```
     #[rhai_fn(name = "check", return_raw)]
-    pub fn check3(ncc: NativeCallContext, name: &str, ok: bool, detail: &str) -> RhaiResult<bool> {
-        crate::modules::host(&ncc, |c| {
-            c.record_check(name, ok, detail, None, None);
-            Ok(ok)
-        })
+    pub fn check3(
+        ncc: NativeCallContext,
+        name: &str,
+        ok: Dynamic,
+        detail: &str,
+    ) -> RhaiResult<bool> {
+        super::record(&ncc, name, &ok, detail, Map::new())
     }
 
     /// Record a check with its measured value and threshold.
@@ -46,37 +56,35 @@ pub mod globals_module {
     /// * `extra` — `#{value, threshold}` (any values; both optional), copied into the
     ///   JSON report's check as `value` and `threshold`.
     ///
-    /// Returns `ok`. Throws when `extra` has other keys.
+    /// Returns `true` only when the check passed. Throws when `extra` has other keys.
+    ///
+    /// ```rhai
+    /// check("memory", m.percent < 80.0, `${m.percent}%`, #{ value: m.percent, threshold: 80.0 });
+    /// ```
     #[rhai_fn(name = "check", return_raw)]
     pub fn check4(
         ncc: NativeCallContext,
         name: &str,
-        ok: bool,
+        ok: Dynamic,
         detail: &str,
         extra: Map,
     ) -> RhaiResult<bool> {
-        for k in extra.keys() {
-            if k.as_str() != "value" && k.as_str() != "threshold" {
-                return Err(crate::modules::at(
-                    &ncc,
-                    Error::Usage(format!(
-                        "check: unknown key {k:?} in the 4th argument (known: value, threshold)"
-                    )),
-                ));
-            }
-        }
-        let value = match extra.get("value") {
-            Some(v) if !v.is_unit() => Some(crate::modules::dynamic_to_json(v)?),
-            _ => None,
-        };
-        let threshold = match extra.get("threshold") {
-            Some(v) if !v.is_unit() => Some(crate::modules::dynamic_to_json(v)?),
-            _ => None,
-        };
-        crate::modules::host(&ncc, |c| {
-            c.record_check(name, ok, detail, value, threshold);
-            Ok(ok)
-        })
+        super::record(&ncc, name, &ok, detail, extra)
+    }
+
+    /// Record an `unknown` check: the value could not be measured, so the check neither
+    /// passes nor fails. The run is *inconclusive* (exit 6) unless another check failed.
+    ///
+    /// * `name` — what would have been checked; `reason` — why it could not be (shown as detail).
+    ///
+    /// Returns `false`. Never throws.
+    ///
+    /// ```rhai
+    /// if stats.timeouts == () { unknown("API timeout rate", "the stats endpoint has no timeout counter"); }
+    /// ```
+    #[rhai_fn(name = "unknown", return_raw)]
+    pub fn unknown(ncc: NativeCallContext, name: &str, reason: &str) -> RhaiResult<bool> {
+        super::record(&ncc, name, &Dynamic::UNIT, reason, Map::new())
     }
 
     /// End the run now with status `failed` (exit 1) and `message` as the report's error.
@@ -165,4 +173,55 @@ pub mod globals_module {
                 .unwrap_or(Dynamic::UNIT))
         })
     }
+}
+
+/// Record one check of `check`/`unknown`: `ok` is a bool or `()` (unknown).
+fn record(
+    ncc: &rhai::NativeCallContext,
+    name: &str,
+    ok: &rhai::Dynamic,
+    detail: &str,
+    extra: rhai::Map,
+) -> crate::error::RhaiResult<bool> {
+    use crate::report::CheckStatus;
+    let status = if ok.is_unit() {
+        CheckStatus::Unknown
+    } else if let Ok(b) = ok.as_bool() {
+        CheckStatus::from_bool(b)
+    } else {
+        return Err(crate::modules::at(
+            ncc,
+            crate::error::Error::Usage(format!(
+                "check {name:?}: the 2nd argument must be a bool or () (unknown), got {}",
+                ok.type_name()
+            )),
+        ));
+    };
+    for k in extra.keys() {
+        if k.as_str() != "value" && k.as_str() != "threshold" {
+            return Err(crate::modules::at(
+                ncc,
+                crate::error::Error::Usage(format!(
+                    "check: unknown key {k:?} in the 4th argument (known: value, threshold)"
+                )),
+            ));
+        }
+    }
+    let value = match extra.get("value") {
+        Some(v) if !v.is_unit() => Some(crate::modules::dynamic_to_json(v)?),
+        _ => None,
+    };
+    let threshold = match extra.get("threshold") {
+        Some(v) if !v.is_unit() => Some(crate::modules::dynamic_to_json(v)?),
+        _ => None,
+    };
+    let detail = if status == CheckStatus::Unknown && detail.is_empty() {
+        "unknown: no value was measured"
+    } else {
+        detail
+    };
+    crate::modules::host(ncc, |c| {
+        c.record_check(name, status, detail, value, threshold);
+        Ok(status == CheckStatus::Ok)
+    })
 }

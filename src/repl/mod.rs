@@ -454,10 +454,10 @@ impl Session {
     fn show_report(&self, ctx: &Ctx) {
         let report = ctx.report.borrow();
         for c in &report.checks {
-            let mark = if c.ok {
-                self.paint("32", "✓")
-            } else {
-                self.paint("31", "✗")
+            let mark = match c.status {
+                crate::report::CheckStatus::Ok => self.paint("32", "✓"),
+                crate::report::CheckStatus::Failed => self.paint("31", "✗"),
+                crate::report::CheckStatus::Unknown => self.paint("33", "?"),
             };
             let detail = if c.detail.is_empty() {
                 String::new()

@@ -143,6 +143,9 @@ pub struct Header {
     /// The lines after the summary, up to the parameters.
     pub description: String,
     pub params: Vec<ParamSpec>,
+    /// `@action`: the runbook exists to act (back up, clean up), so finishing with no check
+    /// at all is a success, not *inconclusive*.
+    pub action: bool,
 }
 
 const RESERVED: &[&str] = &[
@@ -204,6 +207,10 @@ pub fn parse(source: &str, file: &str) -> Result<Header> {
         };
         let text = rest.strip_prefix(' ').unwrap_or(rest);
         let trimmed = text.trim();
+        if trimmed == "@action" || trimmed.starts_with("@action ") {
+            h.action = true;
+            continue;
+        }
         if let Some(p) = trimmed.strip_prefix("@param") {
             let col = line.len() - t.len() + 4 + (text.len() - text.trim_start().len()) + 1;
             let spec = parse_param(p, file, lineno, col)?;

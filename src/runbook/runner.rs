@@ -106,10 +106,11 @@ pub fn run(config: Arc<Config>, stdlib: StdlibPath, rb: Runbook, opts: RunOption
         ..Report::default()
     };
 
-    let prepared = rb
-        .header()
-        .and_then(|h| resolve_params(&rb.name, &h, &opts.params));
-    let values = match prepared {
+    let prepared = rb.header().and_then(|h| {
+        let values = resolve_params(&rb.name, &h, &opts.params)?;
+        Ok((h.action, values))
+    });
+    let (action_only, values) = match prepared {
         Ok(v) => v,
         Err(e) => {
             base.exit_code = e.exit_code();
@@ -151,8 +152,7 @@ pub fn run(config: Arc<Config>, stdlib: StdlibPath, rb: Runbook, opts: RunOption
         });
         let mut report = ctx.report.borrow().clone();
         report.exit_code = match &outcome {
-            Ok(()) if report.all_checks_ok() => 0,
-            Ok(()) => 1,
+            Ok(()) => report.finished_exit_code(action_only),
             Err(f) => exit_code_for_kind(&f.kind),
         };
         report.status = Status::from_exit_code(report.exit_code);
