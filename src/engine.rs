@@ -39,11 +39,16 @@ pub struct Limits {
     /// Expression nesting at global level and inside functions.
     pub max_expr_depth: usize,
     pub max_function_expr_depth: usize,
-    /// Bytes in one string.
+    /// Bytes in one string made by one `pad` call (checked before it allocates).
+    ///
+    /// Rhai's own `set_max_string_size` / `set_max_array_size` / `set_max_map_size` are *not*
+    /// set: with any of them set, Rhai re-measures the whole value after every mutating call
+    /// (`check_data_size` → `calc_data_sizes` in Rhai's `src/eval/data_check.rs` walks every
+    /// element), which makes `a.push(x)` in a loop quadratic. The total is bounded instead by
+    /// [`Limits::max_memory_bytes`]; these per-value caps remain only where they cost O(1).
     pub max_string_size: usize,
-    /// Elements in one array / entries in one map.
+    /// Elements in one array or BLOB made by one `pad` / `blob(n)` call.
     pub max_array_size: usize,
-    pub max_map_size: usize,
     /// Modules loaded by `import` in one run.
     pub max_modules: usize,
     /// Variables in scope / script functions defined.
@@ -74,7 +79,6 @@ impl Default for Limits {
             max_function_expr_depth: 48,
             max_string_size: 64 << 20,
             max_array_size: 5_000_000,
-            max_map_size: 1_000_000,
             max_modules: 64,
             max_variables: 10_000,
             max_functions: 10_000,
@@ -190,9 +194,6 @@ pub fn build(limits: &Limits, cancel: Cancel, stdlib: StdlibPath) -> Engine {
         .set_max_operations(limits.max_operations)
         .set_max_call_levels(limits.max_call_levels)
         .set_max_expr_depths(limits.max_expr_depth, limits.max_function_expr_depth)
-        .set_max_string_size(limits.max_string_size)
-        .set_max_array_size(limits.max_array_size)
-        .set_max_map_size(limits.max_map_size)
         .set_max_modules(limits.max_modules)
         .set_max_variables(limits.max_variables)
         .set_max_functions(limits.max_functions)
@@ -202,9 +203,20 @@ pub fn build(limits: &Limits, cancel: Cancel, stdlib: StdlibPath) -> Engine {
     let flag = cancel.flag().clone();
     let deadline = cancel.deadline();
     let max_memory = limits.max_memory_bytes;
+    crate::alloc::set_ceiling(if max_memory == 0 {
+        0
+    } else {
+        max_memory.saturating_mul(4).saturating_add(64 << 20)
+    });
+    register_size_guards(&mut engine, limits);
+    let memory_limit = if max_memory == 0 {
+        u64::MAX
+    } else {
+        max_memory
+    };
     engine.on_progress(move |ops| {
         // One relaxed load per operation: a few operations can allocate a lot.
-        if max_memory > 0 && crate::alloc::allocated() > max_memory {
+        if crate::alloc::allocated() > memory_limit {
             return Some(Dynamic::from(TOKEN_MEMORY));
         }
         if ops % PROGRESS_CHECK_EVERY != 0 {
@@ -238,6 +250,162 @@ pub fn build(limits: &Limits, cancel: Cancel, stdlib: StdlibPath) -> Engine {
     engine.set_module_resolver(StdlibResolver::new(stdlib));
     crate::modules::register_all(&mut engine);
     engine
+}
+
+/// Stop a single native call that would allocate `bytes` more than the memory budget has left
+/// (the per-operation check in `on_progress` runs only between calls).
+fn ensure_room(max_memory: u64, bytes: u64) -> Result<(), Box<EvalAltResult>> {
+    if max_memory > 0 && crate::alloc::allocated().saturating_add(bytes) > max_memory {
+        return Err(Box::new(EvalAltResult::ErrorTerminated(
+            Dynamic::from(TOKEN_MEMORY),
+            Position::NONE,
+        )));
+    }
+    Ok(())
+}
+
+fn too_large(what: &str) -> Box<EvalAltResult> {
+    Box::new(EvalAltResult::ErrorDataTooLarge(
+        what.to_string(),
+        Position::NONE,
+    ))
+}
+
+/// Replace the Rhai functions whose result size is set by an argument (`pad`, `blob(n)`) or is
+/// a multiple of their input (`to_chars`, `split`) with versions that check, in O(1) or in one
+/// pass over the input, the per-value cap and the memory budget *before* they allocate.
+/// Functions registered on the engine are found before the standard package's, and each one
+/// returns exactly what Rhai's own does.
+fn register_size_guards(engine: &mut Engine, limits: &Limits) {
+    use rhai::{Array, Blob, INT, ImmutableString};
+    const DYNAMIC: u64 = std::mem::size_of::<Dynamic>() as u64;
+    // One piece of a split: its `Dynamic`, the shared string's allocation, and its bytes.
+    const PIECE: u64 = DYNAMIC + 48;
+    let mem = limits.max_memory_bytes;
+    let (max_str, max_arr) = (limits.max_string_size, limits.max_array_size);
+
+    engine.register_fn(
+        "pad",
+        move |array: &mut Array, len: INT, item: Dynamic| -> Result<(), Box<EvalAltResult>> {
+            let Ok(len) = usize::try_from(len) else {
+                return Ok(());
+            };
+            if len <= array.len() {
+                return Ok(());
+            }
+            if len > max_arr {
+                return Err(too_large("Size of array"));
+            }
+            ensure_room(mem, (len - array.len()) as u64 * DYNAMIC)?;
+            array.resize(len, item);
+            Ok(())
+        },
+    );
+    let string_pad =
+        move |s: &mut ImmutableString, len: INT, fill: &str| -> Result<(), Box<EvalAltResult>> {
+            let Ok(len) = usize::try_from(len) else {
+                return Err(too_large("Length of string"));
+            };
+            if len > max_str {
+                return Err(too_large("Length of string"));
+            }
+            let have = s.chars().count();
+            if len <= have || fill.is_empty() {
+                return Ok(());
+            }
+            let per_char = fill.len().div_ceil(fill.chars().count()) as u64;
+            ensure_room(mem, (len - have) as u64 * per_char)?;
+            let p = s.make_mut();
+            let mut n = have;
+            while n < len {
+                for c in fill.chars().take(len - n) {
+                    p.push(c);
+                    n += 1;
+                }
+            }
+            Ok(())
+        };
+    engine.register_fn(
+        "pad",
+        move |s: &mut ImmutableString, len: INT, c: char| -> Result<(), Box<EvalAltResult>> {
+            string_pad(s, len, c.encode_utf8(&mut [0; 4]))
+        },
+    );
+    engine.register_fn("pad", string_pad);
+    let blob_new = move |len: INT, value: INT| -> Result<Blob, Box<EvalAltResult>> {
+        if len <= 0 {
+            return Ok(Blob::new());
+        }
+        let len = usize::try_from(len).unwrap_or(usize::MAX);
+        if len > max_arr {
+            return Err(too_large("Size of array/BLOB"));
+        }
+        ensure_room(mem, len as u64)?;
+        Ok(vec![(value & 0xff) as u8; len])
+    };
+    engine.register_fn("blob", move |len: INT| blob_new(len, 0));
+    engine.register_fn("blob", blob_new);
+    engine.register_fn(
+        "pad",
+        move |blob: &mut Blob, len: INT, value: INT| -> Result<(), Box<EvalAltResult>> {
+            if len <= 0 {
+                return Ok(());
+            }
+            let len = usize::try_from(len).unwrap_or(usize::MAX);
+            if len > max_arr {
+                return Err(too_large("Size of BLOB"));
+            }
+            if len > blob.len() {
+                ensure_room(mem, (len - blob.len()) as u64)?;
+                blob.resize(len, (value & 0xff) as u8);
+            }
+            Ok(())
+        },
+    );
+    engine.register_fn(
+        "to_chars",
+        move |s: &str| -> Result<Array, Box<EvalAltResult>> {
+            ensure_room(mem, s.chars().count() as u64 * DYNAMIC)?;
+            Ok(s.chars().map(Into::into).collect())
+        },
+    );
+    engine.register_fn(
+        "split",
+        move |s: ImmutableString, delim: &str| -> Result<Array, Box<EvalAltResult>> {
+            if s.is_empty() || (!delim.is_empty() && !s.contains(delim)) {
+                return Ok(vec![s.into()]);
+            }
+            let pieces = if delim.is_empty() {
+                s.chars().count() + 2
+            } else {
+                s.matches(delim).count() + 1
+            };
+            ensure_room(mem, pieces as u64 * PIECE + s.len() as u64)?;
+            Ok(s.split(delim).map(Into::into).collect())
+        },
+    );
+    engine.register_fn(
+        "split",
+        move |s: ImmutableString, delim: char| -> Result<Array, Box<EvalAltResult>> {
+            if s.is_empty() || !s.contains(delim) {
+                return Ok(vec![s.into()]);
+            }
+            let pieces = s.matches(delim).count() + 1;
+            ensure_room(mem, pieces as u64 * PIECE + s.len() as u64)?;
+            Ok(s.split(delim).map(Into::into).collect())
+        },
+    );
+    engine.register_fn(
+        "split",
+        move |s: ImmutableString| -> Result<Array, Box<EvalAltResult>> {
+            if s.is_empty() {
+                return Ok(vec![s.into()]);
+            }
+            let pieces = s.split_whitespace().count();
+            ensure_room(mem, pieces as u64 * PIECE + s.len() as u64)?;
+            Ok(s.split_whitespace().map(Into::into).collect())
+        },
+    );
 }
 
 /// A bare engine with only the host modules (no limits, no resolver): for docs, completion and

@@ -76,6 +76,8 @@ fn parameter_errors_exit_2_naming_the_parameter() {
 #[test]
 fn limits_stop_runaway_scripts_without_panics() {
     let sb = Sandbox::new();
+    // A small budget keeps the runaway cases quick; the per-value caps are the built-in ones.
+    sb.config("[policy]\nmax_memory_mb = 96\n");
     let cases: &[(&str, &str, &[&str], i32, &str)] = &[
         (
             "ops",
@@ -96,14 +98,71 @@ fn limits_stop_runaway_scripts_without_panics() {
             "let s = \"x\"; loop { s += s; }",
             &[],
             3,
-            "exceeds the size limit",
+            "memory limit",
         ),
         (
             "array",
             "let a = [1]; loop { a += a; }",
             &[],
             3,
+            "memory limit",
+        ),
+        (
+            "push",
+            "let a = []; loop { a.push(\"line\"); }",
+            &[],
+            3,
+            "memory limit",
+        ),
+        (
+            "mapgrow",
+            "let m = #{}; let i = 0; loop { m[`k${i}`] = i; i += 1; }",
+            &[],
+            3,
+            "memory limit",
+        ),
+        // One call whose size is set by its argument is checked before it allocates.
+        (
+            "padarray",
+            "let a = []; a.pad(1_000_000_000_000, 0);",
+            &[],
+            3,
             "exceeds the size limit",
+        ),
+        (
+            "padstring",
+            "let s = \"\"; s.pad(1_000_000_000_000, \"ab\");",
+            &[],
+            3,
+            "exceeds the size limit",
+        ),
+        (
+            "padbudget",
+            "let a = []; a.pad(4_000_000, 0); let b = []; b.pad(4_000_000, 0);",
+            &[],
+            3,
+            "memory limit",
+        ),
+        (
+            "blob",
+            "let b = blob(1_000_000_000_000);",
+            &[],
+            3,
+            "exceeds the size limit",
+        ),
+        (
+            "chars",
+            "let s = \"x\"; for j in 0..24 { s += s; } let c = s.to_chars();",
+            &[],
+            3,
+            "memory limit",
+        ),
+        (
+            "split",
+            "let s = \"x,\"; for j in 0..22 { s += s; } let c = s.split(\",\");",
+            &[],
+            3,
+            "memory limit",
         ),
         (
             "overflow",
@@ -443,8 +502,22 @@ fn import_resolves_next_to_the_script_first() {
 
 /// What a bare `rhai::Engine` (as `rhai-run` builds it) prints for `src`.
 fn bare_rhai_output(src: &str, source_name: &str) -> Vec<String> {
+    bare_rhai_output_in(src, source_name, None)
+}
+
+/// [`bare_rhai_output`] with `import` resolving files in `modules`.
+fn bare_rhai_output_in(
+    src: &str,
+    source_name: &str,
+    modules: Option<std::path::PathBuf>,
+) -> Vec<String> {
     let lines = std::rc::Rc::new(std::cell::RefCell::new(Vec::<String>::new()));
     let mut engine = rhai::Engine::new();
+    if let Some(dir) = modules {
+        engine.set_module_resolver(rhai::module_resolvers::FileModuleResolver::new_with_path(
+            dir,
+        ));
+    }
     // rhai-run is a release build: its call-depth limit is 64 (debug builds default to 8).
     engine.set_max_call_levels(64);
     let l1 = lines.clone();
@@ -493,6 +566,50 @@ fn it_stays_rhai() {
             .unwrap()
             .join()
             .unwrap();
+        assert_eq!(r.output(), expected, "script {i}: {src}");
+    }
+}
+
+/// Scripts that build data, use closures, nested functions, modules, `switch` and loops print
+/// through `runbook run` exactly what a bare `rhai::Engine` prints (the speed side of this is
+/// `benches/growth.sh`). The growth sizes are large enough that a quadratic size check would
+/// show (they took minutes before the Rhai per-value caps were dropped).
+#[test]
+fn same_output_as_bare_rhai_on_data_building_scripts() {
+    let sb = Sandbox::new();
+    sb.config("[policy]\nmax_operations = 100_000_000_000\n");
+    sb.file(
+        "shapes.rhai",
+        "export const SIDES = 4;\nfn area(w, h) { w * h }\nfn label(n) { `shape-${n}` }\nlet hidden = 1;\nexport let registry = #{square: 4, triangle: 3};\n",
+    );
+    let scripts = [
+        // Array building, pop and remove.
+        "let a = []; for i in 0..60000 { a.push(i * 2); }\nprint(a.len()); print(a[59999]);\nlet t = 0; for i in 0..30000 { t += a.pop(); }\nprint(t); a.remove(0); a.insert(1, \"x\"); print(a.len()); print(a.extract(0, 4));\nlet b = a.extract(10, 5); print(b); a.append(b); a += [1, 2]; print(a.len());",
+        // String building.
+        "let s = \"\"; for i in 0..40000 { s += \"ab\"; s.append(i % 10); }\nprint(s.len()); print(s.sub_string(0, 12));\nlet p = \"\"; p.pad(7, '*'); p.pad(10, \"-=\"); print(p);\nlet parts = \"a,b,,c\".split(\",\"); print(parts); print(\"x y  z\".split()); print(\"q:w\".split(':')); print(\"héllo\".to_chars());\nlet bl = blob(3, 0x41); bl.pad(5, 0x42); print(bl); print(blob(2));",
+        // Map building and removal.
+        "let m = #{}; for i in 0..30000 { m[`k${i}`] = i; }\nprint(m.len()); print(m.k29999);\nfor i in 0..29990 { m.remove(`k${i}`); }\nlet keys = m.keys(); keys.sort(); print(keys); m.nested = #{deep: [1, #{x: 2}]}; print(m.nested.deep[1].x);",
+        // Closures and captured state.
+        "let count = 0; let inc = |n| { count += n; count }; for i in 0..5 { inc.call(i); } print(count);\nfn make_adder(k) { |x| x + k } let add3 = make_adder(3); print(add3.call(4));\nlet fs = []; for i in 0..3 { fs.push(|x| x * i); } print(fs.map(|f| f.call(10)));\nprint([5, 3, 9].reduce(|acc, v| acc.max(v), 0)); print([1, 2, 3, 4].filter(|v| v % 2 == 0));",
+        // Nested and recursive functions, methods with `this`.
+        "fn outer(n) { fn_inner(n) + 1 } fn fn_inner(n) { if n == 0 { 0 } else { fn_inner(n - 1) + 2 } }\nprint(outer(30));\nfn grow(a, n) { if n > 0 { a.push(n); grow(a, n - 1); } a }\nprint(grow([], 5));\nfn bump() { this += 1; } let v = 41; v.bump(); print(v);\nfn ack(m, n) { if m == 0 { n + 1 } else if n == 0 { ack(m - 1, 1) } else { ack(m - 1, ack(m, n - 1)) } } print(ack(2, 3));",
+        // Modules.
+        "import \"shapes\" as sh;\nprint(sh::SIDES); print(sh::area(3, 4)); print(sh::label(7)); print(sh::registry.square);",
+        // switch and loops.
+        "let out = []; for i in 0..12 { out.push(switch i % 5 { 0 => \"zero\", 1 | 2 => \"small\", 3 if i > 5 => \"late three\", 3 => \"three\", _ => `other ${i}` }); }\nprint(out);\nlet n = 0; loop { n += 1; if n > 7 { break; } if n % 2 == 0 { continue; } } print(n);\nlet w = 0; do { w += 3; } while w < 10; print(w); let x = 0; for (v, i) in [10, 20, 30] { x += v * i; } print(x);\nswitch [1, 2] { [1, 2] => print(\"array arm\"), _ => print(\"no\") }",
+    ];
+    for (i, src) in scripts.iter().enumerate() {
+        let name = format!("g{i}");
+        let r = sb.run_script(&name, src, &[]);
+        r.expect_code(6);
+        let (src_owned, source_name, dir) = (src.to_string(), format!("{name}.rhai"), sb.path());
+        let expected = std::thread::Builder::new()
+            .stack_size(64 << 20)
+            .spawn(move || bare_rhai_output_in(&src_owned, &source_name, Some(dir)))
+            .unwrap()
+            .join()
+            .unwrap();
+        assert!(!expected.is_empty(), "script {i} printed nothing");
         assert_eq!(r.output(), expected, "script {i}: {src}");
     }
 }
