@@ -275,6 +275,13 @@ fn check_one(
     }
     let (defs, calls, imports) = statics::scan(&source);
     let resolver = StdlibResolver::new(search.stdlib_path());
+    if let Some(chain) = resolver.find_cycle(&rb.display_path, &source) {
+        problems.push(format!(
+            "{}: {}",
+            rb.display_path,
+            crate::engine::cycle_message(&chain)
+        ));
+    }
     let mut alias_fns: std::collections::HashMap<
         String,
         Option<std::collections::HashSet<String>>,

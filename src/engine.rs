@@ -103,6 +103,28 @@ pub struct StdlibPath {
 pub struct StdlibResolver {
     path: StdlibPath,
     cache: RefCell<HashMap<PathBuf, Shared<Module>>>,
+    /// The script that started the current chain of imports, then the modules being evaluated
+    /// right now, outermost first: an import of one of them is a cycle.
+    root: RefCell<Option<PathBuf>>,
+    loading: RefCell<Vec<PathBuf>>,
+}
+
+/// The file name shown for a module in an import chain (`b.rhai`).
+fn chain_name(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| p.to_string_lossy().to_string())
+}
+
+/// One identity per file, however it was named (`./a.rhai`, `dir/../a.rhai`).
+fn file_key(p: &Path) -> PathBuf {
+    std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// The message for an import cycle: `import cycle: a.rhai → b.rhai → a.rhai`.
+pub fn cycle_message(chain: &[PathBuf]) -> String {
+    let names: Vec<String> = chain.iter().map(|p| chain_name(p)).collect();
+    format!("import cycle: {}", names.join(" → "))
 }
 
 impl StdlibResolver {
@@ -110,7 +132,51 @@ impl StdlibResolver {
         StdlibResolver {
             path,
             cache: RefCell::new(HashMap::new()),
+            root: RefCell::new(None),
+            loading: RefCell::new(Vec::new()),
         }
+    }
+
+    /// Follow the `import` statements of `src` (the script at `source`) through every module
+    /// they reach, without running anything, and return the first cycle found as the chain of
+    /// files from `source` back to the repeated one (`a.rhai → b.rhai → a.rhai`).
+    pub fn find_cycle(&self, source: &str, src: &str) -> Option<Vec<PathBuf>> {
+        fn walk(
+            r: &StdlibResolver,
+            file: &Path,
+            src: &str,
+            stack: &mut Vec<PathBuf>,
+            done: &mut std::collections::HashSet<PathBuf>,
+        ) -> Option<Vec<PathBuf>> {
+            let key = file_key(file);
+            if let Some(i) = stack.iter().position(|k| *k == key) {
+                let mut chain = stack[i..].to_vec();
+                chain.push(key);
+                return Some(chain);
+            }
+            if !done.insert(key.clone()) {
+                return None;
+            }
+            stack.push(key);
+            let shown = file.to_string_lossy().to_string();
+            let (_, _, imports) = crate::runbook::statics::scan(src);
+            for imp in imports {
+                if let Some((next, text)) = r.locate(Some(&shown), &imp.path) {
+                    if let Some(chain) = walk(r, &next, &text, stack, done) {
+                        return Some(chain);
+                    }
+                }
+            }
+            stack.pop();
+            None
+        }
+        walk(
+            self,
+            Path::new(source),
+            src,
+            &mut Vec::new(),
+            &mut Default::default(),
+        )
     }
 
     /// Find the source of module `name` imported from `source` (the importer's path).
@@ -163,13 +229,60 @@ impl ModuleResolver for StdlibResolver {
         if let Some(m) = self.cache.borrow().get(&file) {
             return Ok(m.clone());
         }
+        let key = file_key(&file);
+        {
+            let mut loading = self.loading.borrow_mut();
+            let mut root = self.root.borrow_mut();
+            if loading.is_empty() {
+                *root = source
+                    .filter(|s| !s.starts_with('<'))
+                    .map(|s| file_key(Path::new(s)));
+            }
+            let open: Vec<&PathBuf> = root.iter().chain(loading.iter()).collect();
+            if let Some(i) = open.iter().position(|k| **k == key) {
+                let mut chain: Vec<PathBuf> = open[i..].iter().map(|p| (*p).clone()).collect();
+                chain.push(key);
+                if loading.is_empty() {
+                    *root = None;
+                }
+                return Err(Box::new(EvalAltResult::ErrorRuntime(
+                    Dynamic::from(cycle_message(&chain)),
+                    pos,
+                )));
+            }
+            loading.push(key);
+        }
         let shown = file.to_string_lossy().to_string();
-        let mut ast = engine
-            .compile(strip_shebang(&text))
-            .map_err(|e| Box::new(EvalAltResult::ErrorInModule(shown.clone(), e.into(), pos)))?;
-        ast.set_source(shown.clone());
-        let module = Module::eval_ast_as_new(Scope::new(), &ast, engine)
-            .map_err(|e| Box::new(EvalAltResult::ErrorInModule(shown, e, pos)))?;
+        let result = (|| {
+            let mut ast = engine.compile(strip_shebang(&text)).map_err(|e| {
+                Box::new(EvalAltResult::ErrorInModule(shown.clone(), e.into(), pos))
+            })?;
+            ast.set_source(shown.clone());
+            Module::eval_ast_as_new(Scope::new(), &ast, engine).map_err(|e| match *e {
+                // The cycle's message already names every file: keep it on top, at this
+                // importer's `import` statement.
+                EvalAltResult::ErrorRuntime(v, _)
+                    if v.clone()
+                        .into_string()
+                        .is_ok_and(|m| m.starts_with("import cycle:")) =>
+                {
+                    Box::new(EvalAltResult::ErrorRuntime(v, pos))
+                }
+                other => Box::new(EvalAltResult::ErrorInModule(
+                    shown.clone(),
+                    other.into(),
+                    pos,
+                )),
+            })
+        })();
+        {
+            let mut loading = self.loading.borrow_mut();
+            loading.pop();
+            if loading.is_empty() {
+                *self.root.borrow_mut() = None;
+            }
+        }
+        let module = result?;
         let shared: Shared<Module> = module.into();
         self.cache.borrow_mut().insert(file, shared.clone());
         Ok(shared)

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::Sandbox;
+use common::{Run, Sandbox};
 use serde_json::Value;
 
 const PARAMS: &str = r#"//! Params demo.
@@ -612,6 +612,64 @@ fn same_output_as_bare_rhai_on_data_building_scripts() {
         assert!(!expected.is_empty(), "script {i} printed nothing");
         assert_eq!(r.output(), expected, "script {i}: {src}");
     }
+}
+
+/// An import cycle is a script error naming the chain (exit 5) for `run` and for `check`, not
+/// a stack overflow; a diamond (two modules importing one) is not a cycle.
+#[test]
+fn import_cycles_are_errors_naming_the_chain() {
+    let sb = Sandbox::new();
+    sb.file("a.rhai", "//! @action\nimport \"b\" as b;\nprint(\"a\");\n");
+    sb.file("b.rhai", "import \"a\" as a;\nexport const X = 1;\n");
+    let r = Run::from_output(sb.run(&["run", "a.rhai", "--json"]));
+    r.expect_code(5).no_panic();
+    let err = r.report["error"].as_str().unwrap();
+    assert!(
+        err.contains("import cycle: a.rhai → b.rhai → a.rhai"),
+        "{err}"
+    );
+    assert!(err.starts_with("a.rhai:2:"), "{err}");
+
+    let out = sb.run(&["check", "a.rhai"]);
+    assert_eq!(out.status.code(), Some(5));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("a.rhai → b.rhai → a.rhai"), "{text}");
+
+    // A longer loop further down: c → d → e → d.
+    sb.file("c.rhai", "//! @action\nimport \"d\" as d;\n");
+    sb.file("d.rhai", "import \"e\" as e;\n");
+    sb.file("e.rhai", "import \"d\" as d;\n");
+    let r = Run::from_output(sb.run(&["run", "c.rhai", "--json"]));
+    r.expect_code(5).no_panic();
+    let err = r.report["error"].as_str().unwrap();
+    assert!(err.contains("d.rhai → e.rhai → d.rhai"), "{err}");
+    let out = sb.run(&["check", "c.rhai"]);
+    assert_eq!(out.status.code(), Some(5));
+
+    // A diamond is fine.
+    sb.file(
+        "top.rhai",
+        "//! @action\nimport \"left\" as l;\nimport \"right\" as r;\nprint(l::V + r::V);\n",
+    );
+    sb.file(
+        "left.rhai",
+        "import \"base\" as base;\nexport const V = base::B + 1;\n",
+    );
+    sb.file(
+        "right.rhai",
+        "import \"base\" as base;\nexport const V = base::B + 2;\n",
+    );
+    sb.file("base.rhai", "export const B = 10;\n");
+    let r = Run::from_output(sb.run(&["run", "top.rhai", "--json"]));
+    r.expect_code(0);
+    assert_eq!(r.output(), vec!["23"]);
+    let out = sb.run(&["check", "top.rhai"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
 
 #[test]
