@@ -197,7 +197,7 @@ impl StdlibResolver {
         }
         for c in candidates {
             if c.is_file() {
-                if let Ok(text) = std::fs::read_to_string(&c) {
+                if let Ok(text) = crate::runbook::discover::read_script(&c) {
                     return Some((c, text));
                 }
             }

@@ -672,6 +672,49 @@ fn import_cycles_are_errors_naming_the_chain() {
     );
 }
 
+/// A script must be a regular file of at most 1 MiB: `/dev/zero`, a FIFO, a directory and a big
+/// file are usage errors (exit 2) naming the file, without blocking or growing.
+#[test]
+fn script_files_must_be_small_regular_files() {
+    let sb = Sandbox::new();
+    let fifo = sb.path().join("pipe.rhai");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    std::fs::create_dir(sb.path().join("dir.rhai")).unwrap();
+    sb.file(
+        "big.rhai",
+        &format!("//! @action\n{}", "let x = 1;\n".repeat(100_000)),
+    );
+    sb.file("ok.rhai", "//! @action\nprint(\"fine\");\n");
+    let cases = [
+        ("/dev/zero", "character device"),
+        ("pipe.rhai", "FIFO"),
+        ("dir.rhai", "directory"),
+        ("big.rhai", "larger than 1024 KiB"),
+    ];
+    for (arg, needle) in cases {
+        for cmd in ["run", "check", "show"] {
+            let t0 = std::time::Instant::now();
+            let out = sb.run(&[cmd, arg]);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{cmd} {arg}: {err}");
+            assert!(
+                err.contains(arg) && err.contains(needle),
+                "{cmd} {arg}: {err}"
+            );
+            assert!(
+                t0.elapsed() < std::time::Duration::from_secs(20),
+                "{cmd} {arg} blocked"
+            );
+        }
+    }
+    let r = Run::from_output(sb.run(&["run", "ok.rhai"]));
+    r.expect_code(0);
+}
+
 #[test]
 fn show_lists_params_and_effects_and_new_scaffolds() {
     let sb = Sandbox::new();

@@ -265,8 +265,7 @@ impl Session {
     }
 
     fn load(&mut self, file: &Path) -> Result<Flow, String> {
-        let text = std::fs::read_to_string(file)
-            .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+        let text = crate::runbook::discover::read_script(file).map_err(|e| e.to_string())?;
         Ok(self.eval_code(&text, Some(file)))
     }
 

@@ -77,12 +77,7 @@ impl SearchPath {
     pub fn find(&self, name_or_file: &str) -> Result<Runbook> {
         if name_or_file.ends_with(".rhai") || name_or_file.contains('/') {
             let p = PathBuf::from(name_or_file);
-            let source = std::fs::read_to_string(&p).map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => {
-                    Error::Usage(format!("no runbook file {name_or_file}"))
-                }
-                _ => Error::io("reading runbook", &p, e),
-            })?;
+            let source = read_script(&p)?;
             let name = p
                 .file_stem()
                 .map(|s| s.to_string_lossy().to_string())
@@ -101,8 +96,7 @@ impl SearchPath {
         for d in &self.dirs {
             let p = d.join(format!("{name_or_file}.rhai"));
             if p.is_file() {
-                let source =
-                    std::fs::read_to_string(&p).map_err(|e| Error::io("reading runbook", &p, e))?;
+                let source = read_script(&p)?;
                 return Ok(Runbook {
                     name: name_or_file.to_string(),
                     display_path: p.display().to_string(),
@@ -156,7 +150,7 @@ impl SearchPath {
                 if out.iter().any(|r| r.name == name) {
                     continue;
                 }
-                if let Ok(source) = std::fs::read_to_string(&p) {
+                if let Ok(source) = read_script(&p) {
                     out.push(Runbook {
                         name,
                         display_path: p.display().to_string(),
@@ -180,5 +174,70 @@ impl SearchPath {
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
         out
+    }
+}
+
+/// The largest script or module file `runbook` reads (1 MiB): a runbook is a page of code, and
+/// a bigger file (or `/dev/zero`) must not grow the process.
+pub const MAX_SCRIPT_BYTES: u64 = 1 << 20;
+
+/// Read a script file: it must be a regular file (not a directory, FIFO, socket or device —
+/// checked before it is opened, so a FIFO cannot block) of at most [`MAX_SCRIPT_BYTES`], and at
+/// most that many bytes are read even if it grows meanwhile. Errors are usage errors (exit 2)
+/// naming the file; a file that is not UTF-8 is one too.
+pub fn read_script(p: &Path) -> Result<String> {
+    use std::io::Read;
+    let shown = p.display();
+    let meta = std::fs::metadata(p).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::Usage(format!("no runbook file {shown}")),
+        _ => Error::io("reading runbook", p, e),
+    })?;
+    if !meta.is_file() {
+        let what = file_kind(&meta);
+        return Err(Error::Usage(format!(
+            "{shown} is {what}, not a runbook file (a script must be a regular file)"
+        )));
+    }
+    let too_big = || {
+        Error::Usage(format!(
+            "{shown} is larger than {} KiB, the limit for a script file",
+            MAX_SCRIPT_BYTES >> 10
+        ))
+    };
+    if meta.len() > MAX_SCRIPT_BYTES {
+        return Err(too_big());
+    }
+    let f = std::fs::File::open(p).map_err(|e| Error::io("reading runbook", p, e))?;
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    f.take(MAX_SCRIPT_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io("reading runbook", p, e))?;
+    if bytes.len() as u64 > MAX_SCRIPT_BYTES {
+        return Err(too_big());
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        Error::Usage(format!(
+            "{shown} is not UTF-8 text (byte {})",
+            e.utf8_error().valid_up_to()
+        ))
+    })
+}
+
+/// "a directory", "a FIFO", … for a message.
+fn file_kind(meta: &std::fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else {
+        "not a regular file"
     }
 }
