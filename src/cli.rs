@@ -8,7 +8,8 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "runbook", version, about, propagate_version = true)]
 pub struct Cli {
-    /// Policy and inventory file (default: ./runbook.toml, then the user config dir, then built-in).
+    /// Policy and inventory file (default: ./runbook.toml, then the user config dir, then
+    /// /etc/runbook/runbook.toml, then built-in).
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
@@ -49,8 +50,8 @@ pub enum Command {
         /// Print one JSON report on stdout.
         #[arg(long)]
         json: bool,
-        /// Wall-clock limit in seconds (default: policy timeout_s, 600).
-        #[arg(long, value_name = "SECS")]
+        /// Wall-clock limit in seconds, at least 1 (default: policy timeout_s, 600).
+        #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
         timeout: Option<u64>,
     },
     /// Compile runbooks and check calls (all runbooks when none is named).

@@ -312,6 +312,30 @@ pub fn build(limits: &Limits, cancel: Cancel, stdlib: StdlibPath) -> Engine {
         .set_max_functions(limits.max_functions)
         .set_strict_variables(true);
     engine.disable_symbol("eval");
+    // An integer literal too large for 64 bits (or a float literal that overflows) is an error,
+    // not a silent float or `inf` (Rhai's tokenizer falls back to a float for both).
+    #[allow(deprecated)] // `on_parse_token` is marked volatile, not deprecated.
+    engine.on_parse_token(|token, _pos, _state| match token {
+        rhai::Token::FloatConstant(ref f) => {
+            let text = f.1.as_str();
+            let integral = !text.contains(['.', 'e', 'E']);
+            if !integral && f.0.is_finite() {
+                return token;
+            }
+            let digits = text.trim_start_matches('-').len();
+            let shown: String = text.chars().take(24).collect();
+            let more = if text.len() > shown.len() { "…" } else { "" };
+            rhai::Token::LexError(Box::new(rhai::LexError::Runtime(if integral {
+                format!(
+                    "integer literal {shown}{more} ({digits} digits) is out of the 64-bit range \
+                     (-9223372036854775808 to 9223372036854775807)"
+                )
+            } else {
+                format!("float literal {shown}{more} is out of range")
+            })))
+        }
+        _ => token,
+    });
 
     let flag = cancel.flag().clone();
     let deadline = cancel.deadline();

@@ -1,7 +1,7 @@
 //! `runbook.toml`: the policy (what a run may touch) and the inventory (which services exist).
 //!
 //! Lookup order: `--config FILE`, `./runbook.toml`, `$XDG_CONFIG_HOME/runbook/runbook.toml`,
-//! then the built-in default: read the current directory, write only the tool's state
+//! `/etc/runbook/runbook.toml`, then the built-in default: read the current directory, write only the tool's state
 //! directory, loopback HTTP only, no services, no commands.
 //!
 //! Every path is checked after resolving `..` and symbolic links (for a path that does not
@@ -54,8 +54,8 @@ pub struct Policy {
     pub env: Vec<String>,
     /// Rhai operation budget per run.
     pub max_operations: u64,
-    /// Memory allocated by the whole process, in MiB, above which a script is stopped (exit 3).
-    /// Rhai caps each string/array/map; this caps their sum.
+    /// Memory allocated by the whole process, in MiB, above which a script is stopped (exit 3);
+    /// the one bound on what a script's values hold together (at least 1).
     pub max_memory_mb: u64,
     /// Wall-clock limit of a run in seconds (`--timeout` overrides).
     pub timeout_s: u64,
@@ -154,6 +154,12 @@ pub fn default_state_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(".runbook"))
 }
 
+/// The system-wide config, searched after the user's.
+pub const SYSTEM_CONFIG: &str = "/etc/runbook/runbook.toml";
+
+/// A config file larger than this (1 MiB) is refused.
+const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
 /// The user config directory of runbook (`~/.config/runbook`), `$RUNBOOK_CONFIG_DIR` overrides.
 pub fn user_config_dir() -> Option<PathBuf> {
     if let Some(d) = std::env::var_os("RUNBOOK_CONFIG_DIR") {
@@ -183,15 +189,45 @@ impl Config {
                 if let Some(d) = user_config_dir() {
                     v.push(d.join("runbook.toml"));
                 }
+                v.push(PathBuf::from(SYSTEM_CONFIG));
                 v
             }
         };
         for c in candidates {
-            if c.is_file() {
-                let text =
-                    std::fs::read_to_string(&c).map_err(|e| Error::io("reading config", &c, e))?;
-                return Config::from_toml(&text, Some(&c));
+            // A path that exists but is not a readable text file is an error naming it, never
+            // a silent fall-through to the next file or the default.
+            let Ok(meta) = std::fs::metadata(&c) else {
+                continue;
+            };
+            let bad = |message: String| Error::Config {
+                path: c.clone(),
+                message,
+            };
+            if !meta.is_file() {
+                let what = if meta.is_dir() {
+                    "a directory"
+                } else {
+                    "not a regular file"
+                };
+                return Err(bad(format!("is {what}, not a config file")));
             }
+            if meta.len() > MAX_CONFIG_BYTES {
+                return Err(bad(format!(
+                    "is larger than {} KiB; is it really a config file?",
+                    MAX_CONFIG_BYTES >> 10
+                )));
+            }
+            let bytes = std::fs::read(&c).map_err(|e| Error::io("reading config", &c, e))?;
+            let text = String::from_utf8(bytes).map_err(|e| {
+                bad(format!(
+                    "is not UTF-8 text (invalid byte at offset {}); is it a binary file?",
+                    e.utf8_error().valid_up_to()
+                ))
+            })?;
+            if text.contains('\0') {
+                return Err(bad("contains NUL bytes; is it a binary file?".into()));
+            }
+            return Config::from_toml(&text, Some(&c));
         }
         Ok(Config::builtin_default())
     }
@@ -227,6 +263,20 @@ impl Config {
                     message: format!(
                         "services.{name}.manager = {:?}: expected pm2, systemd, supervisor or command",
                         s.manager
+                    ),
+                });
+            }
+        }
+        for (key, value) in [
+            ("max_operations", cfg.policy.max_operations),
+            ("max_memory_mb", cfg.policy.max_memory_mb),
+            ("timeout_s", cfg.policy.timeout_s),
+        ] {
+            if value == 0 {
+                return Err(Error::Config {
+                    path: where_.clone(),
+                    message: format!(
+                        "policy.{key} = 0: must be at least 1 (there is no \"unlimited\"; use a large number)"
                     ),
                 });
             }

@@ -815,6 +815,100 @@ fn bad_config_is_a_usage_error_naming_the_file() {
     );
 }
 
+/// `0` is not a limit: `max_operations`, `max_memory_mb` and `timeout_s` of 0 (and `--timeout 0`)
+/// are usage errors; a config that is a directory or a binary file is one too (exit 2, naming
+/// the file), whether given with `--config` or found as `./runbook.toml`.
+#[test]
+fn zero_limits_and_non_text_configs_are_config_errors() {
+    let sb = Sandbox::new();
+    sb.file("x.rhai", "//! @action\nprint(1);");
+    for key in ["max_operations", "max_memory_mb", "timeout_s"] {
+        sb.config(&format!("[policy]\n{key} = 0\n"));
+        let out = sb.run(&["run", "x.rhai"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{key}: {err}");
+        assert!(
+            err.contains("runbook.toml") && err.contains(&format!("policy.{key} = 0")),
+            "{key}: {err}"
+        );
+    }
+    std::fs::remove_file(sb.path().join("runbook.toml")).unwrap();
+    let out = sb.run(&["run", "x.rhai", "--timeout", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+
+    std::fs::create_dir(sb.path().join("confdir")).unwrap();
+    let out = sb.run(&["run", "x.rhai", "--config", "confdir"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("confdir") && err.contains("directory"),
+        "{err}"
+    );
+
+    std::fs::write(
+        sb.path().join("bin.toml"),
+        [0x7f, b'E', b'L', b'F', 0, 0xff, 0xfe, 1],
+    )
+    .unwrap();
+    let out = sb.run(&["run", "x.rhai", "--config", "bin.toml"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("bin.toml") && err.contains("binary"), "{err}");
+
+    // Found by the search rather than named: still an error, not the default policy.
+    std::fs::create_dir(sb.path().join("runbook.toml")).unwrap();
+    let out = sb.run(&["run", "x.rhai"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("runbook.toml") && err.contains("directory"),
+        "{err}"
+    );
+}
+
+/// An integer literal beyond 64 bits (or a float literal that overflows) is a script error with
+/// its position — not a silent `inf` — in `run` and in `check`.
+#[test]
+fn out_of_range_number_literals_are_script_errors() {
+    let sb = Sandbox::new();
+    let cases = [
+        (
+            "huge",
+            format!("//! @action\nlet x = {};\nprint(x);\n", "9".repeat(100_000)),
+            "out of the 64-bit range",
+        ),
+        (
+            "big",
+            "//! @action\nlet x = 9223372036854775808;\nprint(x);\n".to_string(),
+            "out of the 64-bit range",
+        ),
+        (
+            "flt",
+            "//! @action\nlet x = 1.0e400;\nprint(x);\n".to_string(),
+            "out of range",
+        ),
+    ];
+    for (name, src, needle) in cases {
+        let r = sb.run_script(name, &src, &[]);
+        r.expect_code(5).no_panic();
+        let err = r.report["error"].as_str().unwrap();
+        assert!(err.starts_with(&format!("{name}.rhai:2:")), "{err}");
+        assert!(err.contains(needle) && err.len() < 400, "{err}");
+        let out = sb.run(&["check", &format!("{name}.rhai")]);
+        assert_eq!(out.status.code(), Some(5), "{name}");
+    }
+    let r = sb.run_script(
+        "fine",
+        "//! @action\nprint(9223372036854775807); print(-9223372036854775807 - 1); print(1.5e300);\n",
+        &[],
+    );
+    r.expect_code(0);
+    assert_eq!(
+        r.output(),
+        vec!["9223372036854775807", "-9223372036854775808", "1.5e300"]
+    );
+}
+
 #[test]
 fn ctrl_c_cancels_cleanly_with_exit_3() {
     let sb = Sandbox::new();
