@@ -101,7 +101,7 @@ fn dispatch(cli: Cli, cancel: Arc<AtomicBool>) -> Result<i32> {
             crate::repl::run(config, search, cancel)
         }
         Command::Docs { json } => docs(json),
-        Command::New { name } => new_runbook(&name),
+        Command::New { name, force } => new_runbook(&search, &name, force),
         Command::Audit { last, json } => audit(cli.config.as_deref(), last, json),
         Command::Completions { shell } => {
             use clap::CommandFactory;
@@ -125,18 +125,32 @@ fn list(search: &SearchPath, as_json: bool) -> Result<i32> {
                     "origin": rb.origin,
                     "path": rb.display_path,
                     "header_error": rb.header().err().map(|e| e.to_string()),
+                    "shadows": search.shadowed(&rb.name),
                 })
             })
             .collect();
         println!("{}", serde_json::to_string_pretty(&arr).unwrap_or_default());
         return Ok(0);
     }
-    print_runbook_list(&rbs);
+    let shadows: std::collections::HashMap<String, Vec<String>> = rbs
+        .iter()
+        .map(|rb| (rb.name.clone(), search.shadowed(&rb.name)))
+        .collect();
+    print_runbook_list_marked(&rbs, &shadows);
     Ok(0)
 }
 
 /// Print one line per runbook: name, summary, and the folder when it is not built in.
 pub fn print_runbook_list(rbs: &[Runbook]) {
+    print_runbook_list_marked(rbs, &Default::default());
+}
+
+/// [`print_runbook_list`], marking each runbook that hides others of its name
+/// (`shadows`: name → the folders or `built-in` it hides).
+pub fn print_runbook_list_marked(
+    rbs: &[Runbook],
+    shadows: &std::collections::HashMap<String, Vec<String>>,
+) {
     let width = rbs
         .iter()
         .map(|r| r.name.chars().count())
@@ -152,7 +166,11 @@ pub fn print_runbook_list(rbs: &[Runbook]) {
         } else {
             format!("  [{}]", rb.origin)
         };
-        println!("{:<width$}  {summary}{origin}", rb.name);
+        let hides = match shadows.get(&rb.name) {
+            Some(h) if !h.is_empty() => format!("  (shadows {})", h.join(", ")),
+            _ => String::new(),
+        };
+        println!("{:<width$}  {summary}{origin}{hides}", rb.name);
     }
 }
 
@@ -529,7 +547,7 @@ fn docs(as_json: bool) -> Result<i32> {
     Ok(0)
 }
 
-fn new_runbook(name: &str) -> Result<i32> {
+fn new_runbook(search: &SearchPath, name: &str, force: bool) -> Result<i32> {
     let ok = !name.is_empty()
         && name
             .chars()
@@ -540,6 +558,23 @@ fn new_runbook(name: &str) -> Result<i32> {
         )));
     }
     let dir = std::path::Path::new("runbooks");
+    // A second runbook of the same name changes what `runbook run NAME` means: refuse unless asked.
+    if !force {
+        let here = dir.join(format!("{name}.rhai"));
+        if let Ok(existing) = search.find(name) {
+            let same = existing.path.as_deref().is_some_and(|p| {
+                std::fs::canonicalize(p).ok() == std::fs::canonicalize(&here).ok() && here.exists()
+            });
+            if !same {
+                return Err(Error::Usage(format!(
+                    "a runbook named {name:?} already exists ({}); a new {} would shadow it or be \
+                     shadowed by it — pick another name, or pass --force",
+                    existing.display_path,
+                    here.display()
+                )));
+            }
+        }
+    }
     std::fs::create_dir_all(dir).map_err(|e| Error::io("creating", dir, e))?;
     let path = dir.join(format!("{name}.rhai"));
     let text = format!(

@@ -71,6 +71,10 @@ pub enum Command {
     New {
         /// Name of the new runbook (letters, digits, - and _).
         name: String,
+        /// Create it even when a runbook of that name exists elsewhere (it will shadow it, or be
+        /// shadowed by it).
+        #[arg(long)]
+        force: bool,
     },
     /// Show recent audit records.
     Audit {

@@ -715,6 +715,46 @@ fn script_files_must_be_small_regular_files() {
     r.expect_code(0);
 }
 
+/// `runbook new` refuses a name that another runbook (built-in or in another folder) has, unless
+/// `--force`; `runbook list` marks the runbook that hides another.
+#[test]
+fn new_refuses_to_shadow_and_list_marks_shadowing() {
+    let sb = Sandbox::new();
+    let out = sb.run(&["new", "health-check"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("<built-in>/runbooks/health-check.rhai") && err.contains("--force"),
+        "{err}"
+    );
+    assert!(!sb.path().join("runbooks/health-check.rhai").exists());
+
+    let out = sb.run(&["new", "health-check", "--force"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = sb.run(&["list"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("health-check "))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(line.contains("(shadows built-in)"), "{line}");
+    let other = text.lines().find(|l| l.starts_with("backup ")).unwrap();
+    assert!(!other.contains("shadows"), "{other}");
+    let out = sb.run(&["list", "--json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let hc = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "health-check")
+        .unwrap();
+    assert_eq!(hc["shadows"], serde_json::json!(["built-in"]));
+}
+
 #[test]
 fn show_lists_params_and_effects_and_new_scaffolds() {
     let sb = Sandbox::new();

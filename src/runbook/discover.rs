@@ -131,6 +131,21 @@ impl SearchPath {
         )))
     }
 
+    /// Where else a runbook named `name` exists, after the first one found: the folders (and
+    /// `built-in`) whose `NAME.rhai` the first one hides.
+    pub fn shadowed(&self, name: &str) -> Vec<String> {
+        let mut found: Vec<String> = self
+            .dirs
+            .iter()
+            .filter(|d| d.join(format!("{name}.rhai")).is_file())
+            .map(|d| d.display().to_string())
+            .collect();
+        if embedded::RUNBOOKS.iter().any(|(n, _)| *n == name) {
+            found.push("built-in".into());
+        }
+        found.into_iter().skip(1).collect()
+    }
+
     /// Every runbook on the search path, first occurrence of each name, sorted by name.
     pub fn list(&self) -> Vec<Runbook> {
         let mut out: Vec<Runbook> = Vec::new();
