@@ -34,6 +34,7 @@ pub fn main(cli: Cli, cancel: Arc<AtomicBool>) -> i32 {
 
 fn dispatch(cli: Cli, cancel: Arc<AtomicBool>) -> Result<i32> {
     let search = SearchPath::new(&cli.runbooks);
+    let (quiet, verbose) = (cli.quiet, cli.verbose);
     match cli.command {
         Command::List { json } => list(&search, json),
         Command::Show { name } => show(&search, &name),
@@ -72,6 +73,22 @@ fn dispatch(cli: Cli, cancel: Arc<AtomicBool>) -> Result<i32> {
                 }
                 Err(e) => return Err(e),
             };
+            if !quiet {
+                note_config(&config);
+            }
+            if verbose > 0 {
+                eprintln!("runbook: runbook {} ({})", rb.display_path, rb.origin);
+                let dirs: Vec<String> = search
+                    .stdlib_path()
+                    .dirs
+                    .iter()
+                    .map(|d| d.display().to_string())
+                    .collect();
+                eprintln!(
+                    "runbook: stdlib from {} and the built-in stdlib",
+                    dirs.join(", ")
+                );
+            }
             let opts = RunOptions {
                 params,
                 dry_run,
@@ -108,6 +125,25 @@ fn dispatch(cli: Cli, cancel: Arc<AtomicBool>) -> Result<i32> {
             let mut cmd = Cli::command();
             clap_complete::generate(shell, &mut cmd, "runbook", &mut std::io::stdout());
             Ok(0)
+        }
+    }
+}
+
+/// Say on stderr which config file a run uses, or warn that none was found and the built-in
+/// default policy applies.
+fn note_config(config: &Config) {
+    match &config.source {
+        Some(p) => eprintln!("runbook: config {}", p.display()),
+        None => {
+            let mut looked = vec!["./runbook.toml".to_string()];
+            if let Some(d) = crate::policy::user_config_dir() {
+                looked.push(d.join("runbook.toml").display().to_string());
+            }
+            looked.push(crate::policy::SYSTEM_CONFIG.to_string());
+            eprintln!(
+                "runbook: warning: no config file found (looked for {}); using the built-in default policy",
+                looked.join(", ")
+            );
         }
     }
 }

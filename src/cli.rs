@@ -17,6 +17,14 @@ pub struct Cli {
     #[arg(long = "runbooks", global = true, value_name = "DIR")]
     pub runbooks: Vec<PathBuf>,
 
+    /// Print only results and errors (no notes such as which config file was loaded).
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Say more on stderr: the runbook file and stdlib folders used (repeatable).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
     #[command(subcommand)]
     pub command: Command,
 }

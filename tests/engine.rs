@@ -755,6 +755,37 @@ fn new_refuses_to_shadow_and_list_marks_shadowing() {
     assert_eq!(hc["shadows"], serde_json::json!(["built-in"]));
 }
 
+/// `run` says on stderr which config file it loaded, or warns that none was found; `-q` keeps
+/// quiet, `-v` adds the runbook file and the stdlib folders.
+#[test]
+fn run_names_its_config_and_quiet_and_verbose_work() {
+    let sb = Sandbox::new();
+    sb.file("x.rhai", "//! @action\nprint(1);");
+    let out = sb.run(&["run", "x.rhai"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("warning: no config file found") && err.contains("built-in default policy"),
+        "{err}"
+    );
+    sb.config("[policy]\n");
+    let out = sb.run(&["run", "x.rhai"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("runbook: config runbook.toml"), "{err}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1");
+    let out = sb.run(&["-q", "run", "x.rhai"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("config"), "{err}");
+    let out = sb.run(&["run", "x.rhai", "-v"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("runbook x.rhai") && err.contains("stdlib from"),
+        "{err}"
+    );
+    let out = sb.run(&["run", "x.rhai", "-q", "-v"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
 #[test]
 fn show_lists_params_and_effects_and_new_scaffolds() {
     let sb = Sandbox::new();
