@@ -156,6 +156,7 @@ fn list(search: &SearchPath, as_json: bool) -> Result<i32> {
             .map(|rb| {
                 let h = rb.header().ok();
                 json!({
+                    "schema_version": crate::SCHEMA_VERSION,
                     "name": rb.name,
                     "summary": h.as_ref().map(|h| h.summary.clone()).unwrap_or_default(),
                     "origin": rb.origin,
@@ -533,6 +534,7 @@ fn docs(as_json: bool) -> Result<i32> {
             .flat_map(|(m, fns)| {
                 fns.iter().map(move |f| {
                     json!({
+                        "schema_version": crate::SCHEMA_VERSION,
                         "module": m,
                         "name": f["name"],
                         "signature": signature(m, f),
@@ -647,6 +649,16 @@ fn audit(config: Option<&std::path::Path>, last: usize, as_json: bool) -> Result
     let path = cfg.audit_path();
     let recs = AuditLog::read_last(&path, last)?;
     if as_json {
+        let recs: Vec<Value> = recs
+            .iter()
+            .map(|r| {
+                let mut v = serde_json::to_value(r).unwrap_or(Value::Null);
+                if let Value::Object(m) = &mut v {
+                    m.insert("schema_version".into(), json!(crate::SCHEMA_VERSION));
+                }
+                v
+            })
+            .collect();
         println!(
             "{}",
             serde_json::to_string_pretty(&recs).unwrap_or_default()

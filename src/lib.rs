@@ -21,6 +21,12 @@ pub mod timefmt;
 
 pub use error::{Error, Result};
 
+/// The version of every JSON document the CLI prints (`"schema_version"`: the run report, and
+/// each record of `list --json`, `docs --json`, `audit --json`). Raised when a key changes
+/// meaning or goes away; adding a key does not raise it. The run report's schema is
+/// `schemas/run-report.schema.json`.
+pub const SCHEMA_VERSION: u32 = 1;
+
 pub mod backup;
 pub mod host;
 pub mod logscan;

@@ -151,6 +151,7 @@ impl Report {
     /// The JSON document of `--json`.
     pub fn to_json(&self) -> Value {
         let mut doc = serde_json::json!({
+            "schema_version": crate::SCHEMA_VERSION,
             "runbook": self.runbook,
             "params": self.params,
             "status": self.status.as_str(),
