@@ -1,7 +1,7 @@
 //! The commands behind the CLI. Each returns the process exit code.
 
 use std::collections::BTreeSet;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
@@ -18,7 +18,17 @@ use crate::runbook::{Runbook, SearchPath};
 
 /// Whether to colour stdout: a terminal and no `NO_COLOR`.
 pub fn color_stdout() -> bool {
-    std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal()
+    anstream::AutoStream::choice(&std::io::stdout()) != anstream::ColorChoice::Never
+}
+
+/// Apply `--color` for every stream the process writes through `anstream`.
+fn set_color(when: clap::ColorChoice) {
+    let choice = match when {
+        clap::ColorChoice::Auto => anstream::ColorChoice::Auto,
+        clap::ColorChoice::Always => anstream::ColorChoice::Always,
+        clap::ColorChoice::Never => anstream::ColorChoice::Never,
+    };
+    choice.write_global();
 }
 
 /// Run the parsed command line; `cancel` is the Ctrl-C flag.
@@ -35,6 +45,7 @@ pub fn main(cli: Cli, cancel: Arc<AtomicBool>) -> i32 {
 fn dispatch(cli: Cli, cancel: Arc<AtomicBool>) -> Result<i32> {
     let search = SearchPath::new(&cli.runbooks);
     let (quiet, verbose) = (cli.quiet, cli.verbose);
+    set_color(cli.color);
     match cli.command {
         Command::List { json } => list(&search, json),
         Command::Show { name } => show(&search, &name),
@@ -107,7 +118,11 @@ fn dispatch(cli: Cli, cancel: Arc<AtomicBool>) -> Result<i32> {
                     serde_json::to_string_pretty(&report.to_json()).unwrap_or_default()
                 );
             } else {
-                let _ = report.render_human(&mut out, &mut std::io::stderr(), color_stdout());
+                // Paint always; each stream strips the codes unless it is coloured (its own
+                // terminal test, NO_COLOR, `--color`).
+                let mut out = anstream::AutoStream::auto(&mut out);
+                let mut err = anstream::AutoStream::auto(std::io::stderr());
+                let _ = report.render_human(&mut out, &mut err, true);
             }
             let _ = out.flush();
             Ok(report.exit_code)

@@ -17,6 +17,11 @@ pub struct Cli {
     #[arg(long = "runbooks", global = true, value_name = "DIR")]
     pub runbooks: Vec<PathBuf>,
 
+    /// Colour: auto (each stream coloured only when it is a terminal and NO_COLOR is unset),
+    /// always, or never.
+    #[arg(long, global = true, value_name = "WHEN", default_value = "auto")]
+    pub color: clap::ColorChoice,
+
     /// Print only results and errors (no notes such as which config file was loaded).
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,

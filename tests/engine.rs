@@ -786,6 +786,32 @@ fn run_names_its_config_and_quiet_and_verbose_work() {
     assert_eq!(out.status.code(), Some(2));
 }
 
+/// `--color always` paints the checks table even into a pipe, `never` and the default (`auto`,
+/// a pipe is not a terminal) do not; NO_COLOR turns `auto` off.
+#[test]
+fn color_follows_the_flag_and_each_streams_terminal_test() {
+    let sb = Sandbox::new();
+    sb.file("c.rhai", "check(\"disk\", true, \"fine\");");
+    let esc = |b: &[u8]| String::from_utf8_lossy(b).contains('\x1b');
+    let out = sb.run(&["run", "c.rhai", "--color", "always"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(esc(&out.stdout), "{}", String::from_utf8_lossy(&out.stdout));
+    let out = sb.run(&["run", "c.rhai", "--color", "never"]);
+    assert!(!esc(&out.stdout) && !esc(&out.stderr));
+    let out = sb.run(&["run", "c.rhai"]);
+    assert!(!esc(&out.stdout) && !esc(&out.stderr));
+    let out = sb
+        .cmd()
+        .args(["run", "c.rhai"])
+        .env("NO_COLOR", "1")
+        .env("CLICOLOR_FORCE", "1")
+        .output()
+        .unwrap();
+    assert!(!esc(&out.stdout), "NO_COLOR wins over auto");
+    let out = sb.run(&["run", "c.rhai", "--color", "sometimes"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
 #[test]
 fn show_lists_params_and_effects_and_new_scaffolds() {
     let sb = Sandbox::new();
