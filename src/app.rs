@@ -132,7 +132,21 @@ fn dispatch(cli: Cli, cancel: Arc<AtomicBool>) -> Result<i32> {
             let config = Arc::new(Config::load(cli.config.as_deref())?);
             crate::repl::run(config, search, cancel)
         }
-        Command::Docs { json } => docs(json),
+        Command::Docs {
+            definitions: Some(dir),
+            ..
+        } => {
+            std::fs::create_dir_all(&dir).map_err(|e| Error::io("creating", &dir, e))?;
+            crate::engine::metadata_engine()
+                .definitions()
+                .write_to_dir(&dir)
+                .map_err(|e| Error::io("writing definitions to", &dir, e))?;
+            if !quiet {
+                eprintln!("runbook: wrote Rhai definition files to {}", dir.display());
+            }
+            Ok(0)
+        }
+        Command::Docs { json, .. } => docs(json),
         Command::New { name, force } => new_runbook(&search, &name, force),
         Command::Audit { last, json } => audit(cli.config.as_deref(), last, json),
         Command::Completions { shell } => {

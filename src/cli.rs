@@ -79,6 +79,10 @@ pub enum Command {
         /// Print JSON instead of Markdown.
         #[arg(long)]
         json: bool,
+        /// Write Rhai definition files (`.d.rhai`, for editors and language servers) of every
+        /// host function into DIR instead of printing the reference.
+        #[arg(long, value_name = "DIR", conflicts_with = "json")]
+        definitions: Option<PathBuf>,
     },
     /// Scaffold runbooks/NAME.rhai with a header.
     New {

@@ -812,6 +812,31 @@ fn color_follows_the_flag_and_each_streams_terminal_test() {
     assert_eq!(out.status.code(), Some(2));
 }
 
+/// `runbook docs --definitions DIR` writes Rhai definition files naming the host modules and
+/// their functions.
+#[test]
+fn docs_writes_rhai_definition_files() {
+    let sb = Sandbox::new();
+    let out = sb.run(&["docs", "--definitions", "defs"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut all = String::new();
+    for e in std::fs::read_dir(sb.path().join("defs")).unwrap() {
+        let p = e.unwrap().path();
+        assert!(p.to_string_lossy().ends_with(".d.rhai"), "{}", p.display());
+        all += &std::fs::read_to_string(&p).unwrap();
+    }
+    assert!(
+        all.contains("module fs") || all.contains("fs::"),
+        "no fs module"
+    );
+    assert!(all.contains("fn write("), "no fs::write");
+    assert!(all.contains("fn restart("), "no service::restart");
+}
+
 #[test]
 fn show_lists_params_and_effects_and_new_scaffolds() {
     let sb = Sandbox::new();
