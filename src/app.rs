@@ -44,7 +44,20 @@ fn dispatch(cli: Cli, cancel: Arc<AtomicBool>) -> Result<i32> {
             yes,
             json,
             timeout,
+            fleet,
         } => {
+            if fleet.hosts.is_some() {
+                let config = Config::load(cli.config.as_deref())?;
+                let params = params
+                    .iter()
+                    .map(|p| runner::parse_kv(p))
+                    .collect::<Result<Vec<_>>>()?;
+                let rb = search.find(&name)?;
+                let resolver = StdlibResolver::new(search.stdlib_path());
+                return crate::fleet::run_command(
+                    &config, &resolver, &rb, &fleet, params, dry_run, yes, timeout, json, cancel,
+                );
+            }
             let prepared = Config::load(cli.config.as_deref()).and_then(|config| {
                 let params = params
                     .iter()
@@ -95,6 +108,7 @@ fn dispatch(cli: Cli, cancel: Arc<AtomicBool>) -> Result<i32> {
             let _ = out.flush();
             Ok(report.exit_code)
         }
+        Command::RemoteRun => Ok(crate::fleet::remote::main(cancel)),
         Command::Check { names } => check(&search, &names),
         Command::Repl => {
             let config = Arc::new(Config::load(cli.config.as_deref())?);

@@ -52,7 +52,13 @@ pub enum Command {
         /// Wall-clock limit in seconds (default: policy timeout_s, 600).
         #[arg(long, value_name = "SECS")]
         timeout: Option<u64>,
+        /// Many hosts through ssh (README, "Many hosts").
+        #[command(flatten)]
+        fleet: crate::fleet::FleetArgs,
     },
+    /// Host side of `run --hosts`: read a bundle on stdin, run it under this host's own policy.
+    #[command(name = "remote-run", hide = true)]
+    RemoteRun,
     /// Compile runbooks and check calls (all runbooks when none is named).
     Check {
         /// Runbook names or .rhai files.
