@@ -648,6 +648,8 @@ fn rolling_restart_stops_after_the_first_failed_host() {
 fn ctrl_c_stops_every_host_and_names_them() {
     let f = Fleet::new(&[Kind::Normal, Kind::Normal, Kind::Normal]);
     f.runbook("fleet-slow", SLOW_RUNBOOK);
+    use std::os::unix::process::CommandExt;
+    // In its own process group, signalled as a group: what a terminal's Ctrl-C does.
     let child = f
         .cmd(&[
             "run",
@@ -658,6 +660,7 @@ fn ctrl_c_stops_every_host_and_names_them() {
             "all=true",
             "--json",
         ])
+        .process_group(0)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -668,7 +671,7 @@ fn ctrl_c_stops_every_host_and_names_them() {
             .all(|h| h.home().join("work/started").exists())
     });
     let t0 = Instant::now();
-    sh(Command::new("kill").args(["-INT", &child.id().to_string()]));
+    sh(Command::new("kill").args(["-INT", "--", &format!("-{}", child.id())]));
     let out = child.wait_with_output().unwrap();
     assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -54,7 +54,21 @@ pub fn valid_destination(dest: &str) -> bool {
 }
 
 fn base(opts: &SshOptions) -> Command {
+    use std::os::unix::process::CommandExt;
     let mut c = Command::new("ssh");
+    // Its own process group: a Ctrl-C at the terminal reaches only the controller, which then
+    // cancels each host in order (a cancel line, the host's report, then the connection) —
+    // instead of every ssh dying at once and the hosts' reports being lost.
+    c.process_group(0);
+    // SAFETY: prctl is async-signal-safe; it only sets this child's parent-death signal, so an
+    // ssh never outlives a controller that was killed outright (every ssh is reaped by the
+    // thread that started it, so the thread-scoped semantics of PDEATHSIG are what we want).
+    unsafe {
+        c.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong);
+            Ok(())
+        });
+    }
     if let Some(f) = &opts.config {
         c.arg("-F").arg(f);
     }
