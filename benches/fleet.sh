@@ -5,7 +5,7 @@
 #   1. health-check on 1 host vs on HOSTS hosts with --forks HOSTS: wall-time ratio (target ≤ 1.5×)
 #   2. per-host transport overhead: fleet run on 1 host minus the same run locally, and one ssh
 #      session over the multiplexed master vs one new ssh connection.
-# Usage: benches/fleet.sh   (HOSTS=10 REPS=5 RUNBOOK_BIN=target/release/runbook to override)
+# Usage: benches/fleet.sh   (HOSTS=10 REPS=5 RUNBOOK_BIN=target/release/runbook KEX=… to override)
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
 N=${HOSTS:-10}
@@ -67,6 +67,9 @@ CONF
   printf 'Host b%s\n  HostName 10.231.%s.2\n' "$i" "$o" >> "$work/ssh_config"
   names="${names:+$names,}b$i"
 done
+# KEX=curve25519-sha256 measures with a cheaper key exchange than OpenSSH 9's default
+# (sntrup761x25519, post-quantum hybrid) — a choice for your ssh_config, not for runbook.
+if [ -n "${KEX:-}" ]; then printf 'Host *\n  KexAlgorithms %s\n' "$KEX" >> "$work/ssh_config"; fi
 cat >> "$work/ssh_config" <<CONF
 Host *
   User root
@@ -122,7 +125,7 @@ t0=$(ms); k=0; while [ $k -lt $S ]; do ssh -F "$work/ssh_config" -o BatchMode=ye
 fresh=$(( (t1 - t0) / S ))
 kill "$mpid" 2>/dev/null || true
 
-echo "fleet benchmark: $N hosts (network namespaces, own sshd each), median of $REPS runs, binary $RUNBOOK_BIN"
+echo "fleet benchmark: $N hosts (network namespaces, own sshd each), median of $REPS runs, binary $RUNBOOK_BIN, kex ${KEX:-default}"
 echo "machine: $(nproc) cores (shared: absolute times vary, ratios count)"
 echo "health-check locally:                 ${local_ms} ms"
 echo "health-check on 1 host:               ${one} ms"
