@@ -47,16 +47,21 @@ fn dispatch(cli: Cli, cancel: Arc<AtomicBool>) -> Result<i32> {
             fleet,
         } => {
             if fleet.hosts.is_some() {
-                let config = Config::load(cli.config.as_deref())?;
-                let params = params
-                    .iter()
-                    .map(|p| runner::parse_kv(p))
-                    .collect::<Result<Vec<_>>>()?;
-                let rb = search.find(&name)?;
-                let resolver = StdlibResolver::new(search.stdlib_path());
-                return crate::fleet::run_command(
-                    &config, &resolver, &rb, &fleet, params, dry_run, yes, timeout, json, cancel,
-                );
+                let run = crate::fleet::CliRun {
+                    name: &name,
+                    params: &params,
+                    dry_run,
+                    yes,
+                    timeout_s: timeout,
+                    json,
+                };
+                return Ok(crate::fleet::run_cli(
+                    cli.config.as_deref(),
+                    &search,
+                    &fleet,
+                    run,
+                    cancel,
+                ));
             }
             let prepared = Config::load(cli.config.as_deref()).and_then(|config| {
                 let params = params

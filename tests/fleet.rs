@@ -427,9 +427,13 @@ fn all_healthy_hosts_run_the_bundle_under_their_own_policy() {
     assert!(runs.iter().all(|r| r["outcome"] == "done"));
     assert!(!local.iter().any(|r| r["action"] == "fs.write"));
 
-    // Human output: one line per host, the summary on stderr.
+    // Human output: one line per host, the summary on stderr; the hosts from a `[hosts]` group
+    // of the controller's runbook.toml.
+    let group: Vec<String> = f.hosts.iter().map(|h| format!("{:?}", h.name)).collect();
+    f.sandbox
+        .config(&format!("[hosts]\nweb = [{}]\n", group.join(", ")));
     let out = f
-        .cmd(&["run", "fleet-ok", "--hosts", &f.names(), "--forks", "2"])
+        .cmd(&["run", "fleet-ok", "--hosts", "web", "--forks", "2"])
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
@@ -840,4 +844,28 @@ fn ansible_module_maps_ok_changed_failed_and_check_mode() {
         assert_eq!(r["ansible_state"], "SUCCESS", "{r:#}");
         assert_eq!(r["report"]["status"], "ok");
     }
+}
+
+#[test]
+fn a_host_that_ssh_would_read_as_an_option_is_refused_before_any_connection() {
+    let sb = Sandbox::new();
+    let out = sb
+        .cmd()
+        .args([
+            "run",
+            "health-check",
+            "--hosts",
+            "ok1,-oProxyCommand=touch /tmp/x",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        doc["error"].as_str().unwrap().contains("not a host name"),
+        "{doc:#}"
+    );
+    assert_eq!(doc["summary"]["hosts"], 0);
+    assert!(sb.audit().is_empty());
 }

@@ -788,6 +788,70 @@ pub fn render_human(
     Ok(())
 }
 
+/// The `runbook run` flags a fleet run uses.
+#[derive(Debug, Clone, Copy)]
+pub struct CliRun<'a> {
+    pub name: &'a str,
+    /// `-p KEY=VALUE` as given.
+    pub params: &'a [String],
+    pub dry_run: bool,
+    pub yes: bool,
+    pub timeout_s: Option<u64>,
+    pub json: bool,
+}
+
+/// `runbook run NAME --hosts …` from the command line: load the controller's config, find the
+/// runbook, fan out. Returns the exit code; an error before any host is contacted is printed
+/// (as the one JSON document under `--json`: `{"runbook", "hosts": {}, "summary": {"hosts": 0,
+/// "exit_code"}, "error"}`) and gives its own exit code.
+pub fn run_cli(
+    config: Option<&Path>,
+    search: &crate::runbook::SearchPath,
+    args: &FleetArgs,
+    run: CliRun<'_>,
+    cancel: Arc<AtomicBool>,
+) -> i32 {
+    let result = Config::load(config).and_then(|config| {
+        let params = run
+            .params
+            .iter()
+            .map(|p| crate::runbook::runner::parse_kv(p))
+            .collect::<Result<Vec<_>>>()?;
+        let rb = search.find(run.name)?;
+        let resolver = crate::engine::StdlibResolver::new(search.stdlib_path());
+        run_command(
+            &config,
+            &resolver,
+            &rb,
+            args,
+            params,
+            run.dry_run,
+            run.yes,
+            run.timeout_s,
+            run.json,
+            cancel,
+        )
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            let code = e.exit_code();
+            if run.json {
+                let doc = json!({
+                    "runbook": run.name,
+                    "hosts": {},
+                    "summary": {"hosts": 0, "exit_code": code},
+                    "error": e.to_string(),
+                });
+                println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+            } else {
+                eprintln!("runbook: {e}");
+            }
+            code
+        }
+    }
+}
+
 /// `runbook run NAME --hosts …`: expand the hosts, bundle the runbook, fan out, print the
 /// merged report, return the worst exit code.
 #[allow(clippy::too_many_arguments)]
