@@ -426,6 +426,15 @@ fn all_healthy_hosts_run_the_bundle_under_their_own_policy() {
     assert_eq!(runs.len(), 3, "{local:?}");
     assert!(runs.iter().all(|r| r["outcome"] == "done"));
     assert!(!local.iter().any(|r| r["action"] == "fs.write"));
+    // Written ahead: each host's `started` record precedes its outcome.
+    let raw = f
+        .sandbox
+        .audit_raw_at(&f.sandbox.state().join("audit.jsonl"));
+    let started = raw
+        .iter()
+        .filter(|r| r["action"] == "fleet.run" && r["outcome"] == "started")
+        .count();
+    assert_eq!(started, 3, "{raw:?}");
 
     // Human output: one line per host, the summary on stderr; the hosts from a `[hosts]` group
     // of the controller's runbook.toml.

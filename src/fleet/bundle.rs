@@ -43,6 +43,9 @@ pub struct Bundle {
     pub yes: bool,
     /// `--timeout` seconds: the host uses the smaller of this and its policy's `timeout_s`.
     pub timeout_s: Option<u64>,
+    /// `--wait`: wait for another run's lock on the host instead of failing.
+    #[serde(default)]
+    pub wait: bool,
 }
 
 /// Whether `name` may name a module file in a bundle: letters, digits, `-`, `_`, `.` and no
@@ -122,6 +125,7 @@ pub fn build(
         dry_run,
         yes,
         timeout_s,
+        wait: false,
     })
 }
 

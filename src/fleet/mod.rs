@@ -194,6 +194,8 @@ struct Shared<'a> {
     audit: &'a AuditLog,
     run_id: String,
     dry_run: bool,
+    /// `seq` of the last audit record pair (`started` + outcome) of this fan-out.
+    seq: AtomicUsize,
 }
 
 fn sha256_of(path: &Path) -> Result<String> {
@@ -210,8 +212,21 @@ fn parse_version(stdout: &[u8]) -> Option<String> {
 }
 
 impl Shared<'_> {
+    /// Write the `started` record of `action` on `host` (durably, before anything is done);
+    /// returns its `seq` for the outcome record. An error means: do not act.
+    fn audit_started(&self, action: &str, host: &str, args: Value) -> Result<u64> {
+        let seq = self.seq.fetch_add(1, Ordering::SeqCst) as u64 + 1;
+        let mut rec = self.audit_record(action, host, "started", args, 0, None);
+        rec["seq"] = json!(seq);
+        self.audit.append_durable(&rec)?;
+        Ok(seq)
+    }
+
+    /// Write the outcome record of the action started as `seq`.
+    #[allow(clippy::too_many_arguments)]
     fn audit_host(
         &self,
+        seq: u64,
         action: &str,
         host: &str,
         outcome: &str,
@@ -219,9 +234,26 @@ impl Shared<'_> {
         ms: u64,
         err: Option<&str>,
     ) {
+        let mut rec = self.audit_record(action, host, outcome, args, ms, err);
+        rec["seq"] = json!(seq);
+        if let Err(e) = self.audit.append(&rec) {
+            eprintln!("runbook: {e}");
+        }
+    }
+
+    fn audit_record(
+        &self,
+        action: &str,
+        host: &str,
+        outcome: &str,
+        args: Value,
+        ms: u64,
+        err: Option<&str>,
+    ) -> Value {
         let mut rec = json!({
             "time": crate::ctx::now_rfc3339(),
             "run_id": self.run_id,
+            "pid": std::process::id(),
             "runbook": self.runbook,
             "user": crate::effects::current_user(),
             "action": action,
@@ -234,9 +266,7 @@ impl Shared<'_> {
         if let Some(e) = err {
             rec["error"] = Value::String(e.to_string());
         }
-        if let Err(e) = self.audit.append(&rec) {
-            eprintln!("runbook: {e}");
-        }
+        rec
     }
 
     /// Copy this binary to `~/.cache/runbook/runbook-SHA16` on the host unless an identical
@@ -269,23 +299,39 @@ impl Shared<'_> {
             Err(e) => return Ok(Err(format!("--push: reading {}: {e}", exe.display()))),
         };
         let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-        let out = m.exec(
-            &[&script],
-            Some(Box::new(file) as Box<dyn Read + Send>),
-            deadline,
-            &self.cancel,
-        )?;
-        let ok = out.code == Some(0) && verify(m)?;
-        let ms = t0.elapsed().as_millis() as u64;
         let args =
             json!({"sha256": sha, "bytes": size, "path": format!("~/.cache/runbook/{name}")});
-        if ok {
-            self.audit_host("fleet.push", host, "done", args, ms, None);
-            Ok(Ok(word))
-        } else {
-            let why = format!("--push to {host} failed: {}", out.reason());
-            self.audit_host("fleet.push", host, "failed", args, ms, Some(&why));
-            Ok(Err(why))
+        let seq = match self.audit_started("fleet.push", host, args.clone()) {
+            Ok(s) => s,
+            Err(e) => return Ok(Err(format!("--push to {host}: not copied: {e}"))),
+        };
+        let copied = m
+            .exec(
+                &[&script],
+                Some(Box::new(file) as Box<dyn Read + Send>),
+                deadline,
+                &self.cancel,
+            )
+            .and_then(|out| Ok((out.code == Some(0) && verify(m)?, out)));
+        let ms = t0.elapsed().as_millis() as u64;
+        match copied {
+            Ok((true, _)) => {
+                self.audit_host(seq, "fleet.push", host, "done", args, ms, None);
+                Ok(Ok(word))
+            }
+            Ok((false, out)) => {
+                let why = format!("--push to {host} failed: {}", out.reason());
+                self.audit_host(seq, "fleet.push", host, "failed", args, ms, Some(&why));
+                Ok(Err(why))
+            }
+            Err(stop) => {
+                let why = match stop {
+                    ssh::Stop::Timeout => "per-host timeout",
+                    ssh::Stop::Interrupted => "Ctrl-C",
+                };
+                self.audit_host(seq, "fleet.push", host, "interrupted", args, ms, Some(why));
+                Err(stop)
+            }
         }
     }
 
@@ -324,16 +370,30 @@ impl Shared<'_> {
                 }
             }
         };
+        // Write-ahead: the fan-out to this host is on record before the host is contacted.
+        let seq = match self.audit_started("fleet.run", host, json!({})) {
+            Ok(s) => s,
+            Err(e) => {
+                o.exit_code = 5;
+                o.result = HostResult::Report(made_report(
+                    &self.runbook,
+                    5,
+                    format!("not contacted: {e}"),
+                    0,
+                ));
+                return o;
+            }
+        };
         let socket = self.control_dir.join(format!("h{idx}"));
         let master = match ssh::Master::connect(host, &socket, &self.opts, deadline, &self.cancel) {
             Ok(Ok(m)) => m,
             Ok(Err(reason)) => {
                 o.result = HostResult::Unreachable(reason);
-                return self.finish(o, t0);
+                return self.finish(o, t0, seq);
             }
             Err(s) => {
                 stopped(&mut o, s, "connecting");
-                return self.finish(o, t0);
+                return self.finish(o, t0, seq);
             }
         };
         // Which runbook does the host run?
@@ -341,12 +401,12 @@ impl Shared<'_> {
             Ok(p) => p,
             Err(s) => {
                 stopped(&mut o, s, "checking the host's runbook version");
-                return self.finish(o, t0);
+                return self.finish(o, t0, seq);
             }
         };
         if probe.code == Some(255) || probe.code.is_none() {
             o.result = HostResult::Unreachable(probe.reason());
-            return self.finish(o, t0);
+            return self.finish(o, t0, seq);
         }
         let mine = env!("CARGO_PKG_VERSION");
         let theirs = if probe.code == Some(0) {
@@ -370,11 +430,11 @@ impl Shared<'_> {
                         why,
                         t0.elapsed().as_millis() as u64,
                     ));
-                    return self.finish(o, t0);
+                    return self.finish(o, t0, seq);
                 }
                 Err(s) => {
                     stopped(&mut o, s, "pushing the binary");
-                    return self.finish(o, t0);
+                    return self.finish(o, t0, seq);
                 }
             }
         } else {
@@ -389,14 +449,14 @@ impl Shared<'_> {
                 format!("refused: {what}; install {mine} there or pass --push"),
                 t0.elapsed().as_millis() as u64,
             ));
-            return self.finish(o, t0);
+            return self.finish(o, t0, seq);
         };
         // Run: the bundle on stdin, then stdin stays open for a cancel line.
         let mut running = match master.spawn(&[&bin, "remote-run"]) {
             Ok(r) => r,
             Err(e) => {
                 o.result = HostResult::Unreachable(format!("cannot start ssh: {e}"));
-                return self.finish(o, t0);
+                return self.finish(o, t0, seq);
             }
         };
         let (tx, rx) = mpsc::channel::<()>();
@@ -487,10 +547,10 @@ impl Shared<'_> {
         }
         drop(running);
         drop(master);
-        self.finish(o, t0)
+        self.finish(o, t0, seq)
     }
 
-    fn finish(&self, mut o: HostOutcome, t0: Instant) -> HostOutcome {
+    fn finish(&self, mut o: HostOutcome, t0: Instant, seq: u64) -> HostOutcome {
         o.duration_ms = t0.elapsed().as_millis() as u64;
         let (outcome, err) = match &o.result {
             HostResult::Unreachable(r) => ("failed", Some(format!("unreachable: {r}"))),
@@ -507,6 +567,7 @@ impl Shared<'_> {
             }
         };
         self.audit_host(
+            seq,
             "fleet.run",
             &o.host,
             outcome,
@@ -569,6 +630,7 @@ pub fn fan_out(
         audit,
         run_id: crate::ctx::new_run_id(),
         dry_run: bundle.dry_run,
+        seq: AtomicUsize::new(0),
     };
     let n = plan.hosts.len();
     let results: Vec<Mutex<Option<HostOutcome>>> = (0..n).map(|_| Mutex::new(None)).collect();
@@ -798,6 +860,8 @@ pub struct CliRun<'a> {
     pub yes: bool,
     pub timeout_s: Option<u64>,
     pub json: bool,
+    /// `--wait` (sent to each host).
+    pub wait: bool,
 }
 
 /// `runbook run NAME --hosts …` from the command line: load the controller's config, find the
@@ -819,18 +883,7 @@ pub fn run_cli(
             .collect::<Result<Vec<_>>>()?;
         let rb = search.find(run.name)?;
         let resolver = crate::engine::StdlibResolver::new(search.stdlib_path());
-        run_command(
-            &config,
-            &resolver,
-            &rb,
-            args,
-            params,
-            run.dry_run,
-            run.yes,
-            run.timeout_s,
-            run.json,
-            cancel,
-        )
+        run_command(&config, &resolver, &rb, args, params, run, cancel)
     });
     match result {
         Ok(code) => code,
@@ -854,19 +907,16 @@ pub fn run_cli(
 
 /// `runbook run NAME --hosts …`: expand the hosts, bundle the runbook, fan out, print the
 /// merged report, return the worst exit code.
-#[allow(clippy::too_many_arguments)]
 pub fn run_command(
     config: &Config,
     resolver: &crate::engine::StdlibResolver,
     rb: &Runbook,
     args: &FleetArgs,
     params: Vec<(String, String)>,
-    dry_run: bool,
-    yes: bool,
-    timeout_s: Option<u64>,
-    json_out: bool,
+    run: CliRun<'_>,
     cancel: Arc<AtomicBool>,
 ) -> Result<i32> {
+    let (dry_run, yes, timeout_s, json_out) = (run.dry_run, run.yes, run.timeout_s, run.json);
     let hosts = expand_hosts(args.hosts.as_deref().unwrap_or(""), &config.hosts)?;
     let forks = args.forks.unwrap_or(DEFAULT_FORKS);
     if forks == 0 || args.serial == Some(0) || args.max_fail == Some(0) {
@@ -875,7 +925,8 @@ pub fn run_command(
         ));
     }
     rb.header()?;
-    let bundle = bundle::build(resolver, rb, params, dry_run, yes, timeout_s)?;
+    let mut bundle = bundle::build(resolver, rb, params, dry_run, yes, timeout_s)?;
+    bundle.wait = run.wait;
     let host_timeout = Duration::from_secs(
         args.host_timeout
             .unwrap_or(timeout_s.unwrap_or(config.policy.timeout_s) + 30)

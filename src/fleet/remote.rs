@@ -159,6 +159,7 @@ pub fn run_bundle(b: Bundle, cancel: Arc<AtomicBool>) -> Report {
         timeout_s: Some(timeout),
         echo: false,
         cancel_flag: cancel,
+        wait: b.wait,
     };
     let stdlib = StdlibPath {
         dirs: vec![dir.path().to_path_buf()],
@@ -193,6 +194,7 @@ mod tests {
             dry_run: false,
             yes: false,
             timeout_s: None,
+            wait: false,
         };
         let e = parse_bundle(&serde_json::to_string(&b).unwrap()).unwrap_err();
         assert!(e.to_string().contains("differs"), "{e}");
