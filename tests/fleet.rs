@@ -698,6 +698,7 @@ fn ctrl_c_stops_every_host_and_names_them() {
     for h in &f.hosts {
         let r = host(&doc, &h.name);
         assert_eq!(r["exit_code"], 3, "{r:#}");
+        assert_eq!(r["status"], "interrupted", "{r:#}");
         // The report came from the host: its run saw the cancel and stopped.
         assert_eq!(r["effects"][0]["action"], "fs.write", "{r:#}");
         wait_for(5, "the host's runbook process to end", || {

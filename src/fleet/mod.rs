@@ -361,12 +361,14 @@ impl Shared<'_> {
                 ssh::Stop::Interrupted => {
                     o.interrupted = true;
                     o.exit_code = 3;
-                    o.result = HostResult::Report(made_report(
+                    let mut r = made_report(
                         &self.runbook,
                         3,
                         format!("interrupted (Ctrl-C) while {phase}; the runbook did not start"),
                         ms,
-                    ));
+                    );
+                    r["status"] = json!("interrupted");
+                    o.result = HostResult::Report(r);
                 }
             }
         };
@@ -542,7 +544,11 @@ impl Shared<'_> {
                         self.host_timeout.as_secs()
                     )
                 };
-                o.result = HostResult::Report(made_report(&self.runbook, 3, why, ms));
+                let mut r = made_report(&self.runbook, 3, why, ms);
+                if o.interrupted {
+                    r["status"] = json!("interrupted");
+                }
+                o.result = HostResult::Report(r);
             }
         }
         drop(running);
