@@ -608,6 +608,7 @@ fn hostile_archive(dir: &Path, files: &[(&str, &[u8])], symlinks: &[(&str, &str)
             mode: 0o644,
             mtime: "2026-11-29T09:00:00Z".into(),
             sha256: hex(&Sha256::digest(data)),
+            changed: false,
         });
     }
     let m = Manifest {
@@ -1106,4 +1107,86 @@ fn the_backup_directory_inside_a_source_is_not_archived() {
                 .collect::<Vec<_>>()
         );
     }
+}
+
+/// Rewrites the files of `files_rewritten_while_read_are_retried_or_marked_changed` between
+/// the read and the second look: `always-*` every time, `once-*` only the first time.
+fn rewrite_hook(p: &Path) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static ONCE_SMALL: AtomicBool = AtomicBool::new(false);
+    static ONCE_BIG: AtomicBool = AtomicBool::new(false);
+    let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let rewrite = match name {
+        "always-torn.txt" | "always-torn-big.log" => true,
+        "once-torn.txt" => !ONCE_SMALL.swap(true, Ordering::SeqCst),
+        "once-torn-big.log" => !ONCE_BIG.swap(true, Ordering::SeqCst),
+        _ => false,
+    };
+    if rewrite {
+        let mut f = fs::OpenOptions::new().append(true).open(p).unwrap();
+        f.write_all(b"appended while read\n").unwrap();
+    }
+}
+
+#[test]
+fn files_rewritten_while_read_are_retried_or_marked_changed() {
+    let src = tempfile::tempdir().unwrap();
+    let backup = tempfile::tempdir().unwrap();
+    let tree = src.path().join("app");
+    write_file(&tree.join("steady.txt"), b"steady\n", 0o644, t0());
+    write_file(&tree.join("once-torn.txt"), b"v1\n", 0o644, t0());
+    write_file(&tree.join("always-torn.txt"), b"v1\n", 0o644, t0());
+    let big = text_bytes(create::STREAM_MIN as usize + 1024);
+    write_file(&tree.join("once-torn-big.log"), &big, 0o644, t0());
+    write_file(&tree.join("always-torn-big.log"), &big, 0o644, t0());
+    *create::AFTER_READ.lock().unwrap() = Some(rewrite_hook);
+    let made = create_one(backup.path(), "torn", &[tree.clone()], &quiet());
+    *create::AFTER_READ.lock().unwrap() = None;
+    let made = made.unwrap();
+    assert_eq!(
+        made.changed,
+        ["app/always-torn-big.log", "app/always-torn.txt"],
+        "{made:?}"
+    );
+    let v = verify(Path::new(&made.path), &no_cancel()).unwrap();
+    assert!(
+        v.ok,
+        "a retried entry leaves the archive whole: {:?}",
+        v.bad
+    );
+    assert_eq!(v.changed, made.changed);
+    // A file changed once is archived as read the second time, with its new content, unmarked.
+    let mut z = ZipArchive::new(File::open(&made.path).unwrap()).unwrap();
+    let mut s = String::new();
+    z.by_name("app/once-torn.txt")
+        .unwrap()
+        .read_to_string(&mut s)
+        .unwrap();
+    assert_eq!(s, "v1\nappended while read\n");
+    let mut m = String::new();
+    z.by_name(MANIFEST_NAME)
+        .unwrap()
+        .read_to_string(&mut m)
+        .unwrap();
+    let m = Manifest::parse(m.as_bytes()).unwrap();
+    let rec = |n: &str| m.files.iter().find(|f| f.name == n).unwrap().clone();
+    assert!(!rec("app/once-torn.txt").changed);
+    assert!(!rec("app/once-torn-big.log").changed);
+    assert_eq!(rec("app/once-torn-big.log").size, big.len() as u64 + 20);
+    assert!(rec("app/always-torn.txt").changed);
+    assert!(m.to_json().windows(9).any(|w| w == b"\"changed\""));
+    // Restoring still checks every entry against the manifest.
+    let out = tempfile::tempdir().unwrap();
+    restore::restore(
+        Path::new(&made.path),
+        out.path(),
+        backup.path(),
+        &RestoreOptions::default(),
+        &no_cancel(),
+    )
+    .unwrap();
+    assert_eq!(
+        fs::read(out.path().join("app/steady.txt")).unwrap(),
+        b"steady\n"
+    );
 }

@@ -64,7 +64,18 @@ pub struct Query {
     pub field: Option<String>,
     /// Cap on returned items.
     pub limit: usize,
+    /// Memory budget of the lines `search` keeps, in bytes (0: none). Each kept line is costed
+    /// at [`RESULT_COST_FACTOR`] × its kept length + [`RESULT_COST_EACH`] (its text, its parsed
+    /// JSON and the script value built from both); once the budget is spent, matches are still
+    /// counted in `total` but no more are kept, `truncated` is true and a warning says why.
+    pub max_result_bytes: u64,
 }
+
+/// Bytes a kept `search` line is assumed to cost per byte of its text (text, JSON value and the
+/// script map built from them; measured at 5–7× on Winston lines, rounded up).
+pub const RESULT_COST_FACTOR: u64 = 8;
+/// Bytes a kept `search` line is assumed to cost besides its text.
+pub const RESULT_COST_EACH: u64 = 512;
 
 impl Default for Query {
     fn default() -> Self {
@@ -77,6 +88,7 @@ impl Default for Query {
             until_ms: None,
             field: None,
             limit: DEFAULT_LIMIT,
+            max_result_bytes: 0,
         }
     }
 }
@@ -238,6 +250,12 @@ struct KeepSink {
     numbered: bool,
     kept: VecDeque<Kept>,
     total: u64,
+    /// The newest kept line is the searched prefix of a longer line whose rest is pending.
+    cut_pending: bool,
+    /// Shared memory budget of kept lines (bytes spent so far, limit); `None`: unbounded.
+    budget: Option<(std::sync::Arc<std::sync::atomic::AtomicU64>, u64)>,
+    /// A hit was not kept because the budget was spent.
+    over_budget: bool,
 }
 
 impl KeepSink {
@@ -248,6 +266,9 @@ impl KeepSink {
             numbered,
             kept: VecDeque::new(),
             total: 0,
+            cut_pending: false,
+            budget: None,
+            over_budget: false,
         }
     }
 }
@@ -256,11 +277,34 @@ impl Sink for KeepSink {
     fn line_numbers(&self) -> bool {
         self.numbered
     }
+    fn cut_line_rest(&mut self, rest: u64) {
+        if std::mem::take(&mut self.cut_pending)
+            && let Some(k) = self.kept.back_mut()
+        {
+            k.full_len = k.full_len.saturating_add(rest as usize);
+        }
+    }
     fn accept(&mut self, hit: Hit<'_, '_>) {
         self.total += 1;
+        self.cut_pending = false;
         if self.limit == 0 {
             return;
         }
+        if self.over_budget {
+            return;
+        }
+        if let Some((spent, max)) = &self.budget
+            && self.kept.len() < self.limit
+        {
+            let cost =
+                RESULT_COST_EACH + RESULT_COST_FACTOR * hit.line.len().min(MAX_TEXT + 4) as u64;
+            let before = spent.fetch_add(cost, std::sync::atomic::Ordering::Relaxed);
+            if before + cost > *max {
+                self.over_budget = true;
+                return;
+            }
+        }
+        self.cut_pending = hit.cut && (self.kept.len() < self.limit || self.last);
         if self.kept.len() < self.limit {
             let mut k = Kept {
                 line_no: 0,
@@ -325,18 +369,29 @@ pub fn search(exp: &Expansion, q: &Query, cancel: &Cancel) -> Result<SearchResul
     let plan = build_plan("logs::search", q, Extra::default())?;
     let mut warnings = exp.warnings.clone();
     let units = plan_units(&exp.files, threads(), &mut warnings);
+    let spent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let outs = run_units(
         &units,
         &plan,
-        || KeepSink::new(q.limit, false, true),
+        || {
+            let mut k = KeepSink::new(q.limit, false, true);
+            if q.max_result_bytes > 0 {
+                k.budget = Some((spent.clone(), q.max_result_bytes));
+            }
+            k
+        },
         cancel,
     )?;
     let mut base: HashMap<usize, u64> = HashMap::new();
     let (mut matches, mut total, mut skipped) = (Vec::new(), 0u64, 0u64);
+    // Units run in parallel share the budget: the matches returned stop at the first unit
+    // that ran out, so they are always the first ones in file order, without a gap.
+    let mut budget_cut = false;
     for out in outs {
         let b = base.entry(out.file).or_insert(0);
+        let unit_cut = out.sink.over_budget;
         for k in out.sink.kept {
-            if matches.len() < q.limit {
+            if matches.len() < q.limit && !budget_cut {
                 matches.push(Match {
                     file: path_string(&exp.files[out.file].path),
                     line: *b + k.line_no,
@@ -345,10 +400,20 @@ pub fn search(exp: &Expansion, q: &Query, cancel: &Cancel) -> Result<SearchResul
                 });
             }
         }
+        budget_cut |= unit_cut;
         *b += out.lines;
         total += out.sink.total;
         skipped += out.skipped;
         warnings.extend(out.warnings);
+    }
+    if budget_cut {
+        warnings.push(format!(
+            "logs::search: stopped keeping matches after {} to stay within the memory budget \
+             ({} MiB for results; policy.max_memory_mb); `total` still counts every match — \
+             narrow the query or lower `limit`",
+            matches.len(),
+            q.max_result_bytes >> 20
+        ));
     }
     Ok(SearchResult {
         truncated: total > matches.len() as u64,

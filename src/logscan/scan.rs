@@ -64,6 +64,9 @@ pub struct Hit<'l, 'v> {
     pub json_file: bool,
     /// 1-based line number within the unit (0 unless the sink asked for line numbers).
     pub line_no: u64,
+    /// `line` is only the first [`MAX_LINE`] bytes of a longer line; the length of the rest
+    /// follows in [`Sink::cut_line_rest`] once the scan has skipped it.
+    pub cut: bool,
 }
 
 /// Receives the lines of one unit.
@@ -73,6 +76,9 @@ pub trait Sink: Send {
         false
     }
     fn accept(&mut self, hit: Hit<'_, '_>);
+    /// The bytes of the line last passed with `cut: true` that followed its searched prefix
+    /// (called once that line's end is found, so a sink can report the line's real length).
+    fn cut_line_rest(&mut self, _rest: u64) {}
 }
 
 /// A piece of work: a whole file, or a byte range of a plain file starting at a line start.
@@ -126,6 +132,8 @@ struct State<'p, S> {
     counter: LineCounter,
     want_lines: bool,
     scratch: String,
+    /// The region being scanned is the searched prefix of an over-long line.
+    cut: bool,
 }
 
 impl<'p, S: Sink> State<'p, S> {
@@ -250,6 +258,7 @@ impl<'p, S: Sink> State<'p, S> {
             view: view.as_ref(),
             json_file: self.json,
             line_no,
+            cut: self.cut,
         });
     }
 }
@@ -296,6 +305,7 @@ pub fn scan_unit<S: Sink>(
         counter: LineCounter::default(),
         want_lines,
         scratch: String::new(),
+        cut: false,
     };
     if let Some(f) = unit.format {
         st.set_format(f);
@@ -310,6 +320,8 @@ pub fn scan_unit<S: Sink>(
     let mut since_check = 0usize;
     let mut long_lines: u64 = 0;
     let mut first_long: u64 = 0;
+    // Bytes of the current over-long line skipped after its searched prefix.
+    let mut rest: u64 = 0;
     loop {
         while filled < buf.len() && !eof {
             match rdr.read(&mut buf[filled..]) {
@@ -338,20 +350,25 @@ pub fn scan_unit<S: Sink>(
                 Some(i) if buf[i] == b'\r' && i + 1 == filled && !eof => {
                     buf.copy_within(i..filled, 0);
                     offset += i as u64;
+                    rest += i as u64;
                     filled -= i;
                     continue;
                 }
                 Some(i) => {
                     start = i + terminator_len(&buf[..filled], i);
                     skipping = false;
+                    st.sink.cut_line_rest(rest + i as u64);
+                    rest = 0;
                     if want_lines {
                         st.counter.before += 1;
                     }
                 }
                 None => {
                     offset += filled as u64;
+                    rest += filled as u64;
                     filled = 0;
                     if eof {
+                        st.sink.cut_line_rest(rest);
                         break;
                     }
                     continue;
@@ -382,8 +399,11 @@ pub fn scan_unit<S: Sink>(
             if long_lines == 1 {
                 first_long = offset;
             }
+            st.cut = true;
             st.region(&buf[..filled]);
+            st.cut = false;
             skipping = true;
+            rest = 0;
             offset += filled as u64;
             filled = 0;
             continue;

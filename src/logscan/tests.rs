@@ -171,6 +171,26 @@ fn lines_beyond_the_search_limit_are_searched_in_their_head_with_a_warning() {
     );
     // The part after the first 8 MiB is not searched: only line 3 has TAIL for the scan.
     assert_eq!(count(&e, &q("TAIL"), &never()).unwrap().count, 1);
+    // The marker names the whole line's length, not the searched prefix's (issue 11.9).
+    assert!(
+        r.matches[1]
+            .text
+            .ends_with(&line::truncation_marker(giant.len())),
+        "{}",
+        &r.matches[1].text[r.matches[1].text.len() - 60..]
+    );
+    // Also when the over-long line is the file's last and has no terminator, and for `tail`.
+    let p2 = write(d.path(), "giant-last.log", &body[..9 + giant.len()]);
+    let r2 = search(&exp(&p2), &q("HEAD"), &never()).unwrap();
+    assert!(
+        r2.matches[1]
+            .text
+            .ends_with(&line::truncation_marker(giant.len())),
+        "{:?}",
+        r2.matches.len()
+    );
+    let t = tail(&exp(&p2), 1, None, &never()).unwrap();
+    assert!(t.lines[0].ends_with(&line::truncation_marker(giant.len())));
 }
 
 #[test]
