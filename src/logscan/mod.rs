@@ -25,6 +25,7 @@ pub mod matcher;
 pub mod reader;
 pub mod scan;
 pub mod stats;
+pub mod window;
 
 use std::collections::{HashMap, VecDeque};
 use std::path::Path;
@@ -210,6 +211,54 @@ fn threads() -> usize {
     rayon::current_num_threads().max(1)
 }
 
+/// Plan and scan `exp`'s files for `plan`: narrowed to the time window when there is one (see
+/// [`window`]); when a windowed file's times turn out to be out of order, every file is
+/// scanned again in full and a warning says so.
+fn scan_files<S, F>(
+    exp: &Expansion,
+    plan: &Plan,
+    make: F,
+    warnings: &mut Vec<String>,
+    cancel: &Cancel,
+) -> Result<Vec<scan::UnitOut<S>>>
+where
+    S: Sink,
+    F: Fn() -> S + Sync,
+{
+    if let Some(range) = plan.time {
+        let window = scan::Window {
+            range,
+            count_before: make().line_numbers(),
+        };
+        let mut notes = Vec::new();
+        let units = scan::plan_units_with(
+            &exp.files,
+            threads(),
+            scan::MIN_CHUNK,
+            Some(window),
+            &mut notes,
+        );
+        let outs = run_units(&units, plan, &make, cancel)?;
+        let disordered: std::collections::BTreeSet<String> = outs
+            .iter()
+            .filter(|o| o.disorder)
+            .map(|o| path_string(&exp.files[o.file].path))
+            .collect();
+        if disordered.is_empty() {
+            warnings.extend(notes);
+            return Ok(outs);
+        }
+        warnings.push(format!(
+            "{}: line times go back by more than {} ms, so the time window could not be found by \
+             bisection; every file was read in full",
+            disordered.into_iter().collect::<Vec<_>>().join(", "),
+            window::SLACK_MS
+        ));
+    }
+    let units = plan_units(&exp.files, threads(), warnings);
+    run_units(&units, plan, make, cancel)
+}
+
 fn path_string(p: &Path) -> String {
     p.display().to_string()
 }
@@ -368,10 +417,9 @@ pub struct CountResult {
 pub fn search(exp: &Expansion, q: &Query, cancel: &Cancel) -> Result<SearchResult> {
     let plan = build_plan("logs::search", q, Extra::default())?;
     let mut warnings = exp.warnings.clone();
-    let units = plan_units(&exp.files, threads(), &mut warnings);
     let spent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let outs = run_units(
-        &units,
+    let outs = scan_files(
+        exp,
         &plan,
         || {
             let mut k = KeepSink::new(q.limit, false, true);
@@ -380,6 +428,7 @@ pub fn search(exp: &Expansion, q: &Query, cancel: &Cancel) -> Result<SearchResul
             }
             k
         },
+        &mut warnings,
         cancel,
     )?;
     let mut base: HashMap<usize, u64> = HashMap::new();
@@ -428,8 +477,7 @@ pub fn search(exp: &Expansion, q: &Query, cancel: &Cancel) -> Result<SearchResul
 pub fn count(exp: &Expansion, q: &Query, cancel: &Cancel) -> Result<CountResult> {
     let plan = build_plan("logs::count", q, Extra::default())?;
     let mut warnings = exp.warnings.clone();
-    let units = plan_units(&exp.files, threads(), &mut warnings);
-    let outs = run_units(&units, &plan, || CountSink(0), cancel)?;
+    let outs = scan_files(exp, &plan, || CountSink(0), &mut warnings, cancel)?;
     let (mut n, mut skipped) = (0, 0);
     for out in outs {
         n += out.sink.0;
@@ -496,6 +544,8 @@ pub fn tail(exp: &Expansion, n: usize, q: Option<&Query>, cancel: &Cancel) -> Re
             start: 0,
             end: u64::MAX,
             format: None,
+            count_only: false,
+            windowed: false,
         };
         if gz {
             tail_window(&plan, &unit, n - got.len(), &mut got, &mut out, cancel)?;
@@ -688,7 +738,6 @@ pub fn top(exp: &Expansion, q: &Query, by: &TopBy, cancel: &Cancel) -> Result<To
     };
     let plan = build_plan("logs::top", q, extra)?;
     let mut warnings = exp.warnings.clone();
-    let units = plan_units(&exp.files, threads(), &mut warnings);
     let field = match by {
         TopBy::Field(f) => Some(f.clone()),
         _ => None,
@@ -703,7 +752,7 @@ pub fn top(exp: &Expansion, q: &Query, by: &TopBy, cancel: &Cancel) -> Result<To
         total: 0,
         without_key: 0,
     };
-    let outs = run_units(&units, &plan, make, cancel)?;
+    let outs = scan_files(exp, &plan, make, &mut warnings, cancel)?;
     let mut merged: HashMap<Box<str>, (u64, Box<str>)> = HashMap::new();
     let (mut total, mut other, mut without_key, mut skipped) = (0, 0, 0, 0);
     for out in outs {
@@ -827,7 +876,6 @@ pub fn stats(exp: &Expansion, q: &Query, extract: &str, cancel: &Cancel) -> Resu
     })?;
     let group = if re.captures_len() > 1 { 1 } else { 0 };
     let mut warnings = exp.warnings.clone();
-    let units = plan_units(&exp.files, threads(), &mut warnings);
     let make = || StatsSink {
         locs: re.capture_locations(),
         extract: re.clone(),
@@ -837,7 +885,7 @@ pub fn stats(exp: &Expansion, q: &Query, extract: &str, cancel: &Cancel) -> Resu
         unmatched: 0,
         scratch: String::new(),
     };
-    let outs = run_units(&units, &plan, make, cancel)?;
+    let outs = scan_files(exp, &plan, make, &mut warnings, cancel)?;
     let mut hist = stats::Histogram::default();
     let (mut unmatched, mut skipped) = (0, 0);
     for out in outs {

@@ -91,6 +91,10 @@ pub struct Unit {
     pub end: u64,
     /// How lines are written; `None`: decide from the first buffer (gzip).
     pub format: Option<Format>,
+    /// Only count the lines (the part of a file before a time window, for line numbers).
+    pub count_only: bool,
+    /// The unit was narrowed to a time window: its times must be in order (see `disorder`).
+    pub windowed: bool,
 }
 
 /// What one unit produced.
@@ -101,6 +105,9 @@ pub struct UnitOut<S> {
     pub lines: u64,
     pub skipped: u64,
     pub warnings: Vec<String>,
+    /// A windowed unit met a time more than [`SLACK_MS`](super::window::SLACK_MS) before
+    /// one already seen: the bisection's assumption does not hold; scan the file whole.
+    pub disorder: bool,
 }
 
 #[derive(Default)]
@@ -134,6 +141,10 @@ struct State<'p, S> {
     scratch: String,
     /// The region being scanned is the searched prefix of an over-long line.
     cut: bool,
+    count_only: bool,
+    /// Latest line time seen (windowed units), and whether one went back past the slack.
+    max_t: i64,
+    disorder: bool,
 }
 
 impl<'p, S: Sink> State<'p, S> {
@@ -152,6 +163,12 @@ impl<'p, S: Sink> State<'p, S> {
 
     /// Every complete line of `region` (which ends after a terminator or at the end of data).
     fn region(&mut self, region: &[u8]) {
+        if self.count_only {
+            if self.want_lines {
+                self.counter.finish(region);
+            }
+            return;
+        }
         let n = region.len();
         let mut pos = 0;
         while pos < n {
@@ -227,6 +244,12 @@ impl<'p, S: Sink> State<'p, S> {
                 Some(v) => v.get(TIME).and_then(json_time_ms),
                 None => plain_time_ms(line),
             };
+            if let Some(t) = t {
+                if t < self.max_t - super::window::SLACK_MS {
+                    self.disorder = true;
+                }
+                self.max_t = self.max_t.max(t);
+            }
             match t {
                 Some(t) if tr.contains(t) => {}
                 Some(_) => return,
@@ -291,6 +314,7 @@ pub fn scan_unit<S: Sink>(
                 lines: 0,
                 skipped: 0,
                 warnings,
+                disorder: false,
             });
         }
     };
@@ -306,6 +330,9 @@ pub fn scan_unit<S: Sink>(
         want_lines,
         scratch: String::new(),
         cut: false,
+        count_only: unit.count_only,
+        max_t: i64::MIN + super::window::SLACK_MS,
+        disorder: false,
     };
     if let Some(f) = unit.format {
         st.set_format(f);
@@ -450,6 +477,7 @@ pub fn scan_unit<S: Sink>(
     cancel.check()?;
     Ok(UnitOut {
         file: unit.file,
+        disorder: st.disorder && unit.windowed,
         lines: st.counter.before,
         skipped: st.skipped,
         sink: st.sink,
@@ -461,24 +489,73 @@ pub fn scan_unit<S: Sink>(
 /// is cut at line starts into up to 4 ranges per worker thread. Files that cannot be opened
 /// become warnings.
 pub fn plan_units(files: &[LogFile], threads: usize, warnings: &mut Vec<String>) -> Vec<Unit> {
-    plan_units_with(files, threads, MIN_CHUNK, warnings)
+    plan_units_with(files, threads, MIN_CHUNK, None, warnings)
 }
 
-/// [`plan_units`] with a chosen minimum range size.
+/// A time window to narrow the units to (see [`super::window`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Window {
+    pub range: TimeRange,
+    /// Add count-only units for the part of each file before its window (line numbers).
+    pub count_before: bool,
+}
+
+/// [`plan_units`] with a chosen minimum range size, narrowed to `window` when given.
 pub fn plan_units_with(
     files: &[LogFile],
     threads: usize,
     min_chunk: u64,
+    window: Option<Window>,
     warnings: &mut Vec<String>,
 ) -> Vec<Unit> {
-    let mut units = Vec::new();
-    for (i, f) in files.iter().enumerate() {
+    // Gzip or not, and the format of plain files, once per file.
+    let mut kinds: Vec<Option<(bool, Option<Format>)>> = Vec::with_capacity(files.len());
+    for f in files {
         let gz = match is_gzip(&f.path) {
             Ok(g) => g,
             Err(e) => {
                 warnings.push(e.to_string());
+                kinds.push(None);
                 continue;
             }
+        };
+        if gz {
+            kinds.push(Some((true, None)));
+            continue;
+        }
+        match read_at(&f.path, 0, SNIFF) {
+            Ok(head) => kinds.push(Some((false, Some(sniff(&head))))),
+            Err(e) => {
+                warnings.push(e.to_string());
+                kinds.push(None);
+            }
+        }
+    }
+    let spans: Vec<Option<(u64, u64)>> = match window {
+        Some(w) => {
+            let gz: Vec<bool> = kinds.iter().map(|k| k.is_some_and(|k| k.0)).collect();
+            let json: Vec<Option<bool>> = kinds
+                .iter()
+                .map(|k| match k {
+                    Some((false, Some(fmt))) => Some(fmt.json),
+                    Some((true, _)) => None,
+                    _ => Some(false),
+                })
+                .collect();
+            let (spans, notes) = super::window::narrow(files, &gz, &json, w.range);
+            warnings.extend(notes);
+            spans
+                .into_iter()
+                .map(|s| s.map(|s| (s.start, s.end)))
+                .collect()
+        }
+        None => files.iter().map(|f| Some((0, f.size))).collect(),
+    };
+    let windowed = window.is_some();
+    let mut units = Vec::new();
+    for (i, f) in files.iter().enumerate() {
+        let (Some((gz, format)), Some((lo, hi))) = (kinds[i], spans[i]) else {
+            continue;
         };
         if gz {
             units.push(Unit {
@@ -488,57 +565,78 @@ pub fn plan_units_with(
                 start: 0,
                 end: u64::MAX,
                 format: None,
+                count_only: false,
+                windowed,
             });
             continue;
         }
-        let format = match read_at(&f.path, 0, SNIFF) {
-            Ok(head) => sniff(&head),
-            Err(e) => {
-                warnings.push(e.to_string());
-                continue;
-            }
-        };
-        let size = f.size;
-        let pieces = if threads > 1 && size >= 2 * min_chunk {
-            (size / min_chunk).min(threads as u64 * 4)
-        } else {
-            1
-        };
-        let mut start = 0u64;
-        for k in 1..pieces {
-            let nominal = size * k / pieces;
-            if nominal <= start {
-                continue;
-            }
-            match super::reader::next_line_start(&f.path, nominal, size) {
-                Ok(Some(cut)) if cut > start => {
-                    units.push(Unit {
-                        file: i,
-                        path: f.path.clone(),
-                        gz,
-                        start,
-                        end: cut,
-                        format: Some(format),
-                    });
-                    start = cut;
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    warnings.push(e.to_string());
-                    break;
-                }
+        if lo > 0 && window.is_some_and(|w| w.count_before) {
+            split_range(
+                f, i, 0, lo, format, threads, min_chunk, warnings, &mut units,
+            );
+            for u in units.iter_mut().filter(|u| u.file == i) {
+                u.count_only = true;
             }
         }
-        units.push(Unit {
-            file: i,
-            path: f.path.clone(),
-            gz,
-            start,
-            end: size,
-            format: Some(format),
-        });
+        let first = units.len();
+        split_range(
+            f, i, lo, hi, format, threads, min_chunk, warnings, &mut units,
+        );
+        for u in &mut units[first..] {
+            u.windowed = windowed;
+        }
     }
     units
+}
+
+/// Cut `lo..hi` of plain file `f` at line starts into pieces of at least `min_chunk`.
+#[allow(clippy::too_many_arguments)]
+fn split_range(
+    f: &LogFile,
+    i: usize,
+    lo: u64,
+    hi: u64,
+    format: Option<Format>,
+    threads: usize,
+    min_chunk: u64,
+    warnings: &mut Vec<String>,
+    units: &mut Vec<Unit>,
+) {
+    let size = hi - lo;
+    let pieces = if threads > 1 && size >= 2 * min_chunk {
+        (size / min_chunk).min(threads as u64 * 4)
+    } else {
+        1
+    };
+    let unit = |start, end| Unit {
+        file: i,
+        path: f.path.clone(),
+        gz: false,
+        start,
+        end,
+        format,
+        count_only: false,
+        windowed: false,
+    };
+    let mut start = lo;
+    for k in 1..pieces {
+        let nominal = lo + size * k / pieces;
+        if nominal <= start {
+            continue;
+        }
+        match super::reader::next_line_start(&f.path, nominal, hi) {
+            Ok(Some(cut)) if cut > start => {
+                units.push(unit(start, cut));
+                start = cut;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                warnings.push(e.to_string());
+                break;
+            }
+        }
+    }
+    units.push(unit(start, hi));
 }
 
 /// Scan `units` on the rayon pool (in parallel when there are several), results in unit order.

@@ -368,7 +368,7 @@ fn parallel_ranges_give_the_same_answers_as_one_pass() {
     let mut w = Vec::new();
     let one = plan_units(&e.files, 1, &mut w);
     assert_eq!(one.len(), 1);
-    let many = scan::plan_units_with(&e.files, 4, 2048, &mut w);
+    let many = scan::plan_units_with(&e.files, 4, 2048, None, &mut w);
     assert!(many.len() >= 8, "{} units", many.len());
     for pair in many.windows(2) {
         assert_eq!(pair[0].end, pair[1].start);
@@ -756,4 +756,214 @@ fn pino_numeric_levels_epoch_times_and_msg_keys() {
     let mut tq = q("");
     tq.since_ms = Some(t0 + 2000);
     assert_eq!(count(&e, &tq, &never()).unwrap().count, 3);
+}
+
+// ---- time windows by bisection (issue 14.1) ----
+
+const T0: i64 = 1_795_910_400_000; // 2026-11-29T00:00:00Z
+
+/// RFC 3339 of `ms` with the zone `offset_min` minutes east of UTC (`Z` for 0).
+fn ts(ms: i64, offset_min: i32) -> String {
+    use chrono::{FixedOffset, TimeZone, Utc};
+    let utc = Utc.timestamp_millis_opt(ms).unwrap();
+    if offset_min == 0 {
+        utc.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    } else {
+        utc.with_timezone(&FixedOffset::east_opt(offset_min * 60).unwrap())
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, false)
+    }
+}
+
+/// `n` Winston lines one second apart from `start_ms`; every 10th an error.
+fn timed_lines(start_ms: i64, n: usize, offset_min: i32) -> (String, Vec<(i64, bool)>) {
+    let mut body = String::new();
+    let mut meta = Vec::new();
+    for k in 0..n {
+        let t = start_ms + k as i64 * 1000;
+        let err = k % 10 == 0;
+        let level = if err { "error" } else { "info" };
+        body += &winston(
+            level,
+            &format!("GET /api/{k} from 10.0.0.{}", k % 7),
+            &ts(t, offset_min),
+        );
+        meta.push((t, err));
+    }
+    (body, meta)
+}
+
+fn window_q(since: Option<i64>, until: Option<i64>, level: Option<&str>) -> Query {
+    Query {
+        since_ms: since,
+        until_ms: until,
+        levels: level.map(|l| vec![l.to_string()]).unwrap_or_default(),
+        limit: 100_000,
+        ..Query::default()
+    }
+}
+
+/// The answers a full scan must give, counted here line by line.
+fn expected(
+    meta: &[(i64, bool)],
+    since: Option<i64>,
+    until: Option<i64>,
+    errors: bool,
+) -> Vec<u64> {
+    meta.iter()
+        .enumerate()
+        .filter(|(_, (t, e))| {
+            since.is_none_or(|s| *t >= s) && until.is_none_or(|u| *t < u) && (!errors || *e)
+        })
+        .map(|(i, _)| i as u64 + 1)
+        .collect()
+}
+
+#[test]
+fn window_queries_on_a_sorted_log_equal_a_full_scan_and_read_only_the_window() {
+    let d = TempDir::new().unwrap();
+    for offset in [0, 120, -330] {
+        let (body, meta) = timed_lines(T0, 20_000, offset);
+        let p = write(d.path(), &format!("app-{offset}.log"), body.as_bytes());
+        let e = exp(&p);
+        let last = T0 + 19_999 * 1000;
+        let cases = [
+            (Some(T0 + 19_000 * 1000), None),
+            (Some(T0 + 5_000 * 1000 + 500), Some(T0 + 6_000 * 1000)),
+            (None, Some(T0 + 1_234 * 1000)),
+            (Some(T0 - 3_600_000), None), // before the first line
+            (Some(last + 1), None),       // after the last line
+            (Some(T0 - 7_200_000), Some(T0 - 1)), // ends before the first line
+        ];
+        for (since, until) in cases {
+            let want = expected(&meta, since, until, false);
+            let r = search(&e, &window_q(since, until, None), &never()).unwrap();
+            let got: Vec<u64> = r.matches.iter().map(|m| m.line).collect();
+            assert_eq!(got, want, "offset {offset} since {since:?} until {until:?}");
+            assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+            let errs = expected(&meta, since, until, true);
+            let c = count(&e, &window_q(since, until, Some("error")), &never()).unwrap();
+            assert_eq!(c.count, errs.len() as u64);
+            let t = top(
+                &e,
+                &window_q(since, until, None),
+                &TopBy::Field("message".into()),
+                &never(),
+            )
+            .unwrap();
+            assert_eq!(t.total, want.len() as u64);
+        }
+        // The last-1000-seconds window starts near the end: bisection skipped the rest.
+        let (spans, notes) = window::narrow(
+            &e.files,
+            &[false],
+            &[Some(true)],
+            filter::TimeRange {
+                since_ms: Some(T0 + 19_000 * 1000),
+                until_ms: None,
+            },
+        );
+        assert!(notes.is_empty(), "{notes:?}");
+        let s = spans[0].unwrap();
+        let size = e.files[0].size;
+        assert!(s.start > size * 9 / 10 && s.start < size, "{s:?} of {size}");
+    }
+}
+
+#[test]
+fn out_of_order_lines_fall_back_to_a_full_scan_with_a_warning() {
+    let d = TempDir::new().unwrap();
+    let (body, mut meta) = timed_lines(T0, 20_000, 0);
+    let mut lines: Vec<String> = body.lines().map(|l| format!("{l}\n")).collect();
+    // A few lines written an hour late, near the end (inside the window).
+    for k in [19_500usize, 19_700] {
+        let t = T0 - 3_600_000;
+        lines[k] = winston("error", "late line", &ts(t, 0));
+        meta[k] = (t, true);
+    }
+    let p = write(d.path(), "late.log", lines.concat().as_bytes());
+    let e = exp(&p);
+    let since = Some(T0 + 19_000 * 1000);
+    let r = search(&e, &window_q(since, None, None), &never()).unwrap();
+    let got: Vec<u64> = r.matches.iter().map(|m| m.line).collect();
+    assert_eq!(got, expected(&meta, since, None, false));
+    assert!(
+        r.warnings.iter().any(|w| w.contains("read in full")),
+        "{:?}",
+        r.warnings
+    );
+    let c = count(&e, &window_q(since, None, Some("error")), &never()).unwrap();
+    assert_eq!(c.count, expected(&meta, since, None, true).len() as u64);
+}
+
+#[test]
+fn rotated_sets_mixing_plain_and_gzip_skip_whole_files_by_first_line() {
+    let d = TempDir::new().unwrap();
+    let day = 86_400_000;
+    let mut all_meta = Vec::new();
+    let names = [
+        "combined.log.3.gz",
+        "combined.log.2.gz",
+        "combined.log.1",
+        "combined.log",
+    ];
+    for (i, name) in names.iter().enumerate() {
+        let (body, meta) = timed_lines(T0 + i as i64 * day, 3_000, 0);
+        let bytes = if name.ends_with(".gz") {
+            gzip(body.as_bytes())
+        } else {
+            body.into_bytes()
+        };
+        write(d.path(), name, &bytes);
+        all_meta.push(meta);
+    }
+    let e = glob(d.path(), "combined.log*");
+    assert_eq!(e.files.len(), 4);
+    let range = |since: Option<i64>, until: Option<i64>| filter::TimeRange {
+        since_ms: since,
+        until_ms: until,
+    };
+    let gz = [true, true, false, false];
+    let json = [None, None, Some(true), Some(true)];
+    // The last day: both gzip files and all of `.1` but its tail are skipped.
+    let since = Some(T0 + 3 * day + 600_000);
+    let (spans, _) = window::narrow(&e.files, &gz, &json, range(since, None));
+    assert_eq!((spans[0], spans[1]), (None, None), "{spans:?}");
+    let flat: Vec<(i64, bool)> = all_meta.concat();
+    for (since, until) in [
+        (since, None),
+        (Some(T0 + day + 1_000_000), Some(T0 + 2 * day + 5_000)),
+        (None, Some(T0 + 500_000)),
+        (Some(T0 - day), None),
+        (Some(T0 + 10 * day), None),
+    ] {
+        let c = count(&e, &window_q(since, until, None), &never()).unwrap();
+        let want = expected(&flat, since, until, false).len() as u64;
+        assert_eq!(c.count, want, "since {since:?} until {until:?}");
+        let s = search(&e, &window_q(since, until, Some("error")), &never()).unwrap();
+        assert_eq!(s.total, expected(&flat, since, until, true).len() as u64);
+        // Line numbers stay those of each file, also when the window starts mid-file.
+        for m in &s.matches {
+            assert_eq!((m.line - 1) % 10, 0, "{} {}", m.file, m.line);
+        }
+    }
+    // `until` before the newest file's first line skips it.
+    let (spans, _) = window::narrow(&e.files, &gz, &json, range(None, Some(T0 + 2 * day - 5000)));
+    assert_eq!((spans[2], spans[3]), (None, None));
+    assert!(spans[1].is_some());
+}
+
+#[test]
+fn plain_text_logs_are_bisected_too() {
+    let d = TempDir::new().unwrap();
+    let mut body = String::new();
+    for k in 0..20_000i64 {
+        body += &format!("{} INFO worker {k} done\n", ts(T0 + k * 1000, 60));
+    }
+    let p = write(d.path(), "plain.log", body.as_bytes());
+    let e = exp(&p);
+    let since = Some(T0 + 15_000 * 1000);
+    let r = search(&e, &window_q(since, None, None), &never()).unwrap();
+    assert_eq!(r.total, 5_000);
+    assert_eq!(r.matches[0].line, 15_001);
+    assert!(r.matches[0].text.contains("worker 15000 done"));
 }
