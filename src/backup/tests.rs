@@ -1190,3 +1190,102 @@ fn files_rewritten_while_read_are_retried_or_marked_changed() {
         b"steady\n"
     );
 }
+
+// ---- property tests over archive entry names (issue 11 acceptance) ----
+
+mod names_prop {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Name pieces that exercise every rule: traversal, absolute, drive letters, backslashes,
+    /// empty and `.` components, NUL, non-ASCII, trailing slashes.
+    fn piece() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("a".to_string()),
+            Just("..".to_string()),
+            Just(".".to_string()),
+            Just(String::new()),
+            Just("C:".to_string()),
+            Just("\\".to_string()),
+            Just("..\\..".to_string()),
+            Just("\0".to_string()),
+            Just("日本".to_string()),
+            Just(" sp ".to_string()),
+            Just(".env".to_string()),
+            any::<char>().prop_map(|c| c.to_string()),
+            prop::collection::vec(any::<char>(), 1..6).prop_map(|v| v.into_iter().collect()),
+        ]
+    }
+
+    fn name() -> impl Strategy<Value = String> {
+        (
+            any::<bool>(),
+            prop::collection::vec(piece(), 1..5),
+            any::<bool>(),
+        )
+            .prop_map(|(lead, parts, trail)| {
+                let mut s = parts.join("/");
+                if lead {
+                    s.insert(0, '/');
+                }
+                if trail {
+                    s.push('/');
+                }
+                s
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 4000, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// The name check never panics and refuses everything that could leave the target.
+        #[test]
+        fn entry_name_check_is_total(raw in prop::collection::vec(any::<u8>(), 0..40), n in name()) {
+            let _ = entry_name_problem(&raw);
+            if entry_name_problem(n.as_bytes()).is_none() {
+                let body = n.strip_suffix('/').unwrap_or(&n);
+                prop_assert!(!n.starts_with('/') && !n.contains('\0'));
+                prop_assert!(body.split(['/', '\\']).all(|c| !c.is_empty() && c != "." && c != ".."));
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 1000, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// Restoring an archive holding a generated name either puts the file inside the target
+        /// or refuses the whole archive with an error naming the entry; never a panic, never a
+        /// file outside the target.
+        #[test]
+        fn restore_of_any_entry_name_stays_inside_or_names_the_entry(n in name()) {
+            let dir = tempfile::tempdir().unwrap();
+            let archive = hostile_archive(dir.path(), &[(n.as_str(), b"data")], &[]);
+            let target = dir.path().join("t");
+            fs::create_dir(&target).unwrap();
+            let backup = dir.path().join("b");
+            match restore(&archive, &target, &backup, &RestoreOptions::default(), &no_cancel()) {
+                Ok(r) => {
+                    prop_assert_eq!(r.restored, 1);
+                    let p = target.join(&r.files[0]);
+                    prop_assert!(p.starts_with(&target));
+                    prop_assert_eq!(fs::read(&p).unwrap(), b"data");
+                }
+                Err(e) => {
+                    let msg = e.to_string();
+                    let named = msg.contains(&format!("{n:?}"))
+                        || msg.contains(&format!("{:?}", n.trim_end_matches('/')))
+                        || msg.contains("(archive)");
+                    prop_assert!(named, "{} does not name {:?}", msg, n);
+                }
+            }
+            // Nothing beside the archive, the target and the backup folder appeared.
+            let mut left: Vec<String> = fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            left.sort();
+            left.retain(|x| x != "b");
+            prop_assert_eq!(left, vec!["evil-20261129T090000.000Z.zip".to_string(), "t".to_string()]);
+        }
+    }
+}
