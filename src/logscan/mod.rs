@@ -546,6 +546,7 @@ pub fn tail(exp: &Expansion, n: usize, q: Option<&Query>, cancel: &Cancel) -> Re
             format: None,
             count_only: false,
             windowed: false,
+            detect: false,
         };
         if gz {
             tail_window(&plan, &unit, n - got.len(), &mut got, &mut out, cancel)?;

@@ -22,7 +22,7 @@ use super::filter::{FIELD, LEVEL, TIME, json_time_ms, logfmt_field, parse_view, 
 use super::filter::{FieldPath, JsonNeeds, JsonView, LevelFilter, TimeRange};
 use super::line::{complete_end, count_terminators, line_end, line_start, terminator_len, trim};
 use super::matcher::Matcher;
-use super::reader::{Format, LogFile, is_gzip, open_range, read_at, sniff};
+use super::reader::{Format, LogFile, is_gzip, open_detect, open_range, read_at, sniff};
 use crate::cancel::Cancel;
 use crate::error::Result;
 
@@ -95,6 +95,9 @@ pub struct Unit {
     pub count_only: bool,
     /// The unit was narrowed to a time window: its times must be in order (see `disorder`).
     pub windowed: bool,
+    /// A whole file not looked at yet: gzip and the format are told from its first bytes
+    /// when it is scanned (one open per file).
+    pub detect: bool,
 }
 
 /// What one unit produced.
@@ -302,9 +305,12 @@ pub fn scan_unit<S: Sink>(
     cancel: &Cancel,
 ) -> Result<UnitOut<S>> {
     let mut warnings = Vec::new();
-    let label = unit.path.display().to_string();
-    let mut rdr: Box<dyn Read + Send> = match open_range(&unit.path, unit.gz, unit.start, unit.end)
-    {
+    let opened = if unit.detect {
+        open_detect(&unit.path)
+    } else {
+        open_range(&unit.path, unit.gz, unit.start, unit.end).map(|r| (r, unit.gz))
+    };
+    let (mut rdr, gz): (Box<dyn Read + Send>, bool) = match opened {
         Ok(r) => r,
         Err(e) => {
             warnings.push(e.to_string());
@@ -337,8 +343,43 @@ pub fn scan_unit<S: Sink>(
     if let Some(f) = unit.format {
         st.set_format(f);
     }
+    // One buffer per worker thread, kept across units: no fresh zeroed 256 KiB per file.
+    let mut buf = BUFFER.with(|b| std::mem::take(&mut *b.borrow_mut()));
+    if buf.len() < BUF {
+        buf.resize(BUF, 0);
+    }
+    let out = scan_loop(unit, gz, &mut st, &mut rdr, &mut buf, cancel, &mut warnings);
+    buf.truncate(BUF);
+    buf.shrink_to(BUF);
+    BUFFER.with(|b| *b.borrow_mut() = buf);
+    out?;
+    Ok(UnitOut {
+        file: unit.file,
+        disorder: st.disorder && unit.windowed,
+        lines: st.counter.before,
+        skipped: st.skipped,
+        sink: st.sink,
+        warnings,
+    })
+}
+
+thread_local! {
+    static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The read loop of [`scan_unit`] over `rdr` with the worker's `buf`.
+fn scan_loop<S: Sink>(
+    unit: &Unit,
+    gz: bool,
+    st: &mut State<'_, S>,
+    rdr: &mut Box<dyn Read + Send>,
+    buf: &mut Vec<u8>,
+    cancel: &Cancel,
+    warnings: &mut Vec<String>,
+) -> Result<()> {
+    let label = unit.path.display().to_string();
+    let want_lines = st.want_lines;
     let mut sniffed = unit.format.is_some();
-    let mut buf = vec![0u8; BUF];
     let mut filled = 0usize;
     let (mut eof, mut skipping) = (false, false);
     let mut damage: Option<String> = None;
@@ -362,7 +403,7 @@ pub fn scan_unit<S: Sink>(
                     eof = true;
                     damage = Some(format!(
                         "{label}: {} after {read_total} bytes of text; the lines before the damage were read",
-                        describe_read_error(&e, unit.gz)
+                        describe_read_error(&e, gz)
                     ));
                 }
             }
@@ -474,15 +515,7 @@ pub fn scan_unit<S: Sink>(
             MAX_LINE >> 20
         ));
     }
-    cancel.check()?;
-    Ok(UnitOut {
-        file: unit.file,
-        disorder: st.disorder && unit.windowed,
-        lines: st.counter.before,
-        skipped: st.skipped,
-        sink: st.sink,
-        warnings,
-    })
+    cancel.check()
 }
 
 /// Split `files` into units: a gzip file is one unit; a plain file of at least 2 × [`MIN_CHUNK`]
@@ -509,8 +542,15 @@ pub fn plan_units_with(
     warnings: &mut Vec<String>,
 ) -> Vec<Unit> {
     // Gzip or not, and the format of plain files, once per file.
+    // A file that will be one unit anyway is not opened here: the scan tells gzip and the
+    // format from its first bytes (one open per file, not three).
+    let single = |f: &LogFile| window.is_none() && (threads <= 1 || f.size < 2 * min_chunk);
     let mut kinds: Vec<Option<(bool, Option<Format>)>> = Vec::with_capacity(files.len());
     for f in files {
+        if single(f) {
+            kinds.push(Some((false, None)));
+            continue;
+        }
         let gz = match is_gzip(&f.path) {
             Ok(g) => g,
             Err(e) => {
@@ -557,6 +597,20 @@ pub fn plan_units_with(
         let (Some((gz, format)), Some((lo, hi))) = (kinds[i], spans[i]) else {
             continue;
         };
+        if single(f) {
+            units.push(Unit {
+                file: i,
+                path: f.path.clone(),
+                gz: false,
+                start: 0,
+                end: u64::MAX,
+                format: None,
+                count_only: false,
+                windowed: false,
+                detect: true,
+            });
+            continue;
+        }
         if gz {
             units.push(Unit {
                 file: i,
@@ -567,6 +621,7 @@ pub fn plan_units_with(
                 format: None,
                 count_only: false,
                 windowed,
+                detect: false,
             });
             continue;
         }
@@ -617,6 +672,7 @@ fn split_range(
         format,
         count_only: false,
         windowed: false,
+        detect: false,
     };
     let mut start = lo;
     for k in 1..pieces {
