@@ -202,6 +202,11 @@ fn build_plan(what: &str, q: &Query, extra: Extra) -> Result<Plan> {
         level_quick: if driver_is_level { None } else { level_re },
         level,
         time,
+        time_only: needs.time
+            && !needs.level
+            && !needs.message
+            && needs.field.is_none()
+            && needs.by.is_none(),
         needs,
         raw: false,
     })
@@ -517,6 +522,7 @@ pub fn tail(exp: &Expansion, n: usize, q: Option<&Query>, cancel: &Cancel) -> Re
             time: None,
             needs: JsonNeeds::default(),
             raw: true,
+            time_only: false,
         },
     };
     let mut out = TailResult {

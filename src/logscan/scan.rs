@@ -55,6 +55,22 @@ pub struct Plan {
     pub needs: JsonNeeds,
     /// Every line as it is: no JSON checks, no `skipped` (plain `tail`).
     pub raw: bool,
+    /// JSON lines are needed for their time only (see [`quick_json_time`]).
+    pub time_only: bool,
+}
+
+/// The time of a JSON line read without parsing it: the one `"timestamp":"…"` member (no
+/// escapes inside, exactly one occurrence on the line). `None`: parse the line instead.
+#[inline]
+pub fn quick_json_time(line: &[u8]) -> Option<i64> {
+    const KEY: &[u8] = b"\"timestamp\":\"";
+    let at = memchr::memmem::find(line, KEY)?;
+    let rest = &line[at + KEY.len()..];
+    let end = memchr::memchr2(b'"', b'\\', rest)?;
+    if rest[end] != b'"' || memchr::memmem::find(&rest[end..], KEY).is_some() {
+        return None;
+    }
+    super::filter::parse_timestamp(std::str::from_utf8(&rest[..end]).ok()?)
 }
 
 /// A line that passed every filter.
@@ -222,7 +238,14 @@ impl<'p, S: Sink> State<'p, S> {
         {
             return;
         }
-        let view = if self.json && !plan.raw && plan.needs.any() {
+        // Only the time is needed: read the `"timestamp":"…"` member by a byte search and
+        // parse the JSON only when that fails (issue 14.4).
+        let quick_t = if self.json && !plan.raw && plan.time_only {
+            quick_json_time(line)
+        } else {
+            None
+        };
+        let view = if quick_t.is_none() && self.json && !plan.raw && plan.needs.any() {
             match parse_view(trim(line), &plan.needs) {
                 Ok(v) => Some(v),
                 Err(_) => {
@@ -243,9 +266,10 @@ impl<'p, S: Sink> State<'p, S> {
             }
         }
         if let Some(tr) = &plan.time {
-            let t = match &view {
-                Some(v) => v.get(TIME).and_then(json_time_ms),
-                None => plain_time_ms(line),
+            let t = match (&view, quick_t) {
+                (_, Some(t)) => Some(t),
+                (Some(v), None) => v.get(TIME).and_then(json_time_ms),
+                (None, None) => plain_time_ms(line),
             };
             if let Some(t) = t {
                 if t < self.max_t - super::window::SLACK_MS {

@@ -1035,3 +1035,37 @@ mod lines_prop {
         }
     }
 }
+
+#[test]
+fn the_timestamp_member_is_read_without_parsing_and_falls_back_when_unsure() {
+    use scan::quick_json_time;
+    let l = br#"{"level":"info","message":"x","timestamp":"2026-11-29T01:00:00.000+01:00"}"#;
+    assert_eq!(quick_json_time(l), Some(T0));
+    // An escape inside the value, or two members named so: the parser decides.
+    assert_eq!(
+        quick_json_time(br#"{"timestamp":"2026-11-29T00:00:00\u005a"}"#),
+        None
+    );
+    assert_eq!(
+        quick_json_time(
+            br#"{"a":{"timestamp":"2026-11-28T00:00:00Z"},"timestamp":"2026-11-29T00:00:00Z"}"#
+        ),
+        None
+    );
+    assert_eq!(quick_json_time(br#"{"timestamp":1795910400000}"#), None);
+    // Same answers through a window query either way.
+    let d = TempDir::new().unwrap();
+    let body = [
+        winston("info", "a", "2026-11-28T23:59:59.000Z"),
+        winston("info", "b", "2026-11-29T00:00:00.000Z"),
+        "{\"message\":\"c\",\"timestamp\":\"2026-11-29T00:00:00\\u005a\"}\n".to_string(),
+        "{\"message\":\"d\",\"time\":1795910400}\n".to_string(),
+    ]
+    .concat();
+    let p = write(d.path(), "q.log", body.as_bytes());
+    let r = search(&exp(&p), &window_q(Some(T0), None, None), &never()).unwrap();
+    assert_eq!(
+        r.matches.iter().map(|m| m.line).collect::<Vec<_>>(),
+        [2, 3, 4]
+    );
+}
