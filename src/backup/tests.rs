@@ -1140,7 +1140,7 @@ fn files_rewritten_while_read_are_retried_or_marked_changed() {
     write_file(&tree.join("once-torn-big.log"), &big, 0o644, t0());
     write_file(&tree.join("always-torn-big.log"), &big, 0o644, t0());
     *create::AFTER_READ.lock().unwrap() = Some(rewrite_hook);
-    let made = create_one(backup.path(), "torn", &[tree.clone()], &quiet());
+    let made = create_one(backup.path(), "torn", std::slice::from_ref(&tree), &quiet());
     *create::AFTER_READ.lock().unwrap() = None;
     let made = made.unwrap();
     assert_eq!(
