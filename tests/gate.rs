@@ -61,6 +61,7 @@ fs::write("marker.txt", "x");
     assert!(r.report["error"].as_str().unwrap().contains("unknown"));
     let r = sb.run_script("pre3", "require(1, \"x\");", &[]);
     r.expect_code(2);
+    assert_eq!(r.report["error_kind"], "usage");
 }
 
 #[test]
@@ -357,6 +358,7 @@ fn interrupt_is_its_own_status() {
     let r = Run::from_output(out);
     r.expect_code(3);
     assert_eq!(r.report["status"], "interrupted", "{:#}", r.report);
+    assert_eq!(r.report["error_kind"], "interrupted");
 }
 
 #[test]
