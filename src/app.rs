@@ -57,14 +57,12 @@ fn dispatch(cli: Cli, cancel: Arc<AtomicBool>) -> Result<i32> {
                 Ok(p) => p,
                 // `--json` promises one JSON document, also when the run never started.
                 Err(e) if json => {
-                    let report = crate::report::Report {
+                    let mut report = crate::report::Report {
                         runbook: name.clone(),
                         started: crate::ctx::now_rfc3339(),
-                        exit_code: e.exit_code(),
-                        status: crate::report::Status::from_exit_code(e.exit_code()),
-                        error: Some(e.to_string()),
                         ..Default::default()
                     };
+                    report.fail(e.error_kind(), e.to_string());
                     println!(
                         "{}",
                         serde_json::to_string_pretty(&report.to_json()).unwrap_or_default()
