@@ -498,7 +498,9 @@ fn cleanup_effect(c: &Ctx, dir: &str, opts: Map) -> Result<Map> {
         "pattern": pattern,
         "older_than_s": age.as_secs(),
         "compress": compress,
-        "files": listed.len(),
+        // the audit record names the files (the first 200; `count` has them all)
+        "files": listed.iter().take(200).collect::<Vec<_>>(),
+        "count": listed.len(),
         "bytes": items.iter().map(|i| i.size).sum::<u64>(),
     });
     let done = c.effect("logs.cleanup", dir, args, &needs, false, || {

@@ -361,12 +361,16 @@ impl Session {
                 self.keep_imports(&engine, &code, file);
                 self.lib = merged;
                 self.lib.clear_statements();
+                let rendered = render::render(&value);
+                let typed = code.trim_end().to_string();
                 self.saved.push(match file {
                     Some(_) => strip_header(&code),
-                    None => code.trim_end().to_string(),
+                    // a bare expression shows its value here but would do nothing in a runbook
+                    None if rendered.is_some() => as_print(&engine, &typed).unwrap_or(typed),
+                    None => typed,
                 });
                 self.refresh_names();
-                if let Some(out) = render::render(&value) {
+                if let Some(out) = rendered {
                     println!("{out}");
                 }
                 Flow::Ok
@@ -568,6 +572,17 @@ impl Session {
         }
         out
     }
+}
+
+/// `print(EXPR);` when `code` is one bare expression (what `:save` writes instead of a value
+/// that would be computed and dropped), else `None`.
+fn as_print(engine: &Engine, code: &str) -> Option<String> {
+    let expr = code.trim().trim_end_matches(';').trim_end();
+    if expr.is_empty() || expr.starts_with("//") {
+        return None;
+    }
+    let wrapped = format!("print({expr});");
+    engine.compile(&wrapped).ok().map(|_| wrapped)
 }
 
 /// A loaded file's text without its `//!` header (the saved draft gets its own header).
