@@ -529,9 +529,16 @@ fn performance_issue_lists_processes_connections_and_slow_requests() {
     let sb = demo.sandbox("");
     demo.post("/admin/slow?ms=1100");
     demo.get("/api/pages/1");
+    // a second slow request with a 3000-character query: newest first, and clipped
+    let long = "x".repeat(3000);
+    demo.get(&format!("/api/pages/2?q={long}"));
     demo.post("/admin/reset");
     // The host CPU is shared with parallel tests (it can read 100.0): not what this test is about.
-    let r = run(&sb, "performance-issue", &["-p", "cpu_max=101"]);
+    let r = run(
+        &sb,
+        "performance-issue",
+        &["-p", "cpu_max=101", "-p", "clip=120"],
+    );
     r.no_panic().expect_code(0);
     assert_eq!(
         r.check(&format!("{APP} listening on {}", demo.port))["ok"],
@@ -541,13 +548,31 @@ fn performance_issue_lists_processes_connections_and_slow_requests() {
     assert!(out.iter().any(|l| l == "top processes by CPU:"));
     assert!(
         out.iter()
-            .any(|l| l.starts_with("slow requests in the last 15 min: 1")),
+            .any(|l| l.starts_with("slow requests in the last 15 min: 2")),
         "{out:?}"
     );
+    let first = out
+        .iter()
+        .position(|l| l.contains("慢请求 GET /api/pages/1"))
+        .expect("slow request 1 listed");
+    let second = out
+        .iter()
+        .position(|l| l.contains("慢请求 GET /api/pages/2"))
+        .expect("slow request 2 listed");
+    assert!(second < first, "not newest first: {out:?}");
     assert!(
-        out.iter().any(|l| l.contains("慢请求 GET /api/pages/1")),
-        "{out:?}"
+        out[second].chars().count() <= 2 + 120 + 1,
+        "not clipped: {}",
+        out[second]
     );
+    // this tool is not among the suspects
+    let top = out
+        .iter()
+        .position(|l| l == "top processes by CPU:")
+        .unwrap();
+    for l in out[top + 1..].iter().take_while(|l| l.starts_with("  ")) {
+        assert!(!l.ends_with(" runbook"), "lists itself: {l}");
+    }
 }
 
 #[test]

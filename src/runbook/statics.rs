@@ -292,11 +292,13 @@ pub fn unknown_key_reads(
         _ => None,
     };
     // var → Some((keys, functions)) while every binding is a known-shape call, else None
-    let mut vars: HashMap<String, Option<(BTreeSet<String>, Vec<String>)>> = HashMap::new();
+    type Shape = Option<(BTreeSet<String>, Vec<String>)>;
+    let mut vars: HashMap<String, Shape> = HashMap::new();
     for i in 0..toks.len() {
         let Some(var) = ident(i) else { continue };
         // `VAR =` (not `==`), after `let`/`const` or at a statement start
-        if !(is(i + 1, "=") && !is(i + 2, "="))
+        if !is(i + 1, "=")
+            || is(i + 2, "=")
             || matches!(i.checked_sub(1).map(tok), Some(Some(Tok::Sym("."))))
         {
             continue;
