@@ -1478,6 +1478,27 @@ fn every_shipped_runbook_runs_for_real_on_the_second_service_and_leaves_it_up() 
     let s = Second::start();
     let sb = s.sandbox(POLICY_CMDS);
     orders(&s, 6);
+    let pid = s.pid();
+    // dry runs first: nothing changes, the process is the same
+    for name in shipped() {
+        let params = quick_params(&name, APP2, s.port);
+        let mut args: Vec<&str> = params.iter().map(String::as_str).collect();
+        args.extend(["--dry-run", "--timeout", "300"]);
+        let r = run(&sb, &name, &args);
+        r.no_panic();
+        assert_ne!(
+            r.code, 5,
+            "{name}: script error under --dry-run: {:#}",
+            r.report
+        );
+        if r.report["error"].is_null() {
+            assert_eq!(r.code, documented_code(&r), "{name}: {:#}", r.report);
+        }
+        assert!(
+            s.up() && s.pid() == pid,
+            "{name} --dry-run touched the service"
+        );
+    }
     for name in shipped() {
         let params = quick_params(&name, APP2, s.port);
         let mut args: Vec<&str> = params.iter().map(String::as_str).collect();
