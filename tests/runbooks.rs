@@ -460,6 +460,19 @@ fn security_scan_finds_refusals_floods_and_injection_attempts() {
         &["-p", "rate_max=0.01", "-p", "refused_max=100"],
     );
     assert_eq!(r.check("request rate per IP")["ok"], false);
+
+    // a burst: 250 requests in a few seconds is ≥ 125 in some minute, not 250/60 ≈ 4/min
+    for i in 0..250 {
+        demo.get(&format!("/api/components?burst={i}"));
+    }
+    let r = run(
+        &sb,
+        "security-scan",
+        &["-p", "rate_max=100", "-p", "refused_max=100"],
+    );
+    let rate = r.check("request rate per IP");
+    assert_eq!(rate["status"], "failed", "{rate:#}");
+    assert!(rate["value"].as_f64().unwrap() >= 125.0, "{rate:#}");
 }
 
 /// A PEM certificate for localhost valid from a day ago until `days` from now.
