@@ -44,6 +44,7 @@ fn dispatch(cli: Cli, cancel: Arc<AtomicBool>) -> Result<i32> {
             yes,
             json,
             timeout,
+            wait,
         } => {
             let prepared = Config::load(cli.config.as_deref()).and_then(|config| {
                 let params = params
@@ -79,6 +80,7 @@ fn dispatch(cli: Cli, cancel: Arc<AtomicBool>) -> Result<i32> {
                 timeout_s: timeout,
                 echo: !json,
                 cancel_flag: cancel,
+                wait,
             };
             let report = runner::run(config, search.stdlib_path(), rb, opts);
             let stdout = std::io::stdout();
@@ -158,26 +160,7 @@ pub fn print_runbook_list(rbs: &[Runbook]) {
 
 /// Effects `rb` may cause, following its imports through `stdlib` (for `show` and the REPL's `:run`).
 pub fn effects_of(stdlib: crate::engine::StdlibPath, rb: &Runbook) -> BTreeSet<String> {
-    let resolver = StdlibResolver::new(stdlib);
-    let src_path = rb.display_path.clone();
-    fn imported(
-        resolver: &StdlibResolver,
-        from: &str,
-        path: &str,
-        depth: usize,
-    ) -> BTreeSet<String> {
-        if depth > 8 {
-            return BTreeSet::new();
-        }
-        match resolver.locate(Some(from), path) {
-            Some((file, text)) => {
-                let f = file.to_string_lossy().to_string();
-                statics::effects_of(&text, &|p| imported(resolver, &f, p, depth + 1))
-            }
-            None => BTreeSet::new(),
-        }
-    }
-    statics::effects_of(&rb.source, &|p| imported(&resolver, &src_path, p, 0))
+    crate::runbook::runner::effects_of(stdlib, rb)
 }
 
 fn show(search: &SearchPath, name: &str) -> Result<i32> {
@@ -613,7 +596,15 @@ checks::below("memory", mem.percent, threshold, "%");
 fn audit(config: Option<&std::path::Path>, last: usize, as_json: bool) -> Result<i32> {
     let cfg = Config::load(config)?;
     let path = cfg.audit_path();
-    let recs = AuditLog::read_last(&path, last)?;
+    let view = AuditLog::read_view(&path, last)?;
+    if view.damaged > 0 {
+        eprintln!(
+            "{}: skipped {} damaged line(s) (not JSON: a torn write or a foreign line)",
+            path.display(),
+            view.damaged
+        );
+    }
+    let recs = view.records;
     if as_json {
         println!(
             "{}",

@@ -58,6 +58,11 @@ pub enum Error {
     /// Another run holds a lock (service restart lock, backup name …).
     #[error("{0}")]
     Busy(String),
+
+    /// The audit log cannot take an effect's record: the effect was not done (or its outcome
+    /// could not be recorded) and the run stops — a script cannot catch this (exit 5).
+    #[error("{0}")]
+    AuditUnwritable(String),
 }
 
 impl Error {
@@ -96,6 +101,7 @@ impl Error {
             Error::Script { .. } => "script",
             Error::Failed(_) => "failed",
             Error::Busy(_) => "busy",
+            Error::AuditUnwritable(_) => "audit",
         }
     }
 
@@ -124,6 +130,13 @@ impl From<Error> for Box<rhai::EvalAltResult> {
         let mut map = rhai::Map::new();
         map.insert("kind".into(), e.kind().into());
         map.insert("message".into(), e.to_string().into());
+        if matches!(e, Error::AuditUnwritable(_)) {
+            // Not catchable: no script may go on causing effects without an audit trail.
+            return Box::new(rhai::EvalAltResult::ErrorTerminated(
+                map.into(),
+                rhai::Position::NONE,
+            ));
+        }
         Box::new(rhai::EvalAltResult::ErrorRuntime(
             map.into(),
             rhai::Position::NONE,

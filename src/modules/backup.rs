@@ -292,12 +292,23 @@ fn restore_effect(c: &Ctx, archive: &str, target: &str, opts: Map) -> Result<Dyn
     }
     needs.push(Need::Write(dir.clone()));
     let args = json!({ "archive": archive.display().to_string(), "only": opts.only });
-    let done = c.effect(
-        "backup.restore",
-        &target.display().to_string(),
-        args,
-        &needs,
-        false,
+    let shown = target.display().to_string();
+    let done = c.run_effect(
+        crate::effects::Effect {
+            action: "backup.restore",
+            target: &shown,
+            args,
+            needs: &needs,
+            read_only: false,
+            preflight: vec![Box::new(|| {
+                let real_archive = c.config.check_read(&archive).map_err(|e| e.to_string())?;
+                let real_target = c.config.check_write(&target).map_err(|e| e.to_string())?;
+                let plan = backup::restore::plan(&real_archive, &real_target, &opts, &c.cancel)
+                    .map_err(|e| e.to_string())?;
+                let files: Vec<PathBuf> = plan.files.iter().map(PathBuf::from).collect();
+                crate::effects::swappable(&real_target, &files)
+            })],
+        },
         || {
             let real_archive = c.config.check_read(&archive)?;
             let real_target = if opts.only.is_empty() {
