@@ -640,95 +640,6 @@ pub fn connections(port: u16) -> Result<Connections> {
     Ok(c)
 }
 
-/// How a process disposes of signals, from the `SigCgt`, `SigIgn` and `SigBlk` masks of
-/// `/proc/PID/status` (see proc(5)): `caught` — a handler is installed (the signal does what the
-/// program says, e.g. Node.js writes a heap snapshot on SIGUSR2 only when started with
-/// `--heapsnapshot-signal=SIGUSR2`); `ignored`; `blocked`. Names like `SIGUSR2`, ascending.
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
-pub struct Signals {
-    pub caught: Vec<String>,
-    pub ignored: Vec<String>,
-    pub blocked: Vec<String>,
-}
-
-/// Name of Linux signal number `n` (1–31 by name, real-time ones as `SIGRTMIN+k`).
-fn signal_name(n: u32) -> String {
-    const NAMES: [&str; 31] = [
-        "SIGHUP",
-        "SIGINT",
-        "SIGQUIT",
-        "SIGILL",
-        "SIGTRAP",
-        "SIGABRT",
-        "SIGBUS",
-        "SIGFPE",
-        "SIGKILL",
-        "SIGUSR1",
-        "SIGSEGV",
-        "SIGUSR2",
-        "SIGPIPE",
-        "SIGALRM",
-        "SIGTERM",
-        "SIGSTKFLT",
-        "SIGCHLD",
-        "SIGCONT",
-        "SIGSTOP",
-        "SIGTSTP",
-        "SIGTTIN",
-        "SIGTTOU",
-        "SIGURG",
-        "SIGXCPU",
-        "SIGXFSZ",
-        "SIGVTALRM",
-        "SIGPROF",
-        "SIGWINCH",
-        "SIGIO",
-        "SIGPWR",
-        "SIGSYS",
-    ];
-    match n {
-        1..=31 => NAMES[(n - 1) as usize].to_string(),
-        _ => format!("SIGRTMIN+{}", n.saturating_sub(34)),
-    }
-}
-
-/// The signals set in a hexadecimal mask of `/proc/PID/status` (bit n-1 is signal n).
-fn mask_names(hex: &str) -> Vec<String> {
-    let Ok(bits) = u64::from_str_radix(hex.trim(), 16) else {
-        return Vec::new();
-    };
-    (1..=64u32)
-        .filter(|n| bits >> (n - 1) & 1 == 1)
-        .map(signal_name)
-        .collect()
-}
-
-/// Parse the text of `/proc/PID/status` into [`Signals`].
-pub fn parse_signals(status: &str) -> Signals {
-    let mut s = Signals::default();
-    for line in status.lines() {
-        if let Some((key, value)) = line.split_once(':') {
-            match key {
-                "SigCgt" => s.caught = mask_names(value),
-                "SigIgn" => s.ignored = mask_names(value),
-                "SigBlk" => s.blocked = mask_names(value),
-                _ => {}
-            }
-        }
-    }
-    s
-}
-
-/// Signal dispositions of process `pid`, or `None` when there is no such process.
-pub fn signals(pid: u32) -> Result<Option<Signals>> {
-    let path = format!("/proc/{pid}/status");
-    match std::fs::read_to_string(&path) {
-        Ok(text) => Ok(Some(parse_signals(&text))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io("reading", &path, e)),
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Processes
 
@@ -1386,25 +1297,6 @@ malformed line
         assert_eq!(process(&ProcessRef::Pid(tid)).unwrap(), None);
         done_tx.send(()).unwrap();
         t.join().unwrap();
-    }
-
-    #[test]
-    fn signal_masks_name_the_caught_ignored_and_blocked_signals() {
-        // SigCgt of a Node.js 20 process started with --heapsnapshot-signal=SIGUSR2
-        let s = parse_signals(
-            "Name:\tnode\nSigBlk:\t0000000000000000\nSigIgn:\t0000000001001000\nSigCgt:\t0000000100004e02\n",
-        );
-        assert!(s.caught.contains(&"SIGUSR2".to_string()), "{s:?}");
-        assert!(s.caught.contains(&"SIGINT".to_string()), "{s:?}");
-        assert_eq!(
-            s.ignored,
-            vec!["SIGPIPE".to_string(), "SIGXFSZ".to_string()]
-        );
-        assert!(s.blocked.is_empty());
-        // the same process without the flag: SIGUSR2 not caught (its default action ends it)
-        let s = parse_signals("SigCgt:\t0000000100004602\n");
-        assert!(!s.caught.contains(&"SIGUSR2".to_string()), "{s:?}");
-        assert!(signals(std::process::id()).unwrap().is_some());
     }
 
     #[test]

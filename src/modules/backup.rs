@@ -302,9 +302,19 @@ fn restore_effect(c: &Ctx, archive: &str, target: &str, opts: Map) -> Result<Dyn
             read_only: false,
             preflight: vec![Box::new(|| {
                 let real_archive = c.config.check_read(&archive).map_err(|e| e.to_string())?;
-                let real_target = c.config.check_write(&target).map_err(|e| e.to_string())?;
+                let real_target = if opts.only.is_empty() {
+                    c.config.check_write(&target)
+                } else {
+                    crate::policy::resolve(&target)
+                }
+                .map_err(|e| e.to_string())?;
                 let plan = backup::restore::plan(&real_archive, &real_target, &opts, &c.cancel)
                     .map_err(|e| e.to_string())?;
+                for f in &plan.files {
+                    c.config
+                        .check_write(&real_target.join(f))
+                        .map_err(|e| e.to_string())?;
+                }
                 let files: Vec<PathBuf> = plan.files.iter().map(PathBuf::from).collect();
                 crate::effects::swappable(&real_target, &files)
             })],

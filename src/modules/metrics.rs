@@ -154,31 +154,6 @@ pub mod metrics_module {
         to_map(&c)
     }
 
-    /// Signal dispositions of process `pid` → `#{caught, ignored, blocked}` (arrays of names
-    /// like `"SIGUSR2"`, from `/proc/PID/status`), or `()` when there is no such process.
-    /// A signal that is neither caught nor ignored gets its default action — for SIGUSR2 that
-    /// ends the process (Node.js handles it only when started with `--heapsnapshot-signal`).
-    ///
-    /// Throws when `pid` is negative or the status file cannot be read.
-    ///
-    /// ```rhai
-    /// let s = metrics::signals(service::status("web").pid);
-    /// if s.caught.contains("SIGUSR2") { service::signal("web", "SIGUSR2"); }
-    /// ```
-    #[rhai_fn(return_raw)]
-    pub fn signals(ncc: NativeCallContext, pid: INT) -> RhaiResult<Dynamic> {
-        let found = crate::modules::host(&ncc, |_| {
-            let pid = u32::try_from(pid).map_err(|_| {
-                Error::Usage(format!("metrics::signals: pid must be ≥ 0, got {pid}"))
-            })?;
-            m::signals(pid)
-        })?;
-        match found {
-            Some(s) => to_map(&s).map(Dynamic::from),
-            None => Ok(Dynamic::UNIT),
-        }
-    }
-
     /// TCP sockets on local port `port` by state →
     /// `#{listen, established, time_wait, close_wait, total}` (IPv4 and IPv6, from `/proc/net/tcp*`;
     /// `total` counts every state, listening sockets included). What `netstat -an | grep PORT`
