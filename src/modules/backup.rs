@@ -310,11 +310,6 @@ fn restore_effect(c: &Ctx, archive: &str, target: &str, opts: Map) -> Result<Dyn
                 .map_err(|e| e.to_string())?;
                 let plan = backup::restore::plan(&real_archive, &real_target, &opts, &c.cancel)
                     .map_err(|e| e.to_string())?;
-                for f in &plan.files {
-                    c.config
-                        .check_write(&real_target.join(f))
-                        .map_err(|e| e.to_string())?;
-                }
                 let files: Vec<PathBuf> = plan.files.iter().map(PathBuf::from).collect();
                 crate::effects::swappable(&real_target, &files)
             })],
