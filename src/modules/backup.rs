@@ -294,11 +294,16 @@ fn restore_effect(c: &Ctx, archive: &str, target: &str, opts: Map) -> Result<Dyn
     let archive = archive_path(c, archive);
     let target = PathBuf::from(target);
     let dir = c.config.backup_dir();
-    let needs = [
-        Need::Read(archive.clone()),
-        Need::Write(target.clone()),
-        Need::Write(dir.clone()),
-    ];
+    // With `only`, the write need is each chosen entry, not the whole target: a policy that
+    // lists just `WORKDIR/.env` under `write` can restore `.env` (the staging folder inside the
+    // target is the tool's own, removed afterwards, and every destination is checked below).
+    let mut needs = vec![Need::Read(archive.clone())];
+    if opts.only.is_empty() {
+        needs.push(Need::Write(target.clone()));
+    } else {
+        needs.extend(opts.only.iter().map(|e| Need::Write(target.join(e))));
+    }
+    needs.push(Need::Write(dir.clone()));
     let args = json!({ "archive": archive.display().to_string(), "only": opts.only });
     let shown = target.display().to_string();
     let done = c.run_effect(
@@ -310,7 +315,12 @@ fn restore_effect(c: &Ctx, archive: &str, target: &str, opts: Map) -> Result<Dyn
             read_only: false,
             preflight: vec![Box::new(|| {
                 let real_archive = c.config.check_read(&archive).map_err(|e| e.to_string())?;
-                let real_target = c.config.check_write(&target).map_err(|e| e.to_string())?;
+                let real_target = if opts.only.is_empty() {
+                    c.config.check_write(&target)
+                } else {
+                    crate::policy::resolve(&target)
+                }
+                .map_err(|e| e.to_string())?;
                 let plan = backup::restore::plan(&real_archive, &real_target, &opts, &c.cancel)
                     .map_err(|e| e.to_string())?;
                 let files: Vec<PathBuf> = plan.files.iter().map(PathBuf::from).collect();
@@ -319,7 +329,11 @@ fn restore_effect(c: &Ctx, archive: &str, target: &str, opts: Map) -> Result<Dyn
         },
         || {
             let real_archive = c.config.check_read(&archive)?;
-            let real_target = c.config.check_write(&target)?;
+            let real_target = if opts.only.is_empty() {
+                c.config.check_write(&target)?
+            } else {
+                crate::policy::resolve(&target)?
+            };
             let real_dir = c.config.check_write(&dir)?;
             // Each destination too: the target may hold files no script may replace (the
             // audit log in the state dir).

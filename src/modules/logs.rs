@@ -514,6 +514,8 @@ fn cleanup_effect(c: &Ctx, dir: &str, opts: Map) -> Result<Map> {
         "older_than_s": age.as_secs(),
         "compress": compress,
         "files": listed.len(),
+        // the audit record names the files (the first 200; `files` counts them all)
+        "paths": listed.iter().take(200).collect::<Vec<_>>(),
         "bytes": items.iter().map(|i| i.size).sum::<u64>(),
     });
     let done = c.effect("logs.cleanup", dir, args, &needs, false, || {
