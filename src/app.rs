@@ -76,14 +76,12 @@ fn dispatch(cli: Cli, cancel: Arc<AtomicBool>) -> Result<i32> {
                 Ok(p) => p,
                 // `--json` promises one JSON document, also when the run never started.
                 Err(e) if json => {
-                    let report = crate::report::Report {
+                    let mut report = crate::report::Report {
                         runbook: name.clone(),
                         started: crate::ctx::now_rfc3339(),
-                        exit_code: e.exit_code(),
-                        status: crate::report::Status::from_exit_code(e.exit_code()),
-                        error: Some(e.to_string()),
                         ..Default::default()
                     };
+                    report.fail(e.error_kind(), e.to_string());
                     println!(
                         "{}",
                         serde_json::to_string_pretty(&report.to_json()).unwrap_or_default()
@@ -303,6 +301,14 @@ fn check_one(
             )),
         }
     }
+    for (line, col, msg) in statics::unknown_key_reads(&source, &|ns, name| {
+        return_keys()
+            .get(&format!("{ns}::{name}"))
+            .cloned()
+            .flatten()
+    }) {
+        eprintln!("runbook: warning: {}:{line}:{col}: {msg}", rb.display_path);
+    }
     for c in calls {
         let at = format!("{}:{}:{}", rb.display_path, c.line, c.col);
         if !c.namespace.is_empty() {
@@ -412,6 +418,44 @@ pub fn function_docs() -> Vec<(String, Vec<Value>)> {
         out.push((m.to_string(), fns));
     }
     out
+}
+
+/// The map keys each `module::function` returns, from the first `#{…}` of its docs; `None`
+/// when an overload returning a map documents no keys (shape unknown). Computed once.
+fn return_keys()
+-> &'static std::collections::HashMap<String, Option<std::collections::BTreeSet<String>>> {
+    static KEYS: std::sync::OnceLock<
+        std::collections::HashMap<String, Option<std::collections::BTreeSet<String>>>,
+    > = std::sync::OnceLock::new();
+    KEYS.get_or_init(|| {
+        let mut out: std::collections::HashMap<String, Option<std::collections::BTreeSet<String>>> =
+            Default::default();
+        for (module, fns) in function_docs() {
+            if module.is_empty() {
+                continue;
+            }
+            for f in &fns {
+                let Some(name) = f["name"].as_str() else {
+                    continue;
+                };
+                let returns_map = f["returnType"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("Map") || t.contains("Dynamic"));
+                if !returns_map {
+                    continue;
+                }
+                let keys = statics::doc_return_keys(&doc_text(f));
+                let entry = out
+                    .entry(format!("{module}::{name}"))
+                    .or_insert_with(|| Some(Default::default()));
+                match (entry.as_mut(), keys) {
+                    (Some(all), Some(k)) => all.extend(k),
+                    _ => *entry = None,
+                }
+            }
+        }
+        out
+    })
 }
 
 /// A function's signature in Rhai terms: `logs::search(path: string, pattern: string) -> map`.

@@ -8,6 +8,7 @@ use std::process::Output;
 use serde_json::Value;
 
 pub mod demo;
+pub mod second;
 
 /// Path of the binary under test: `$RUNBOOK_BIN` (e.g. a release build) or cargo's debug build.
 pub fn bin() -> PathBuf {
