@@ -465,6 +465,21 @@ fn output_is_capped_and_memory_stays_bounded() {
     assert!(out.len() < 2 << 20, "report of {} bytes", out.len());
     let rss_mib = usage.ru_maxrss / 1024;
     assert!(rss_mib < 300, "peak RSS {rss_mib} MiB");
+
+    // The byte cap: lines of 1000 bytes stop at 4 MiB, long before 10 000 lines.
+    sb.config("[policy]\nmax_output_bytes = 100_000\n");
+    let r = sb.run_script(
+        "wide",
+        "let s = \"y\"; s.pad(1000, \"y\");\nfor i in 0..500 { print(s); }\ncheck(\"x\", true);",
+        &[],
+    );
+    r.expect_code(0);
+    assert_eq!(r.report["output_truncated"], true);
+    assert_eq!(r.report["output"].as_array().unwrap().len(), 99);
+    assert_eq!(r.report["output_dropped_lines"], 401);
+    let human = sb.run(&["run", "wide.rhai"]);
+    let stdout = String::from_utf8_lossy(&human.stdout);
+    assert_eq!(stdout.matches("output truncated").count(), 1, "one notice");
 }
 
 #[test]
