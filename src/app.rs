@@ -45,7 +45,26 @@ fn dispatch(cli: Cli, cancel: Arc<AtomicBool>) -> Result<i32> {
             json,
             timeout,
             wait,
+            fleet,
         } => {
+            if fleet.hosts.is_some() {
+                let run = crate::fleet::CliRun {
+                    name: &name,
+                    params: &params,
+                    dry_run,
+                    yes,
+                    timeout_s: timeout,
+                    json,
+                    wait,
+                };
+                return Ok(crate::fleet::run_cli(
+                    cli.config.as_deref(),
+                    &search,
+                    &fleet,
+                    run,
+                    cancel,
+                ));
+            }
             let prepared = Config::load(cli.config.as_deref()).and_then(|config| {
                 let params = params
                     .iter()
@@ -57,14 +76,12 @@ fn dispatch(cli: Cli, cancel: Arc<AtomicBool>) -> Result<i32> {
                 Ok(p) => p,
                 // `--json` promises one JSON document, also when the run never started.
                 Err(e) if json => {
-                    let report = crate::report::Report {
+                    let mut report = crate::report::Report {
                         runbook: name.clone(),
                         started: crate::ctx::now_rfc3339(),
-                        exit_code: e.exit_code(),
-                        status: crate::report::Status::from_exit_code(e.exit_code()),
-                        error: Some(e.to_string()),
                         ..Default::default()
                     };
+                    report.fail(e.error_kind(), e.to_string());
                     println!(
                         "{}",
                         serde_json::to_string_pretty(&report.to_json()).unwrap_or_default()
@@ -97,6 +114,7 @@ fn dispatch(cli: Cli, cancel: Arc<AtomicBool>) -> Result<i32> {
             let _ = out.flush();
             Ok(report.exit_code)
         }
+        Command::RemoteRun => Ok(crate::fleet::remote::main(cancel)),
         Command::Check { names } => check(&search, &names),
         Command::Repl => {
             let config = Arc::new(Config::load(cli.config.as_deref())?);

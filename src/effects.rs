@@ -20,6 +20,110 @@ use serde_json::{Value, json};
 use crate::ctx::Ctx;
 use crate::error::{Error, Result};
 
+/// One Rhai host function that is an effect: it acts only through the gate, as `action`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EffectFn {
+    /// The Rhai name, `module::function`.
+    pub function: &'static str,
+    /// The gate's action word, in the audit log and the report.
+    pub action: &'static str,
+    /// What its preflight checks before it acts (shown by `runbook docs`).
+    pub preflight: &'static str,
+}
+
+/// The registry of effects: every host function that changes the world, with its gate action
+/// and preflight. The gate refuses any action not declared here, and every list of effects
+/// (`runbook show`, `docs`, `check`, the REPL: [`crate::modules::EFFECT_FUNCTIONS`]) derives
+/// from it. A test checks it against the engine's functions and their docs, and calls each
+/// function under `--dry-run` expecting a `planned` or `would_fail` record and no change.
+pub const REGISTRY: &[EffectFn] = &[
+    EffectFn {
+        function: "fs::write",
+        action: "fs.write",
+        preflight: "its folder exists and is writable",
+    },
+    EffectFn {
+        function: "fs::append",
+        action: "fs.append",
+        preflight: "its folder exists and is writable",
+    },
+    EffectFn {
+        function: "fs::copy",
+        action: "fs.copy",
+        preflight: "the destination folder exists and is writable",
+    },
+    EffectFn {
+        function: "fs::remove",
+        action: "fs.remove",
+        preflight: "its folder is writable",
+    },
+    EffectFn {
+        function: "fs::mkdir",
+        action: "fs.mkdir",
+        preflight: "the nearest existing folder is writable",
+    },
+    EffectFn {
+        function: "logs::cleanup",
+        action: "logs.cleanup",
+        preflight: "the folder is writable",
+    },
+    EffectFn {
+        function: "backup::create",
+        action: "backup.create",
+        preflight: "the backup folder is (or can be created) writable",
+    },
+    EffectFn {
+        function: "backup::restore",
+        action: "backup.restore",
+        preflight: "the archive's files can be swapped into the target by rename",
+    },
+    EffectFn {
+        function: "backup::prune",
+        action: "backup.prune",
+        preflight: "the backup folder is writable",
+    },
+    EffectFn {
+        function: "service::start",
+        action: "service.start",
+        preflight: "the manager knows the service (or has its start_script / start_cmd)",
+    },
+    EffectFn {
+        function: "service::stop",
+        action: "service.stop",
+        preflight: "the manager knows the service",
+    },
+    EffectFn {
+        function: "service::restart",
+        action: "service.restart",
+        preflight: "the manager knows the service",
+    },
+    EffectFn {
+        function: "service::reload",
+        action: "service.reload",
+        preflight: "the manager knows the service",
+    },
+    EffectFn {
+        function: "service::signal",
+        action: "service.signal",
+        preflight: "the service runs and its process handles the signal",
+    },
+    EffectFn {
+        function: "http::post",
+        action: "http.post",
+        preflight: "the host is allowed",
+    },
+    EffectFn {
+        function: "cmd::run",
+        action: "cmd.run",
+        preflight: "the program is on PATH; `npm run X`: package.json has script X",
+    },
+];
+
+/// The registry entry of gate action `action`.
+pub fn registered(action: &str) -> Option<&'static EffectFn> {
+    REGISTRY.iter().find(|e| e.action == action)
+}
+
 /// Outcome of one effect, as written to the audit log and the report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -190,6 +294,11 @@ impl Ctx {
             read_only,
             preflight,
         } = e;
+        if registered(action).is_none() {
+            return Err(Error::failed(format!(
+                "internal error: effect {action:?} is not declared in the effect registry (effects::REGISTRY)"
+            )));
+        }
         for need in needs {
             if let Err(e) = self.check_need(need) {
                 self.record(action, target, &args, Outcome::Denied, 0, &e.to_string())?;

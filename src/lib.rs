@@ -14,6 +14,7 @@ pub mod ctx;
 pub mod effects;
 pub mod engine;
 pub mod error;
+pub mod fleet;
 pub mod policy;
 pub mod repl;
 pub mod report;

@@ -28,6 +28,9 @@ pub struct Config {
     /// The inventory: `[services.NAME]`.
     #[serde(default)]
     pub services: BTreeMap<String, ServiceSpec>,
+    /// Host groups for `runbook run NAME --hosts GROUP`: `[hosts] web = ["web1", "web2"]`.
+    #[serde(default)]
+    pub hosts: BTreeMap<String, Vec<String>>,
     /// Where the config came from (`None`: built-in default).
     #[serde(skip)]
     pub source: Option<PathBuf>,

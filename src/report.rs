@@ -129,6 +129,8 @@ pub struct Report {
     pub status: Status,
     pub exit_code: i32,
     pub error: Option<String>,
+    /// The kind of the error that ended the run (typed; `error_kind` in the JSON).
+    pub error_kind: Option<crate::error::ErrorKind>,
     /// Printed lines not kept because the output cap was reached.
     pub output_dropped: u64,
     /// Compensations that failed, one message each (`file:line: error`).
@@ -136,6 +138,18 @@ pub struct Report {
 }
 
 impl Report {
+    /// End the report with an error of `kind`: its exit code, its status (`interrupted` for
+    /// Ctrl-C, else by exit code), the message.
+    pub fn fail(&mut self, kind: crate::error::ErrorKind, message: String) {
+        self.exit_code = kind.exit_code();
+        self.status = match kind {
+            crate::error::ErrorKind::Interrupted => Status::Interrupted,
+            _ => Status::from_exit_code(self.exit_code),
+        };
+        self.error_kind = Some(kind);
+        self.error = Some(message);
+    }
+
     /// Whether every check passed.
     pub fn all_checks_ok(&self) -> bool {
         self.checks.iter().all(|c| c.status == CheckStatus::Ok)
@@ -174,6 +188,9 @@ impl Report {
         });
         if let Some(e) = &self.error {
             doc["error"] = Value::String(e.clone());
+        }
+        if let Some(k) = self.error_kind {
+            doc["error_kind"] = Value::String(k.as_str().into());
         }
         doc["output_truncated"] = Value::Bool(self.output_dropped > 0);
         if self.output_dropped > 0 {

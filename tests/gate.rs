@@ -61,6 +61,7 @@ fs::write("marker.txt", "x");
     assert!(r.report["error"].as_str().unwrap().contains("unknown"));
     let r = sb.run_script("pre3", "require(1, \"x\");", &[]);
     r.expect_code(2);
+    assert_eq!(r.report["error_kind"], "usage");
 }
 
 #[test]
@@ -357,6 +358,7 @@ fn interrupt_is_its_own_status() {
     let r = Run::from_output(out);
     r.expect_code(3);
     assert_eq!(r.report["status"], "interrupted", "{:#}", r.report);
+    assert_eq!(r.report["error_kind"], "interrupted");
 }
 
 #[test]
@@ -631,4 +633,147 @@ fn an_audit_log_on_a_full_disk_stops_the_effect_before_it_happens() {
         !Path::new(&sb.path().join("data/x.txt")).exists(),
         "the write happened without an audit record"
     );
+}
+
+/// Content and mode of every file under `root` (the audit log and locks left out).
+fn tree(root: &Path) -> std::collections::BTreeMap<String, (Vec<u8>, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            let rel = p.strip_prefix(root).unwrap().to_string_lossy().to_string();
+            if rel == "state/audit.jsonl" || rel.starts_with("state/locks") {
+                continue;
+            }
+            let m = std::fs::symlink_metadata(&p).unwrap();
+            if m.is_dir() {
+                stack.push(p.clone());
+                out.insert(rel, (Vec::new(), m.permissions().mode()));
+            } else if m.is_file() {
+                out.insert(rel, (std::fs::read(&p).unwrap(), m.permissions().mode()));
+            } else {
+                let t = std::fs::read_link(&p).unwrap();
+                out.insert(rel, (t.to_string_lossy().as_bytes().to_vec(), 0));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn every_registered_effect_function_is_gated_under_dry_run() {
+    let sb = Sandbox::new();
+    let mut target = sleeper(false);
+    sb.file("svc.pid", &target.id().to_string());
+    sb.file("data/a.txt", "a");
+    sb.file("data/logs/old.log.1", "old");
+    sb.file("data/app/package.json", r#"{"scripts":{"build":"true"}}"#);
+    let root = sb.path();
+    sb.config(&format!(
+        "[policy]\nwrite = [\"data\"]\ncommands = [\"true\", \"npm\"]\n\
+         [backup]\ndir = \"data/bk\"\n\
+         [services.web]\nmanager = \"command\"\nstatus_cmd = [\"cat\", \"{0}/svc.pid\"]\n\
+         start_cmd = [\"true\"]\nstop_cmd = [\"true\"]\nrestart_cmd = [\"true\"]\nreload_cmd = [\"true\"]\n",
+        root.display()
+    ));
+    // An archive to restore, made by a real run before the world is fixed.
+    sb.run_script(
+        "mk",
+        "//! @action\nbackup::create(\"t\", [\"data/a.txt\"]);",
+        &[],
+    )
+    .expect_code(0);
+    let archive = std::fs::read_dir(root.join("data/bk"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .find(|n| n.ends_with(".zip"))
+        .unwrap();
+    let calls: &[(&str, String)] = &[
+        ("fs::write", "fs::write(\"data/a.txt\", \"changed\")".into()),
+        ("fs::append", "fs::append(\"data/a.txt\", \"more\")".into()),
+        (
+            "fs::copy",
+            "fs::copy(\"data/a.txt\", \"data/b.txt\")".into(),
+        ),
+        ("fs::remove", "fs::remove(\"data/a.txt\")".into()),
+        ("fs::mkdir", "fs::mkdir(\"data/new/dir\")".into()),
+        (
+            "logs::cleanup",
+            "logs::cleanup(\"data/logs\", #{pattern: \"*.log.*\", older_than: 0})".into(),
+        ),
+        (
+            "backup::create",
+            "backup::create(\"t\", [\"data/a.txt\"])".into(),
+        ),
+        (
+            "backup::restore",
+            format!("backup::restore(\"{archive}\", \"data\")"),
+        ),
+        (
+            "backup::prune",
+            "backup::prune(\"t\", #{keep_last: 0})".into(),
+        ),
+        ("service::start", "service::start(\"web\")".into()),
+        ("service::stop", "service::stop(\"web\")".into()),
+        ("service::restart", "service::restart(\"web\")".into()),
+        ("service::reload", "service::reload(\"web\")".into()),
+        (
+            "service::signal",
+            "service::signal(\"web\", \"SIGTERM\")".into(),
+        ),
+        (
+            "http::post",
+            "http::post(\"http://127.0.0.1:9/x\", #{body: \"x\"})".into(),
+        ),
+        (
+            "cmd::run",
+            "cmd::run(\"npm\", [\"run\", \"build\"], #{cwd: \"data/app\"})".into(),
+        ),
+    ];
+    let covered: Vec<&str> = calls.iter().map(|(f, _)| *f).collect();
+    let registered: Vec<&str> = runbook::effects::REGISTRY
+        .iter()
+        .map(|e| e.function)
+        .collect();
+    assert_eq!(
+        covered, registered,
+        "every registered effect has a call here"
+    );
+    let before = tree(&root);
+    for (i, (func, call)) in calls.iter().enumerate() {
+        let name = format!("e{i}");
+        let r = sb.run_script(&name, &format!("//! @action\n{call};\n"), &["--dry-run"]);
+        std::fs::remove_file(root.join(format!("{name}.rhai"))).unwrap();
+        let action = runbook::effects::REGISTRY[i].action;
+        let recs: Vec<Value> = sb
+            .audit()
+            .into_iter()
+            .filter(|a| a["runbook"] == name.as_str())
+            .collect();
+        assert!(
+            recs.iter().any(|a| a["action"] == action
+                && (a["outcome"] == "planned" || a["outcome"] == "would_fail")),
+            "{func}: no planned/would_fail record for {action}: {recs:?}\n{:#}",
+            r.report
+        );
+        assert!(
+            recs.iter()
+                .all(|a| a["outcome"] != "done" && a["outcome"] != "started"),
+            "{func} acted under --dry-run: {recs:?}"
+        );
+        assert_eq!(
+            tree(&root),
+            before,
+            "{func} changed the world under --dry-run"
+        );
+    }
+    assert!(
+        target.try_wait().unwrap().is_none(),
+        "the service process was signalled"
+    );
+    let _ = target.kill();
+    let _ = target.wait();
 }

@@ -54,9 +54,12 @@ pub mod backup_module {
     /// * `opts.skip_unreadable` — archive the rest when some files cannot be read (default false)
     /// * `opts.progress` — progress bar on stderr: default when stderr is a terminal and > 64 MiB
     ///
-    /// Returns `#{path, files, bytes, stored_bytes, sha256, duration_ms, skipped}`: `bytes` is the
-    /// files' total size, `stored_bytes` the archive's size, `sha256` the archive's hash,
-    /// `skipped` an array of `#{path, problem}`. Under `--dry-run`: `path` and `sha256` are `()`,
+    /// Returns `#{path, files, bytes, stored_bytes, sha256, duration_ms, skipped, changed}`:
+    /// `bytes` is the files' total size, `stored_bytes` the archive's size, `sha256` the
+    /// archive's hash, `skipped` an array of `#{path, problem}`, `changed` the entry names of
+    /// files that were being written while read (size, mtime or ctime differed before and
+    /// after reading, and again on one retry): archived as read, marked `changed` in the
+    /// manifest, and a warning on stderr. Under `--dry-run`: `path` and `sha256` are `()`,
     /// `planned` is true, nothing is written.
     ///
     /// Throws when: the name, a glob or an option is invalid (`usage`); a path or the backup
@@ -80,8 +83,10 @@ pub mod backup_module {
     ///
     /// * `archive` — path of the archive (a bare file name is looked up in the backup directory)
     ///
-    /// Returns `#{ok, entries, bad}`: `entries` is the number of files in the archive, `bad` an
-    /// array of `#{name, problem}`, one per bad entry (`name` is `(archive)` for the file as a whole).
+    /// Returns `#{ok, entries, bad, changed}`: `entries` is the number of files in the archive,
+    /// `bad` an array of `#{name, problem}`, one per bad entry (`name` is `(archive)` for the
+    /// file as a whole), `changed` the names the manifest marks as changed while archived (the
+    /// archive is intact, but those files may be torn; they do not make `ok` false).
     ///
     /// Throws when: the archive cannot be opened (missing, unreadable); it is outside the read
     /// roots (`denied`); Ctrl-C or the run's timeout. A damaged archive is reported, not thrown.
@@ -261,7 +266,15 @@ fn create_effect(c: &Ctx, name: &str, paths: &Dynamic, opts: Map) -> Result<Dyna
         backup::create(&real_dir, name, &sources(c)?, &opts, &c.cancel)
     })?;
     match done {
-        Some(r) => dynamic(&r),
+        Some(r) => {
+            for n in &r.changed {
+                eprintln!(
+                    "runbook: warning: {func}: {n} changed while it was read (twice); archived \
+                     as read the second time and marked `changed` in the manifest"
+                );
+            }
+            dynamic(&r)
+        }
         None => dynamic(&backup::create::plan_only(
             &dir,
             name,

@@ -11,7 +11,7 @@ use rhai::{Dynamic, EvalAltResult, Map, ParseError, Position, Scope};
 use crate::cancel::Cancel;
 use crate::ctx::Ctx;
 use crate::engine::{self, Limits, StdlibPath};
-use crate::error::{Error, Result, exit_code_for_kind};
+use crate::error::{Error, ErrorKind, Result};
 use crate::policy::Config;
 use crate::report::{Report, Status};
 use crate::runbook::discover::Runbook;
@@ -116,9 +116,7 @@ pub fn run(config: Arc<Config>, stdlib: StdlibPath, rb: Runbook, opts: RunOption
     let (action_only, values) = match prepared {
         Ok(v) => v,
         Err(e) => {
-            base.exit_code = e.exit_code();
-            base.status = Status::from_exit_code(base.exit_code);
-            base.error = Some(e.to_string());
+            base.fail(e.error_kind(), e.to_string());
             base.duration_ms = t0.elapsed().as_millis() as u64;
             return base;
         }
@@ -139,12 +137,7 @@ pub fn run(config: Arc<Config>, stdlib: StdlibPath, rb: Runbook, opts: RunOption
         match RunbookLock::acquire(&config.state_dir, &rb, opts.wait, &cancel) {
             Ok(l) => Some(l),
             Err(e) => {
-                base.exit_code = e.exit_code();
-                base.status = match e {
-                    Error::Interrupted => Status::Interrupted,
-                    _ => Status::from_exit_code(base.exit_code),
-                };
-                base.error = Some(e.to_string());
+                base.fail(e.error_kind(), e.to_string());
                 base.duration_ms = t0.elapsed().as_millis() as u64;
                 return base;
             }
@@ -183,24 +176,18 @@ pub fn run(config: Arc<Config>, stdlib: StdlibPath, rb: Runbook, opts: RunOption
             _ => ctx,
         };
         let mut report = ctx.report.borrow().clone();
-        report.exit_code = match &outcome {
-            Ok(()) => report.finished_exit_code(action_only),
-            Err(f) => exit_code_for_kind(&f.kind),
-        };
-        report.status = match &outcome {
-            Err(f) if f.kind == "interrupted" => Status::Interrupted,
-            _ => Status::from_exit_code(report.exit_code),
-        };
-        if let Err(f) = outcome {
-            report.error = Some(f.to_string());
+        match &outcome {
+            Ok(()) => {
+                report.exit_code = report.finished_exit_code(action_only);
+                report.status = Status::from_exit_code(report.exit_code);
+            }
+            Err(f) => report.fail(f.kind, f.to_string()),
         }
         report
     });
     let mut report = joined.unwrap_or_else(|msg| {
         let mut r = base;
-        r.exit_code = 5;
-        r.status = Status::Error;
-        r.error = Some(msg);
+        r.fail(ErrorKind::Script, msg);
         r
     });
     report.duration_ms = t0.elapsed().as_millis() as u64;
@@ -394,17 +381,17 @@ fn compensate(
     ctx
 }
 
-/// A classified script failure: the error kind word (see [`Error::kind`]), where, and what.
+/// A classified script failure: the error kind, where, and what.
 #[derive(Debug, Clone)]
 pub struct Failure {
-    pub kind: String,
+    pub kind: ErrorKind,
     pub location: String,
     pub message: String,
 }
 
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.kind == "fail" {
+        if self.kind == ErrorKind::Fail {
             write!(f, "{}", self.message)
         } else if self.location.is_empty() {
             write!(f, "{}", self.message)
@@ -425,7 +412,7 @@ fn loc(source: &str, pos: Position) -> String {
 /// Classify a compile error: `file:line:col: message`, kind `script`.
 pub fn parse_error(e: &ParseError, source: &str) -> Failure {
     Failure {
-        kind: "script".into(),
+        kind: ErrorKind::Script,
         location: loc(source, e.position()),
         message: e.err_type().to_string(),
     }
@@ -469,40 +456,37 @@ pub fn eval_error(e: &EvalAltResult, default_source: &str) -> Failure {
         EvalAltResult::ErrorTerminated(token, _) => {
             let t = token.to_string();
             if t == engine::TOKEN_INTERRUPTED {
-                (
-                    "interrupted".to_string(),
-                    "interrupted (Ctrl-C)".to_string(),
-                )
+                (ErrorKind::Interrupted, "interrupted (Ctrl-C)".to_string())
             } else if t == engine::TOKEN_MEMORY {
                 (
-                    "limit".to_string(),
+                    ErrorKind::Limit,
                     "memory limit: the script's values grew past policy.max_memory_mb".to_string(),
                 )
             } else {
                 (
-                    "limit".to_string(),
+                    ErrorKind::Limit,
                     format!("{t}: the run exceeded its time limit (--timeout / policy.timeout_s)"),
                 )
             }
         }
         EvalAltResult::ErrorTooManyOperations(_) => (
-            "limit".into(),
+            ErrorKind::Limit,
             "too many operations (policy.max_operations); a runaway loop?".into(),
         ),
         EvalAltResult::ErrorStackOverflow(_) => (
-            "limit".into(),
+            ErrorKind::Limit,
             "call nesting too deep (max 64 levels); runaway recursion?".into(),
         ),
         EvalAltResult::ErrorDataTooLarge(what, _) => {
-            ("limit".into(), format!("{what} exceeds the size limit"))
+            (ErrorKind::Limit, format!("{what} exceeds the size limit"))
         }
         EvalAltResult::ErrorTooManyModules(_) => {
-            ("limit".into(), "too many modules imported".into())
+            (ErrorKind::Limit, "too many modules imported".into())
         }
-        EvalAltResult::ErrorTooManyVariables(_) => ("limit".into(), "too many variables".into()),
-        other => ("script".into(), strip_position(&other.to_string())),
+        EvalAltResult::ErrorTooManyVariables(_) => (ErrorKind::Limit, "too many variables".into()),
+        other => (ErrorKind::Script, strip_position(&other.to_string())),
     };
-    let location = if kind == "fail" {
+    let location = if kind == ErrorKind::Fail {
         String::new()
     } else {
         location
@@ -514,13 +498,15 @@ pub fn eval_error(e: &EvalAltResult, default_source: &str) -> Failure {
     }
 }
 
-fn runtime_value(value: &Dynamic) -> (String, String) {
-    if let Some(map) = value.read_lock::<Map>() {
-        if let (Some(k), Some(m)) = (map.get("kind"), map.get("message")) {
-            return (k.to_string(), m.to_string());
-        }
+/// The kind and message of a thrown value: a host error's `#{kind, message}` map read back into
+/// its typed kind, or any other value a script threw (kind `script`).
+fn runtime_value(value: &Dynamic) -> (ErrorKind, String) {
+    if let Some(map) = value.read_lock::<Map>()
+        && let (Some(k), Some(m)) = (map.get("kind"), map.get("message"))
+    {
+        return (ErrorKind::from_word(&k.to_string()), m.to_string());
     }
-    ("script".into(), format!("uncaught exception: {value}"))
+    (ErrorKind::Script, format!("uncaught exception: {value}"))
 }
 
 /// Rhai appends ` (line L, position C)` to messages; the location is printed separately.
