@@ -89,7 +89,7 @@ cat > "$work/mk.rhai" <<EOF
 //! @action
 print(backup::create("small", ["$data/small"], #{}).path);
 EOF
-archive=$(cd "$work" && "$RB" run mk.rhai 2>/dev/null | tail -n 1)
+archive=$(cd "$work" && "$RB" run mk.rhai --json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["output"][0])')
 [ -f "$archive" ] || { echo "could not create the archive for the restore benchmark: $archive" >&2; exit 1; }
 
 echo "warming the page cache…" >&2

@@ -34,6 +34,9 @@ pub struct LogFile {
     pub path: PathBuf,
     pub size: u64,
     pub modified: SystemTime,
+    /// Found in a folder listing as a regular file, not through a symbolic link: its real path
+    /// is its folder's real path plus its name (the policy check can be made per folder).
+    pub plain_entry: bool,
 }
 
 /// The files a path or glob stands for, in reading order, and what went wrong on the way.
@@ -72,6 +75,7 @@ pub fn expand(pattern: &str) -> Result<Expansion> {
             path,
             size: meta.len(),
             modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+            plain_entry: false,
         });
         return Ok(out);
     }
@@ -167,6 +171,17 @@ fn walk(
         if strip_dot && let Ok(p) = path.strip_prefix(".") {
             path = p.to_path_buf();
         }
+        // The listing's own type (no system call) decides whether to look further: a regular
+        // file the glob does not match is not looked at at all.
+        let kind = entry.file_type().ok();
+        let plain_entry = kind.is_some_and(|k| k.is_file());
+        if plain_entry && !glob.is_match(&path) {
+            continue;
+        }
+        if kind.is_some_and(|k| k.is_dir()) {
+            walk(&path, false, depth - 1, glob, found, warnings, false)?;
+            continue;
+        }
         let meta = match std::fs::metadata(&path) {
             Ok(m) => m,
             Err(e) => {
@@ -181,6 +196,7 @@ fn walk(
                 path,
                 size: meta.len(),
                 modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+                plain_entry,
             });
         }
     }
@@ -534,6 +550,7 @@ mod tests {
             path: PathBuf::from("/l").join(name),
             size: 0,
             modified: SystemTime::UNIX_EPOCH,
+            plain_entry: false,
         }
     }
 

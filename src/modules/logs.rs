@@ -445,8 +445,21 @@ fn expand_checked(c: &Ctx, action: &str, path: &str) -> Result<Expansion> {
         }
     }
     let exp = logscan::expand(path)?;
+    // The policy is checked once per folder: a regular file listed in a folder whose real
+    // path is allowed is allowed (its real path is that folder's plus its name). Anything
+    // else — a symbolic link, a folder not allowed — gets the full check (audited on denial).
+    let mut folders: std::collections::HashMap<&Path, bool> = std::collections::HashMap::new();
     for f in &exp.files {
-        c.allow_read(action, &f.path)?;
+        let folder_ok = f.plain_entry
+            && match f.path.parent() {
+                Some(dir) => *folders
+                    .entry(dir)
+                    .or_insert_with(|| c.config.check_read(dir).is_ok()),
+                None => false,
+            };
+        if !folder_ok {
+            c.allow_read(action, &f.path)?;
+        }
     }
     Ok(exp)
 }
