@@ -66,7 +66,16 @@ pub enum Command {
         /// Wall-clock limit in seconds, at least 1 (default: policy timeout_s, 600).
         #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
         timeout: Option<u64>,
+        /// When another run of this runbook holds its lock, wait for it instead of failing.
+        #[arg(long)]
+        wait: bool,
+        /// Many hosts through ssh (README, "Many hosts").
+        #[command(flatten)]
+        fleet: crate::fleet::FleetArgs,
     },
+    /// Host side of `run --hosts`: read a bundle on stdin, run it under this host's own policy.
+    #[command(name = "remote-run", hide = true)]
+    RemoteRun,
     /// Compile runbooks and check calls (all runbooks when none is named).
     Check {
         /// Runbook names or .rhai files.
