@@ -196,10 +196,10 @@ impl StdlibResolver {
             candidates.push(d.join(&file));
         }
         for c in candidates {
-            if c.is_file() {
-                if let Ok(text) = crate::runbook::discover::read_script(&c) {
-                    return Some((c, text));
-                }
+            if c.is_file()
+                && let Ok(text) = crate::runbook::discover::read_script(&c)
+            {
+                return Some((c, text));
             }
         }
         let stem = file.trim_end_matches(".rhai");

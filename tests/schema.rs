@@ -45,21 +45,21 @@ fn validate(schema: &Value, v: &Value, path: &str, errors: &mut Vec<String>) {
             "the schema uses {k:?}, which this validator does not implement"
         );
     }
-    if let Some(ty) = s.get("type").and_then(Value::as_str) {
-        if !type_ok(ty, v) {
-            errors.push(format!("{path}: expected {ty}, got {v}"));
-            return;
-        }
+    if let Some(ty) = s.get("type").and_then(Value::as_str)
+        && !type_ok(ty, v)
+    {
+        errors.push(format!("{path}: expected {ty}, got {v}"));
+        return;
     }
-    if let Some(allowed) = s.get("enum").and_then(Value::as_array) {
-        if !allowed.contains(v) {
-            errors.push(format!("{path}: {v} not in {allowed:?}"));
-        }
+    if let Some(allowed) = s.get("enum").and_then(Value::as_array)
+        && !allowed.contains(v)
+    {
+        errors.push(format!("{path}: {v} not in {allowed:?}"));
     }
-    if let (Some(min), Some(n)) = (s.get("minimum").and_then(Value::as_f64), v.as_f64()) {
-        if n < min {
-            errors.push(format!("{path}: {n} < {min}"));
-        }
+    if let (Some(min), Some(n)) = (s.get("minimum").and_then(Value::as_f64), v.as_f64())
+        && n < min
+    {
+        errors.push(format!("{path}: {n} < {min}"));
     }
     if let Some(obj) = v.as_object() {
         for r in s
