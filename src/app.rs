@@ -175,6 +175,48 @@ fn dispatch(cli: Cli, cancel: Arc<AtomicBool>) -> Result<i32> {
             clap_complete::generate(shell, &mut cmd, "runbook", &mut std::io::stdout());
             Ok(0)
         }
+        Command::Man { dir } => man(dir.as_deref()),
+    }
+}
+
+/// `runbook man`: the roff manual page of the CLI (from the same clap definitions as `--help`),
+/// on stdout or, with `dir`, one file per command (`runbook.1`, `runbook-run.1`, …).
+/// Errors: the folder cannot be created or written (exit 5, naming the path).
+fn man(dir: Option<&std::path::Path>) -> Result<i32> {
+    use clap::CommandFactory;
+    let cmd = Cli::command();
+    match dir {
+        None => {
+            let mut out = std::io::stdout().lock();
+            clap_mangen::Man::new(cmd)
+                .render(&mut out)
+                .map_err(|e| Error::io("writing the manual page", "<stdout>", e))?;
+            Ok(0)
+        }
+        Some(dir) => {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io("creating", dir, e))?;
+            let mut written = Vec::new();
+            let mut pages = vec![("runbook".to_string(), cmd.clone())];
+            for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+                let name = format!("runbook-{}", sub.get_name());
+                // clap takes a 'static name; a handful of short strings for a one-shot command.
+                let page = sub.clone().name(&*String::leak(name.clone()));
+                pages.push((name, page));
+            }
+            for (name, page) in pages {
+                let path = dir.join(format!("{name}.1"));
+                let mut buf = Vec::new();
+                clap_mangen::Man::new(page)
+                    .render(&mut buf)
+                    .map_err(|e| Error::io("rendering the manual page", &path, e))?;
+                std::fs::write(&path, buf).map_err(|e| Error::io("writing", &path, e))?;
+                written.push(path);
+            }
+            for p in &written {
+                println!("{}", p.display());
+            }
+            Ok(0)
+        }
     }
 }
 

@@ -47,7 +47,7 @@ pub enum Command {
         /// Runbook name or path to a .rhai file.
         name: String,
     },
-    /// Run a runbook (exit codes: 0 ok, 1 check failed, 2 usage, 3 limit, 4 denied, 5 script error).
+    /// Run a runbook (exit codes: 0 ok, 1 check failed, 2 usage, 3 limit, 4 denied, 5 script error, 6 inconclusive, 7 a host unreachable).
     Run {
         /// Runbook name or path to a .rhai file.
         name: String,
@@ -115,5 +115,14 @@ pub enum Command {
     Completions {
         /// bash, zsh, fish, elvish or powershell.
         shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) on stdout, or write one page per command into a folder.
+    ///
+    /// `runbook man | man -l -` reads it now; `runbook man --dir /usr/local/share/man/man1`
+    /// installs runbook.1 and runbook-COMMAND.1 for `man runbook`.
+    Man {
+        /// Write runbook.1 and runbook-COMMAND.1 into this folder instead of printing runbook.1.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
     },
 }

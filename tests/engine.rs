@@ -1220,3 +1220,52 @@ print(ok);
         "{stderr}"
     );
 }
+
+/// `runbook man` renders through groff without warnings and names every visible command;
+/// `--dir` writes one page per command.
+#[test]
+fn man_pages_render_with_groff() {
+    let sb = Sandbox::new();
+    let out = sb.run(&["man"]);
+    assert_eq!(out.status.code(), Some(0));
+    let roff = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        roff.starts_with(".ie \\n(.g .ds Aq") || roff.contains(".TH runbook 1"),
+        "{roff}"
+    );
+    for cmd in [
+        "list", "show", "run", "check", "repl", "docs", "new", "audit", "man",
+    ] {
+        assert!(roff.contains(cmd), "man page lacks {cmd}");
+    }
+    let dir = sb.path().join("man1");
+    let out = sb.run(&["man", "--dir", dir.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for page in ["runbook.1", "runbook-run.1", "runbook-audit.1"] {
+        let p = dir.join(page);
+        assert!(p.is_file(), "{page} not written");
+        let rendered = std::process::Command::new("groff")
+            .args(["-k", "-man", "-Tutf8", "-ww", "-z"])
+            .arg(&p)
+            .output()
+            .expect("groff (Debian groff-base) is needed to check the manual page; -k runs preconv as man does");
+        assert!(rendered.status.success(), "{page}");
+        let warnings = String::from_utf8_lossy(&rendered.stderr);
+        assert!(
+            warnings.trim().is_empty(),
+            "groff warns on {page}: {warnings}"
+        );
+    }
+    let text = std::process::Command::new("groff")
+        .args(["-k", "-man", "-Tutf8", "-P", "-cbou"])
+        .arg(dir.join("runbook-run.1"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("dry") && text.contains("timeout"), "{text}");
+}
