@@ -561,7 +561,7 @@ fn cmd_sandbox() -> Sandbox {
 read = ["."]
 write = ["."]
 commands = ["sh", "git"]
-read_only_commands = ["git status"]
+read_only_commands = ["git status --porcelain"]
 "#,
     );
     sb
@@ -635,6 +635,71 @@ fn cmd_run_dry_run_plans_mutations_but_runs_read_only_commands() {
         .map(|e| e["outcome"].as_str().unwrap_or_default().to_string())
         .collect();
     assert_eq!(outcomes, ["planned", "done"]);
+}
+
+/// A sandbox with fake `npm` and `git` in `bin/` that append their arguments to `bin/ran`, and
+/// the PATH that finds them first.
+fn fake_tools_sandbox(policy: &str) -> (Sandbox, String) {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sandbox::new();
+    for tool in ["npm", "git"] {
+        let f = sb.file(
+            &format!("bin/{tool}"),
+            &format!("#!/bin/sh\necho \"{tool} $*\" >> \"$(dirname \"$0\")/ran\"\n"),
+        );
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    sb.config(&format!(
+        "[policy]\nread = [\".\"]\nwrite = [\".\"]\ncommands = [\"npm\", \"git\"]\n{policy}\n"
+    ));
+    let path = format!(
+        "{}:{}",
+        sb.path().join("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    (sb, path)
+}
+
+#[test]
+fn read_only_commands_match_the_whole_command_line_under_dry_run() {
+    let (sb, path) = fake_tools_sandbox(
+        r#"read_only_commands = ["npm audit", "git tag", "git status", "git log *"]"#,
+    );
+    sb.file(
+        "ro.rhai",
+        r#"
+        let runs = [
+            cmd::run("npm", ["audit"]),
+            cmd::run("npm", ["audit", "fix", "--force"]),
+            cmd::run("git", ["tag", "-d", "v1"]),
+            cmd::run("git", ["-c", "core.pager=x", "status"]),
+            cmd::run("git", ["status"], #{ env: #{ GIT_DIR: "elsewhere" } }),
+            cmd::run("git", ["log", "--oneline", "-3"]),
+        ];
+        check("six runs", runs.len() == 6);
+        "#,
+    );
+    let out = sb
+        .cmd()
+        .env("PATH", &path)
+        .args(["run", "ro.rhai", "--json", "--dry-run"])
+        .output()
+        .unwrap();
+    let r = common::Run::from_output(out);
+    r.no_panic();
+    let outcomes: Vec<String> = r
+        .effects("cmd.run")
+        .iter()
+        .map(|e| e["outcome"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(
+        outcomes,
+        ["done", "planned", "planned", "planned", "planned", "done"],
+        "{:#}",
+        r.report
+    );
+    let ran = std::fs::read_to_string(sb.path().join("bin/ran")).unwrap_or_default();
+    assert_eq!(ran, "npm audit\ngit log --oneline -3\n", "{ran}");
 }
 
 /// Processes whose command line contains `marker`, not zombies.

@@ -1,8 +1,8 @@
 //! `cmd::` — programs the policy allows (`policy.commands`), run without a shell on the same
 //! process runner as the service managers: own process group, stdin from `/dev/null`, output
 //! capped at 1 MiB per stream, the whole group ended on timeout. Every run is an effect;
-//! programs listed in `policy.read_only_commands` (`npm outdated`, `git status`) also run under
-//! `--dry-run`.
+//! command lines listed in `policy.read_only_commands` (`npm outdated --json`, `git status`) —
+//! matched on the whole argument vector, with no `env` override — also run under `--dry-run`.
 
 use std::path::Path;
 use std::time::Duration;
@@ -33,8 +33,10 @@ pub mod cmd_module {
     /// `code` is the exit code (`128 + N` when killed by signal N; `()` when planned);
     /// `stdout`/`stderr` are text capped at 1 MiB each (`truncated` says whether either was
     /// cut); `duration_ms` wall time; `timed_out` whether the timeout ended it (the whole process
-    /// group is killed then); `planned` is true under `--dry-run` for a program that is not
-    /// read-only, which is then not run. A non-zero exit code does not throw.
+    /// group is killed then); `planned` is true under `--dry-run` for a command that is not
+    /// read-only, which is then not run. A command is read-only when `program` and every argument
+    /// equal an entry of `policy.read_only_commands` (a trailing `*` in the entry allows further
+    /// arguments) and no `env` option is given. A non-zero exit code does not throw.
     ///
     /// Throws when `program` is not in `policy.commands` (`denied`), cannot be started
     /// (`failed`, naming it), `args` holds a non-string, or the run is interrupted.
@@ -157,7 +159,9 @@ pub fn run(c: &Ctx, program: &str, args: Array, opts: Map) -> Result<Map> {
     spec.cwd = cwd.clone();
     spec.env = env.iter().map(|(k, v)| (k.into(), v.into())).collect();
     let target = spec.display();
-    let read_only = c.config.is_read_only_command(program, &args);
+    // An environment override can change what any program does (`GIT_DIR`, `NODE_OPTIONS`,
+    // `npm_config_*`), so a read-only command line with `env` is an ordinary effect.
+    let read_only = env.is_empty() && c.config.is_read_only_command(program, &args);
     let audit_args = json!({
         "cwd": cwd.as_ref().map(|d| d.display().to_string()),
         "timeout_s": timeout_s,
