@@ -746,3 +746,107 @@ fn cmd_run_timeout_kills_the_whole_group() {
         "grandchild sleep {marker} survived"
     );
 }
+
+// ---- redaction -----------------------------------------------------------------------------
+
+/// Every manager (and `cmd::run`) quoting output that holds a secret: a fake manager binary that
+/// prints a pm2-style process list with `JWT_SECRET`, a `KEY=VALUE` secret and a value of
+/// runbook's own environment, and exits 1. The secrets appear nowhere: not on stdout or stderr,
+/// not in the JSON report, not in the audit log.
+#[test]
+fn manager_and_command_output_is_redacted_everywhere() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sandbox::new();
+    let opaque = "0paqu3-env-v4lue";
+    let fake = sb.file(
+        "bin/fake-manager",
+        "#!/bin/sh\necho \"$RB_TEST_OPAQUE\"\necho 'DB_PASSWORD=hunter22 and more'\n\
+         echo '[{\"name\":\"api\",\"pm2_env\":{\"env\":{\"JWT_SECRET\":\"s3cr3t\"}}}]'\nexit 1\n",
+    );
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let fake = fake.display().to_string();
+    sb.config(&format!(
+        r#"[policy]
+read = ["."]
+write = ["."]
+commands = ["{fake}"]
+
+[services.api-pm2]
+manager = "pm2"
+unit = "api"
+bin = "{fake}"
+pm2_home = "pm2home"
+
+[services.api-sup]
+manager = "supervisor"
+unit = "api"
+bin = "{fake}"
+
+[services.api-sd]
+manager = "systemd"
+unit = "api"
+bin = "{fake}"
+
+[services.api-cmd]
+manager = "command"
+status_cmd = ["{fake}", "status"]
+start_cmd = ["{fake}", "start", "--token=tok3n-arg"]
+"#
+    ));
+    let secrets = ["s3cr3t", "hunter22", opaque, "tok3n-arg"];
+    let run = |name: &str, script: &str| {
+        sb.file(&format!("{name}.rhai"), script);
+        let out = sb
+            .cmd()
+            .env("RB_TEST_OPAQUE", opaque)
+            .args(["run", &format!("{name}.rhai"), "--json"])
+            .output()
+            .unwrap();
+        common::Run::from_output(out)
+    };
+    let mut seen = Vec::new();
+    for svc in ["api-pm2", "api-sup", "api-sd", "api-cmd"] {
+        // Caught: the message printed by the script; uncaught: the run's error.
+        let r = run(
+            "caught",
+            &format!(
+                r#"try {{ service::status("{svc}"); }} catch (e) {{ print(e.message); }}
+                   try {{ service::start("{svc}"); }} catch (e) {{ print(e.message); }}"#
+            ),
+        );
+        r.no_panic();
+        seen.push((format!("{svc} caught"), r));
+        let r = run("uncaught", &format!(r#"service::start("{svc}");"#));
+        r.no_panic();
+        assert_ne!(r.code, 0, "{svc}: {}", r.stdout);
+        seen.push((format!("{svc} uncaught"), r));
+    }
+    // cmd::run: the command line (audit target, errors) and a timeout message.
+    let r = run(
+        "cmd",
+        &format!(
+            r#"let r = cmd::run("{fake}", ["--password=hunter22", "x"]); fail(`code ${{r.code}}`);"#
+        ),
+    );
+    seen.push(("cmd::run".to_string(), r));
+    let audit = std::fs::read_to_string(sb.state().join("audit.jsonl")).unwrap_or_default();
+    for (what, r) in &seen {
+        for s in secrets {
+            assert!(
+                !r.stdout.contains(s) && !r.stderr.contains(s),
+                "{what}: {s} leaked:\nstdout: {}\nstderr: {}",
+                r.stdout,
+                r.stderr
+            );
+        }
+        // The report exists and says something about the failure.
+        assert!(r.report.is_object(), "{what}: {}", r.stdout);
+    }
+    for s in secrets {
+        assert!(!audit.contains(s), "{s} in the audit log:\n{audit}");
+    }
+    // The errors still say what failed.
+    let printed = seen[0].1.output().join("\n");
+    assert!(printed.contains("exit code 1"), "{printed}");
+    assert!(audit.contains("--password=***"), "{audit}");
+}

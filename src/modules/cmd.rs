@@ -158,7 +158,9 @@ pub fn run(c: &Ctx, program: &str, args: Array, opts: Map) -> Result<Map> {
     let mut spec = Spec::new(program, args.iter()).timeout(Duration::from_secs(timeout_s));
     spec.cwd = cwd.clone();
     spec.env = env.iter().map(|(k, v)| (k.into(), v.into())).collect();
-    let target = spec.display();
+    // The command line is the audit target and appears in errors: `--password=x` style
+    // arguments and values of runbook's own environment are masked there.
+    let target = crate::redact::redact(&spec.display());
     // An environment override can change what any program does (`GIT_DIR`, `NODE_OPTIONS`,
     // `npm_config_*`), so a read-only command line with `env` is an ordinary effect.
     let read_only = env.is_empty() && c.config.is_read_only_command(program, &args);

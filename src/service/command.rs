@@ -117,7 +117,7 @@ impl ServiceManager for CommandManager {
             if first.is_empty() {
                 String::new()
             } else {
-                format!(": {}", crate::proc::clip(first.trim(), 200))
+                format!(": {}", crate::redact::quote(first.trim(), 200))
             }
         );
         fill_from_process_table(&mut st);

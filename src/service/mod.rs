@@ -201,7 +201,7 @@ impl Caller {
         if out.timed_out {
             return Err(Error::failed(format!(
                 "`{}` timed out after {} s; its process group was ended",
-                spec.display(),
+                crate::redact::redact(&spec.display()),
                 self.timeout.as_secs_f64()
             )));
         }
@@ -214,7 +214,7 @@ impl Caller {
         if out.code != 0 {
             return Err(Error::failed(format!(
                 "`{}` failed: {}",
-                command_line(program, args),
+                crate::redact::redact(&command_line(program, args)),
                 out.failure_summary(QUOTE_BYTES)
             )));
         }

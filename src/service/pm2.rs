@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::policy::ServiceSpec;
-use crate::proc::clip;
+use crate::redact::quote;
 use crate::service::{Caller, LogFiles, QUOTE_BYTES, ServiceManager, State, Status, signal_number};
 
 /// `pm2 jlist` output may be large (every process carries its environment).
@@ -48,7 +48,7 @@ pub fn parse_jlist(output: &str) -> Result<Vec<Pm2Process>> {
         let shown = if shown.is_empty() {
             "<empty>".to_string()
         } else {
-            clip(shown, QUOTE_BYTES)
+            quote(shown, QUOTE_BYTES)
         };
         Error::failed(format!(
             "pm2 jlist: expected a JSON array of processes, got: {shown}"
@@ -63,7 +63,7 @@ pub fn parse_jlist(output: &str) -> Result<Vec<Pm2Process>> {
             let banner = if banner.is_empty() {
                 String::new()
             } else {
-                format!(" after {:?}", clip(banner, QUOTE_BYTES))
+                format!(" after {:?}", quote(banner, QUOTE_BYTES))
             };
             return Err(Error::failed(format!(
                 "pm2 jlist: malformed JSON{banner} at line {} column {} ({} bytes; not quoted because it holds process environments)",
