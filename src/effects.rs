@@ -268,7 +268,8 @@ impl Ctx {
                 self.report_effect(action, target, Outcome::Done, "");
             }
             Err(e) => {
-                let outcome = if matches!(e, Error::Interrupted) {
+                // Ctrl-C, the run's deadline and a program's own timeout cut the effect short.
+                let outcome = if matches!(e, Error::Interrupted | Error::Limit(_)) {
                     Outcome::Interrupted
                 } else {
                     Outcome::Failed

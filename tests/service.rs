@@ -734,13 +734,25 @@ fn cmd_run_timeout_kills_the_whole_group() {
         "c",
         &format!(
             r#"
-            let r = cmd::run("sh", ["-c", "(trap '' TERM; exec sleep {marker}) & wait"], #{{ timeout_s: 1 }});
-            check("timed out", r.timed_out);
+            cmd::run("sh", ["-c", "(trap '' TERM; exec sleep {marker}) & wait"], #{{ timeout_s: 1 }});
             "#
         ),
         &[],
     );
-    r.expect_code(0).no_panic();
+    // A program's timeout is a limit: exit 3, audited `interrupted` with the timeout.
+    r.expect_code(3).no_panic();
+    assert_eq!(r.report["status"], "limit", "{:#}", r.report);
+    let err = r.report["error"].as_str().unwrap_or_default();
+    assert!(err.contains("timeout after 1 s"), "{err}");
+    let audit = sb.audit();
+    let rec = audit_of(&audit, "cmd.run");
+    assert_eq!(rec.last().unwrap()["outcome"], "interrupted", "{audit:#?}");
+    assert!(
+        rec.last().unwrap()["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("timeout after 1 s")
+    );
     assert!(
         live_with(&format!("sleep {marker}")).is_empty(),
         "grandchild sleep {marker} survived"

@@ -366,7 +366,42 @@ fn looks_like_json(content_type: Option<&str>, body: &[u8]) -> bool {
 
 /// Send one request and read the response (body capped). Errors carry a kind; a non-2xx status is
 /// not an error here (`ok` is false).
+///
+/// The request runs on a worker thread ([`crate::host::wait_on_worker`]): Ctrl-C
+/// (`Interrupted`) and the run's deadline (`Limit`) end the wait within
+/// [`crate::host::CANCEL_POLL`] whatever the request is blocked on (DNS, connect, TLS, a server
+/// that never answers); the request's own timeout is capped by the time left in the run.
 pub fn request(
+    method: Method,
+    url: &str,
+    opts: &RequestOpts,
+) -> std::result::Result<Response, HttpError> {
+    let start = Instant::now();
+    let (u, _host) = parse_url(url)?;
+    let (owned_url, owned_opts) = (url.to_string(), opts.clone());
+    match crate::host::wait_on_worker(&opts.cancel, move || {
+        request_on_this_thread(method, &owned_url, &owned_opts)
+    }) {
+        Ok(r) => r,
+        Err(e) => Err(HttpError {
+            kind: match e {
+                Error::Interrupted => ErrorKind::Interrupted,
+                Error::Limit(_) => ErrorKind::Limit,
+                _ => ErrorKind::Request,
+            },
+            message: match e {
+                Error::Interrupted | Error::Limit(_) => {
+                    format!("{} {}", method.as_reqwest(), public_url(&u))
+                }
+                other => format!("{} {}: {other}", method.as_reqwest(), public_url(&u)),
+            },
+            elapsed_ms: start.elapsed().as_millis() as u64,
+        }),
+    }
+}
+
+/// [`request`] on the calling thread (blocking until the request's own timeout).
+fn request_on_this_thread(
     method: Method,
     url: &str,
     opts: &RequestOpts,

@@ -29,6 +29,9 @@ use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 
 use crate::error::{Error, Result};
 
+/// Largest PEM file `cert_file` reads (a bundle of a few hundred certificates fits).
+pub const MAX_PEM_BYTES: u64 = 4 << 20;
+
 /// Default deadline for connecting and completing the handshake.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(5000);
 
@@ -88,6 +91,9 @@ pub struct CertOpts {
     pub timeout: Duration,
     /// Roots deciding `trusted` (default: the system's).
     pub roots: Option<Arc<RootCertStore>>,
+    /// Ctrl-C and the run's deadline: the wait for resolving, connecting and the handshake ends
+    /// within [`crate::host::CANCEL_POLL`] of either.
+    pub cancel: crate::cancel::Cancel,
 }
 
 impl Default for CertOpts {
@@ -95,6 +101,7 @@ impl Default for CertOpts {
         CertOpts {
             timeout: DEFAULT_TIMEOUT,
             roots: None,
+            cancel: crate::cancel::Cancel::never(),
         }
     }
 }
@@ -175,7 +182,8 @@ pub fn cert(host_port: &str) -> Result<CertInfo> {
 /// expired, self-signed or misnamed certificate is not an error.
 pub fn cert_with(host_port: &str, opts: &CertOpts) -> Result<CertInfo> {
     let (host, port) = split_host_port(host_port)?;
-    let chain = fetch_chain(&host, port, opts.timeout)?;
+    let (h, timeout) = (host.clone(), opts.timeout);
+    let chain = crate::host::wait_on_worker(&opts.cancel, move || fetch_chain(&h, port, timeout))??;
     let server_name = ServerName::try_from(host.clone())
         .map_err(|_| Error::Usage(format!("tls::cert: {host:?} is not a valid host name")))?;
     let roots = opts.roots.clone().unwrap_or_else(system_roots);
@@ -298,7 +306,21 @@ pub fn cert_file(path: &Path) -> Result<CertInfo> {
 
 /// [`cert_file`] with explicit roots.
 pub fn cert_file_with(path: &Path, roots: &RootCertStore) -> Result<CertInfo> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io("reading certificate", path, e))?;
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(
+            crate::host::open_regular(path, "reading certificate")?,
+            MAX_PEM_BYTES + 1,
+        ),
+        &mut bytes,
+    )
+    .map_err(|e| Error::io("reading certificate", path, e))?;
+    if bytes.len() as u64 > MAX_PEM_BYTES {
+        return Err(Error::Limit(format!(
+            "tls::cert_file {}: larger than {MAX_PEM_BYTES} bytes",
+            path.display()
+        )));
+    }
     let mut certs = Vec::new();
     for item in CertificateDer::pem_slice_iter(&bytes) {
         let c = item.map_err(|e| {
@@ -410,6 +432,7 @@ mod tests {
         CertOpts {
             timeout: Duration::from_secs(5),
             roots: Some(pki.roots()),
+            ..CertOpts::default()
         }
     }
 
@@ -494,7 +517,7 @@ mod tests {
             &format!("127.0.0.1:{port}"),
             &CertOpts {
                 timeout: Duration::from_millis(300),
-                roots: None,
+                ..CertOpts::default()
             },
         )
         .unwrap_err();

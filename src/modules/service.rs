@@ -321,7 +321,9 @@ pub fn health_of(c: &Ctx, name: &str, timeout: Duration) -> Result<Health> {
     })?;
     allowed_url(c, "service.health", url)?;
     c.cancel.check()?;
-    Ok(svc::check_health(url, bounded(c, timeout)))
+    let h = svc::check_health(url, bounded(c, timeout), &c.cancel);
+    c.cancel.check()?;
+    Ok(h)
 }
 
 /// `timeout`, but never past the run's deadline.
@@ -444,8 +446,13 @@ pub fn wait_healthy_of(c: &Ctx, name: &str, timeout_s: i64) -> Result<bool> {
     let mgr = manager(c, name, &spec)?;
     let settle = Duration::from_secs(spec.settle_s.unwrap_or(svc::DEFAULT_SETTLE_S));
     let url = spec.health_url.clone();
-    let probe =
-        |u: &str| svc::check_health(u, bounded(c, Duration::from_millis(HEALTH_TIMEOUT_MS)));
+    let probe = |u: &str| {
+        svc::check_health(
+            u,
+            bounded(c, Duration::from_millis(HEALTH_TIMEOUT_MS)),
+            &c.cancel,
+        )
+    };
     let health_fn;
     let health: Option<&dyn Fn() -> Health> = match &url {
         Some(u) => {

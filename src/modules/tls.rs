@@ -35,6 +35,7 @@ fn cert_at(c: &Ctx, host_port: &str, opts: Map) -> Result<CertInfo> {
         &CertOpts {
             timeout,
             roots: None,
+            cancel: c.cancel.clone(),
         },
     );
     c.cancel.check()?;

@@ -189,8 +189,9 @@ impl Caller {
         }
     }
 
-    /// Run `program args…`. A timeout is an error naming the command; a non-zero exit is not
-    /// (the caller decides what the code means).
+    /// Run `program args…`. A timeout is a `limit` error ("`cmd` timeout after N s", exit 3,
+    /// audited `interrupted`) naming the command; a non-zero exit is not an error (the caller
+    /// decides what the code means).
     pub fn call(&self, program: &str, args: &[&str]) -> Result<Output> {
         let mut spec = Spec::new(program, args.iter().copied())
             .timeout(self.timeout)
@@ -199,8 +200,8 @@ impl Caller {
         spec.cwd = self.cwd.clone();
         let out = proc::run(&spec, &self.cancel)?;
         if out.timed_out {
-            return Err(Error::failed(format!(
-                "`{}` timed out after {} s; its process group was ended",
+            return Err(Error::Limit(format!(
+                "`{}` timeout after {} s; its process group was ended",
                 crate::redact::redact(&spec.display()),
                 self.timeout.as_secs_f64()
             )));
@@ -311,12 +312,21 @@ pub fn fill_from_process_table(st: &mut Status) {
     }
 }
 
-/// GET `url` with a whole-request `timeout` through [`crate::host::http::check`]; 2xx is
+/// GET `url` with a whole-request `timeout` through [`crate::host::http::check_with`]; 2xx is
 /// healthy. Never errors: failures are in the result (`ok: false`, `error` = the error kind
-/// followed by the readable cause, e.g. `timeout: no answer within 3000 ms`). Redirects are not
-/// followed.
-pub fn check_health(url: &str, timeout: Duration) -> Health {
-    let r = crate::host::http::check(url, timeout);
+/// followed by the readable cause, e.g. `timeout: no answer within 3000 ms`); Ctrl-C or the
+/// run's deadline in `cancel` end the wait at once (`error` `interrupted`/`limit` — the caller
+/// checks `cancel` afterwards). Redirects are not followed.
+pub fn check_health(url: &str, timeout: Duration, cancel: &Cancel) -> Health {
+    let r = crate::host::http::check_with(
+        url,
+        &crate::host::http::RequestOpts {
+            timeout,
+            max_body: 64 * 1024,
+            cancel: cancel.clone(),
+            ..Default::default()
+        },
+    );
     let error = match (r.error, r.message) {
         (Some(kind), Some(msg)) if !msg.starts_with(&kind) => Some(format!("{kind}: {msg}")),
         (Some(_), Some(msg)) => Some(msg),
@@ -450,7 +460,8 @@ mod tests {
             let m = manager_for("web", &spec, &Cancel::never()).unwrap();
             let start = Instant::now();
             let err = m.status().unwrap_err().to_string();
-            assert!(err.contains("timed out after 1 s"), "{manager}: {err}");
+            assert!(err.contains("timeout after 1 s"), "{manager}: {err}");
+            assert_eq!(m.status().unwrap_err().kind(), "limit");
             assert!(
                 start.elapsed() < Duration::from_secs(6),
                 "{manager}: {:?}",
@@ -569,13 +580,13 @@ mod tests {
             }
         });
         let url = format!("http://127.0.0.1:{port}/health");
-        let h = check_health(&url, Duration::from_secs(2));
+        let h = check_health(&url, Duration::from_secs(2), &Cancel::never());
         assert!(h.ok && h.status == Some(200), "{h:?}");
-        let h = check_health(&url, Duration::from_secs(2));
+        let h = check_health(&url, Duration::from_secs(2), &Cancel::never());
         assert!(!h.ok && h.status == Some(503), "{h:?}");
         t.join().unwrap();
         // Nobody listens any more.
-        let h = check_health(&url, Duration::from_secs(2));
+        let h = check_health(&url, Duration::from_secs(2), &Cancel::never());
         assert!(!h.ok && h.status.is_none() && h.error.is_some(), "{h:?}");
     }
 
@@ -584,7 +595,7 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}/health", listener.local_addr().unwrap());
         let start = Instant::now();
-        let h = check_health(&url, Duration::from_millis(300));
+        let h = check_health(&url, Duration::from_millis(300), &Cancel::never());
         assert!(!h.ok, "{h:?}");
         assert!(
             h.error.as_deref().unwrap_or("").starts_with("timeout:"),
