@@ -764,3 +764,78 @@ fn files_that_are_not_regular_are_refused_before_reading() {
         r.output()
     );
 }
+
+/// An HTTP server whose every answer is a `len`-byte body streamed as fast as the client reads.
+fn big_body_server(len: u64) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut s in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                use std::io::{Read, Write};
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf);
+                let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {len}\r\n\r\n");
+                if s.write_all(head.as_bytes()).is_err() {
+                    return;
+                }
+                let chunk = vec![b'x'; 1 << 20];
+                let mut sent = 0;
+                while sent < len {
+                    let n = chunk.len().min((len - sent) as usize);
+                    if s.write_all(&chunk[..n]).is_err() {
+                        return;
+                    }
+                    sent += n as u64;
+                }
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn http_bodies_have_a_ceiling_and_count_against_the_memory_budget() {
+    let port = big_body_server(512 << 20);
+    let sb = Sandbox::new();
+    // Beyond the hard ceiling: a usage error naming it, nothing read.
+    let r = sb.run_script(
+        "huge",
+        &format!("http::get(\"http://127.0.0.1:{port}/\", #{{ max_body: 4000000000 }});"),
+        &[],
+    );
+    r.expect_code(2).no_panic();
+    assert!(
+        r.report["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("32 MiB"),
+        "{:#}",
+        r.report
+    );
+    // Within the ceiling but over the run's memory budget: a limit, never an OOM.
+    sb.config("[policy]\nmax_memory_mb = 24\n");
+    let r = sb.run_script(
+        "budget",
+        &format!("let r = http::get(\"http://127.0.0.1:{port}/\", #{{ max_body: 33554432 }});\nprint(r.body.len());"),
+        &[],
+    );
+    r.expect_code(3).no_panic();
+    let err = r.report["error"].as_str().unwrap_or_default();
+    assert!(err.contains("policy.max_memory_mb"), "{err}");
+    assert!(r.output().is_empty(), "{:?}", r.output());
+    // The ceiling itself holds with a budget that allows it: 32 MiB kept, truncated.
+    sb.config("[policy]\nmax_memory_mb = 1024\n");
+    let r = sb.run_script(
+        "ceiling",
+        &format!("let r = http::get(\"http://127.0.0.1:{port}/\", #{{ max_body: 33554432 }});\nprint(`${{r.body.len()}} ${{r.truncated}}`);"),
+        &[],
+    );
+    r.no_panic();
+    assert_eq!(
+        r.output(),
+        vec![format!("{} true", 32 << 20)],
+        "{}",
+        r.stderr
+    );
+}
