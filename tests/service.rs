@@ -21,6 +21,16 @@ fn audit_of<'a>(records: &'a [Value], action: &str) -> Vec<&'a Value> {
     records.iter().filter(|r| r["action"] == action).collect()
 }
 
+/// The key of the demo service's lock and restart history (its manager identity).
+fn demo_key(app: &Demo) -> String {
+    let spec = runbook::policy::ServiceSpec {
+        manager: "pm2".into(),
+        pm2_home: Some(app.home.path().to_path_buf()),
+        ..Default::default()
+    };
+    runbook::service::guard_key(APP, &spec)
+}
+
 #[test]
 fn pm2_status_hang_health_restart_wait_healthy() {
     let app = Demo::start();
@@ -84,7 +94,11 @@ fn pm2_status_hang_health_restart_wait_healthy() {
     assert_eq!(restarts[0]["outcome"], "done");
     assert_eq!(restarts[0]["target"], APP);
     // The restart count persisted for the rate limit.
-    assert!(sb.state().join("restarts/lowcode-platform.json").exists());
+    assert!(
+        sb.state()
+            .join(format!("restarts/{}.json", demo_key(&app)))
+            .exists()
+    );
 }
 
 #[test]
@@ -101,9 +115,14 @@ fn pm2_concurrent_restart_is_refused_by_the_lock() {
         since: "2026-11-29T09:00:00.000Z".into(),
     };
     let cancel = runbook::cancel::Cancel::never();
-    let lock =
-        runbook::service::guard::ServiceLock::acquire(&sb.state(), APP, &other, None, &cancel)
-            .unwrap();
+    let lock = runbook::service::guard::ServiceLock::acquire(
+        &sb.state(),
+        &demo_key(&app),
+        &other,
+        None,
+        &cancel,
+    )
+    .unwrap();
     let before = app.restart_time();
     let r = sb.run_script("second", r#"service::restart("lowcode-platform");"#, &[]);
     r.expect_code(5).no_panic();
@@ -161,7 +180,9 @@ fn pm2_fourth_restart_in_the_window_is_refused_and_dry_run_changes_nothing() {
     assert_eq!(planned.len(), 1);
     assert_eq!(planned[0]["outcome"], "planned");
     assert!(
-        !sb.state().join("restarts/lowcode-platform.json").exists(),
+        !sb.state()
+            .join(format!("restarts/{}.json", demo_key(&app)))
+            .exists(),
         "a planned restart is not counted"
     );
 
@@ -777,6 +798,10 @@ fn manager_and_command_output_is_redacted_everywhere() {
     );
     std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
     let fake = fake.display().to_string();
+    // A "daemon" listening in the pm2 home, so pm2 status asks the fake pm2.
+    std::fs::create_dir_all(sb.path().join("pm2home")).unwrap();
+    let _daemon =
+        std::os::unix::net::UnixListener::bind(sb.path().join("pm2home/rpc.sock")).unwrap();
     sb.config(&format!(
         r#"[policy]
 read = ["."]
@@ -861,4 +886,97 @@ start_cmd = ["{fake}", "start", "--token=tok3n-arg"]
     let printed = seen[0].1.output().join("\n");
     assert!(printed.contains("exit code 1"), "{printed}");
     assert!(audit.contains("--password=***"), "{audit}");
+}
+
+// ---- identity of a service ------------------------------------------------------------------
+
+/// The restart limit and the lock belong to the service the manager runs, not to its inventory
+/// name: `lowcode-platform` under one pm2 home does not use up the budget of a
+/// `lowcode-platform` under another.
+#[test]
+fn restart_limit_is_keyed_by_the_pm2_home_not_the_name() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sandbox::new();
+    let fake = sb.file(
+        "bin/pm2",
+        "#!/bin/sh\necho \"$PM2_HOME $*\" >> \"$(dirname \"$0\")/calls\"\n\
+         [ \"$1\" = jlist ] && echo '[{\"name\":\"lowcode-platform\",\"pid\":1,\"pm2_env\":{\"status\":\"online\",\"restart_time\":0}}]'\n\
+         exit 0\n",
+    );
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut daemons = Vec::new();
+    for home in ["home1", "home2"] {
+        std::fs::create_dir_all(sb.path().join(home)).unwrap();
+        daemons.push(
+            std::os::unix::net::UnixListener::bind(sb.path().join(home).join("rpc.sock")).unwrap(),
+        );
+    }
+    let config = |home: &str| {
+        sb.config(&format!(
+            "[policy]\nrestart_limit = \"1/10m\"\n\n[services.lowcode-platform]\nmanager = \"pm2\"\nbin = \"{}\"\npm2_home = \"{home}\"\n",
+            fake.display()
+        ));
+    };
+    let restart = || {
+        sb.run_script(
+            "r",
+            r#"let st = service::restart("lowcode-platform"); check("online", st.state == "online");"#,
+            &[],
+        )
+    };
+    config("home1");
+    restart().expect_code(0).no_panic();
+    // Another pm2 home, same inventory name: its own budget.
+    config("home2");
+    restart().expect_code(0).no_panic();
+    // The first one's budget is used up.
+    config("home1");
+    let r = restart();
+    r.expect_code(4).no_panic();
+    assert!(
+        r.report["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("policy.restart_limit"),
+        "{:#}",
+        r.report
+    );
+    let calls = std::fs::read_to_string(sb.path().join("bin/calls")).unwrap();
+    let restarts: Vec<&str> = calls
+        .lines()
+        .filter(|l| l.ends_with("restart lowcode-platform"))
+        .collect();
+    assert_eq!(restarts.len(), 2, "{calls}");
+    assert!(
+        restarts[0].contains("home1") && restarts[1].contains("home2"),
+        "{calls}"
+    );
+    // Two keys, two lock files.
+    let locks = std::fs::read_dir(sb.state().join("locks")).unwrap().count();
+    assert_eq!(locks, 2);
+}
+
+/// `pm2 jlist` on a pm2 home with no daemon spawns one; `service::status` must not.
+#[test]
+fn pm2_status_does_not_start_a_daemon() {
+    let sb = Sandbox::new();
+    let home = sb.path().join("emptyhome");
+    std::fs::create_dir_all(&home).unwrap();
+    sb.config(&format!(
+        "[services.api]\nmanager = \"pm2\"\nbin = \"{}\"\npm2_home = \"{}\"\n",
+        common::demo::pm2_bin().display(),
+        home.display()
+    ));
+    let r = sb.run_script(
+        "st",
+        r#"let st = service::status("api"); print(st.state); print(st.detail);"#,
+        &[],
+    );
+    r.expect_code(6).no_panic();
+    assert_eq!(r.output()[0], "stopped", "{:?}", r.output());
+    assert!(r.output()[1].contains("no pm2 daemon"), "{:?}", r.output());
+    for f in ["rpc.sock", "pub.sock", "pm2.pid"] {
+        assert!(!home.join(f).exists(), "{f} appeared: a daemon was started");
+    }
+    assert!(live_with(&home.display().to_string()).is_empty());
 }

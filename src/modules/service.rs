@@ -368,8 +368,11 @@ pub fn act(c: &Ctx, name: &str, action: Action, opts: Map) -> Result<Status> {
     let effect = format!("service.{}", action.verb());
     let spec = c.allow_service(&effect, name)?;
     let mgr = manager(c, name, &spec)?;
+    // Keyed by the manager's identity, not the name alone: a same-named service under another
+    // pm2 home (or manager) has its own lock and restart budget.
+    let key = svc::guard_key(name, &spec);
     let limit = if action == Action::Restart {
-        let lim = RestartLimit::new(&c.config.state_dir, name, &c.config.policy.restart_limit)?;
+        let lim = RestartLimit::new(&c.config.state_dir, &key, &c.config.policy.restart_limit)?;
         // Checked before the effect too, so a refusal is audited as a denial, also in a dry run.
         lim.check(now_ms()).map_err(|e| c.deny(&effect, name, e))?;
         Some(lim)
@@ -386,7 +389,7 @@ pub fn act(c: &Ctx, name: &str, action: Action, opts: Map) -> Result<Status> {
         || {
             let _lock = ServiceLock::acquire(
                 &c.config.state_dir,
-                name,
+                &key,
                 &Holder::me(&c.run_id, &c.runbook, &effect),
                 wait,
                 &c.cancel,
@@ -411,6 +414,7 @@ pub fn signal_effect(c: &Ctx, name: &str, sig: &str) -> Result<bool> {
     let (sig_name, _) = svc::signal_number(sig)?;
     let spec = c.allow_service("service.signal", name)?;
     let mgr = manager(c, name, &spec)?;
+    let key = svc::guard_key(name, &spec);
     let args = json!({ "manager": spec.manager, "signal": sig_name });
     let done = c.effect(
         "service.signal",
@@ -421,7 +425,7 @@ pub fn signal_effect(c: &Ctx, name: &str, sig: &str) -> Result<bool> {
         || {
             let _lock = ServiceLock::acquire(
                 &c.config.state_dir,
-                name,
+                &key,
                 &Holder::me(&c.run_id, &c.runbook, "service.signal"),
                 None,
                 &c.cancel,

@@ -159,6 +159,56 @@ pub fn manager_for(
     })
 }
 
+/// What tells inventory service `name` apart from every other service on the host, whatever its
+/// inventory name: the manager kind and the manager's own coordinates —
+/// pm2: `PM2_HOME` (the inventory's `pm2_home`, else `$PM2_HOME`, else `~/.pm2`) and app name;
+/// systemd: the unit; supervisor: the `supervisorctl -c` config (or the default one) and the
+/// program; command: its `status_cmd` and `start_cmd` argv. Two configs naming the same service
+/// differently share it; two same-named services under different managers (or pm2 homes) do not.
+pub fn identity(name: &str, spec: &ServiceSpec) -> String {
+    let unit = spec.unit.clone().unwrap_or_else(|| name.to_string());
+    match spec.manager.as_str() {
+        "pm2" => {
+            let home = pm2::pm2_home(spec);
+            format!("pm2\0{}\0{unit}", crate::policy::normalize(&home).display())
+        }
+        "systemd" => {
+            let unit = if unit.contains('.') {
+                unit
+            } else {
+                format!("{unit}.service")
+            };
+            format!("systemd\0{unit}")
+        }
+        "supervisor" => {
+            let conf = spec
+                .supervisor_config
+                .as_ref()
+                .map(|p| crate::policy::normalize(p).display().to_string())
+                .unwrap_or_default();
+            format!("supervisor\0{conf}\0{unit}")
+        }
+        other => {
+            let argv =
+                |v: &Option<Vec<String>>| v.as_ref().map(|a| a.join("\u{1}")).unwrap_or_default();
+            format!(
+                "{other}\0{}\0{}\0{name}",
+                argv(&spec.status_cmd),
+                argv(&spec.start_cmd)
+            )
+        }
+    }
+}
+
+/// The key of the service lock and the restart history of inventory service `name`:
+/// `NAME@KIND-HASH`, where HASH is the first 12 hex digits of the SHA-256 of [`identity`].
+pub fn guard_key(name: &str, spec: &ServiceSpec) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(identity(name, spec).as_bytes());
+    let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    format!("{name}@{}-{hex}", spec.manager)
+}
+
 /// Runs manager programs with the service's timeout and the run's cancellation.
 #[derive(Debug, Clone)]
 pub struct Caller {
@@ -450,10 +500,15 @@ mod tests {
         )
         .unwrap();
         std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // A pm2 home where a "daemon" listens, so status asks the (fake) pm2.
+        let home = dir.path().join("pm2home");
+        std::fs::create_dir(&home).unwrap();
+        let _daemon = std::os::unix::net::UnixListener::bind(home.join("rpc.sock")).unwrap();
         for manager in ["pm2", "supervisor", "systemd"] {
             let spec = ServiceSpec {
                 manager: manager.into(),
                 bin: Some(fake.to_string_lossy().into_owned()),
+                pm2_home: Some(home.clone()),
                 timeout_s: Some(1),
                 ..ServiceSpec::default()
             };
