@@ -52,6 +52,9 @@ pub enum Command {
         /// Wall-clock limit in seconds (default: policy timeout_s, 600).
         #[arg(long, value_name = "SECS")]
         timeout: Option<u64>,
+        /// When another run of this runbook holds its lock, wait for it instead of failing.
+        #[arg(long)]
+        wait: bool,
     },
     /// Compile runbooks and check calls (all runbooks when none is named).
     Check {

@@ -7,6 +7,7 @@
 
 pub mod alloc;
 pub mod app;
+pub mod audit;
 pub mod cancel;
 pub mod cli;
 pub mod ctx;

@@ -417,6 +417,28 @@ pub fn open_range(path: &Path, gz: bool, start: u64, end: u64) -> Result<Box<dyn
     Ok(Box::new(f.take(end.saturating_sub(start))))
 }
 
+/// Open a whole file once, telling gzip from plain text by its first two bytes (which are
+/// handed on, not read twice): the reader and whether it is gzip.
+pub fn open_detect(path: &Path) -> Result<(Box<dyn Read + Send>, bool)> {
+    let mut f = File::open(path).map_err(|e| Error::io("opening log file", path, e))?;
+    let mut magic = [0u8; 2];
+    let mut got = 0;
+    while got < 2 {
+        match f.read(&mut magic[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::io("reading log file", path, e)),
+        }
+    }
+    let head = std::io::Cursor::new(magic).take(got as u64);
+    if got == 2 && magic == [0x1f, 0x8b] {
+        let inner = BufReader::with_capacity(128 * 1024, head.chain(f));
+        return Ok((Box::new(MultiGzDecoder::new(inner)), true));
+    }
+    Ok((Box::new(head.chain(f)), false))
+}
+
 /// Read up to `max` bytes at `offset` (fewer at the end of the file).
 pub fn read_at(path: &Path, offset: u64, max: usize) -> Result<Vec<u8>> {
     let mut f = File::open(path).map_err(|e| Error::io("opening log file", path, e))?;
