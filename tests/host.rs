@@ -458,7 +458,7 @@ print(`${{r.ok}} ${{r.error}}`);
         r.output(),
         vec![
             "90 false true [\"localhost\", \"127.0.0.1\"]",
-            "-1 true false [\"localhost\", \"127.0.0.1\"]",
+            "0 true false [\"localhost\", \"127.0.0.1\"]",
             "10 false true [\"localhost\", \"127.0.0.1\"]",
             "60 false false [\"localhost\"]",
             "true ",
