@@ -34,4 +34,5 @@ pub mod host;
 pub mod logscan;
 pub mod modules;
 pub mod proc;
+pub mod redact;
 pub mod service;

@@ -49,7 +49,9 @@ pub struct Policy {
     pub write: Vec<PathBuf>,
     /// Program names (or absolute paths) `cmd::run` may start.
     pub commands: Vec<String>,
-    /// Command prefixes (`"npm outdated"`) that change nothing and so also run under `--dry-run`.
+    /// Whole command lines (`"npm outdated --json"`) that change nothing and so also run under
+    /// `--dry-run`; a trailing `*` word allows further arguments (see
+    /// [`Config::is_read_only_command`]).
     pub read_only_commands: Vec<String>,
     /// Hosts `http::` and `tls::` may reach (exact names; `*.example.com` matches subdomains).
     pub http_hosts: Vec<String>,
@@ -485,24 +487,21 @@ impl Config {
         }
     }
 
-    /// Whether `program args…` starts with one of `read_only_commands` (word by word).
+    /// Whether `program args…` is one of `read_only_commands`.
+    ///
+    /// An entry is split on whitespace into a program and arguments and matches only the **whole**
+    /// argument vector: `"git status"` matches `git status` and nothing else (not
+    /// `git status --short`, not `git -c core.pager=x status`). The program is compared as written
+    /// (`"git"` does not match `/usr/bin/git`). A trailing `*` word (`"git log *"`) allows any further
+    /// arguments after the fixed ones — a promise the operator makes that no argument can turn the
+    /// command into one that changes something. A `*` anywhere else is a literal argument.
     pub fn is_read_only_command(&self, program: &str, args: &[String]) -> bool {
-        let base = Path::new(program)
-            .file_name()
-            .and_then(|s| s.to_str())
-            .unwrap_or(program);
-        self.policy.read_only_commands.iter().any(|rc| {
-            let mut words = rc.split_whitespace();
-            match words.next() {
-                Some(p) if p == program || p == base => {}
-                _ => return false,
-            }
-            let rest: Vec<&str> = words.collect();
-            rest.len() <= args.len() && rest.iter().zip(args).all(|(a, b)| *a == b)
-        })
+        self.policy
+            .read_only_commands
+            .iter()
+            .any(|rc| read_only_entry_matches(rc, program, args))
     }
 
-    /// Check that `host` (no port) may be reached by `http::`/`tls::`.
     pub fn check_host(&self, host: &str) -> Result<()> {
         let h = host
             .trim_start_matches('[')
@@ -537,6 +536,21 @@ impl Config {
 }
 
 /// `true` when `path` equals `root` or lies below it (both already resolved or absolute).
+/// Whether one `read_only_commands` entry matches `program args…` (see
+/// [`Config::is_read_only_command`]).
+fn read_only_entry_matches(entry: &str, program: &str, args: &[String]) -> bool {
+    let mut words: Vec<&str> = entry.split_whitespace().collect();
+    if words.is_empty() || words.remove(0) != program {
+        return false;
+    }
+    match words.split_last() {
+        Some((&"*", fixed)) => {
+            fixed.len() <= args.len() && fixed.iter().zip(args).all(|(a, b)| *a == b)
+        }
+        _ => words.len() == args.len() && words.iter().zip(args).all(|(a, b)| *a == b),
+    }
+}
+
 fn under(path: &Path, root: &Path) -> bool {
     let root = std::fs::canonicalize(root).unwrap_or_else(|_| normalize(root));
     path.starts_with(&root)
@@ -684,12 +698,30 @@ mod tests {
     }
 
     #[test]
-    fn read_only_prefixes() {
+    fn read_only_entries_match_the_whole_argv() {
         let mut c = Config::builtin_default();
-        c.policy.read_only_commands = vec!["npm outdated".into(), "git status".into()];
-        assert!(c.is_read_only_command("npm", &["outdated".into(), "--json".into()]));
-        assert!(!c.is_read_only_command("npm", &["ci".into()]));
-        assert!(!c.is_read_only_command("git", &[]));
+        c.policy.read_only_commands = vec![
+            "npm audit".into(),
+            "git status".into(),
+            "git tag".into(),
+            "git log *".into(),
+            "npm outdated --json".into(),
+        ];
+        let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(c.is_read_only_command("npm", &v(&["audit"])));
+        assert!(!c.is_read_only_command("npm", &v(&["audit", "fix", "--force"])));
+        assert!(c.is_read_only_command("git", &v(&["tag"])));
+        assert!(!c.is_read_only_command("git", &v(&["tag", "-d", "v1"])));
+        assert!(c.is_read_only_command("git", &v(&["status"])));
+        assert!(!c.is_read_only_command("git", &v(&["-c", "core.pager=x", "status"])));
+        assert!(!c.is_read_only_command("git", &v(&[])));
+        assert!(!c.is_read_only_command("/usr/bin/git", &v(&["status"])));
+        assert!(c.is_read_only_command("npm", &v(&["outdated", "--json"])));
+        assert!(!c.is_read_only_command("npm", &v(&["outdated"])));
+        // A trailing `*` is the only way to allow more arguments.
+        assert!(c.is_read_only_command("git", &v(&["log"])));
+        assert!(c.is_read_only_command("git", &v(&["log", "--oneline", "-5"])));
+        assert!(!c.is_read_only_command("git", &v(&["-p", "log"])));
     }
 
     #[test]

@@ -134,7 +134,8 @@ impl Output {
     }
 
     /// A short description of a failure for error messages: exit code or timeout, then the
-    /// first part of stderr (or stdout when stderr is empty), at most `max` bytes.
+    /// first part of stderr (or stdout when stderr is empty), passed through
+    /// [`crate::redact::redact`] and then cut to at most `max` bytes.
     pub fn failure_summary(&self, max: usize) -> String {
         let status = if self.timed_out {
             "timed out".to_string()
@@ -151,7 +152,7 @@ impl Output {
         if text.is_empty() {
             status
         } else {
-            format!("{status}: {}", clip(text, max))
+            format!("{status}: {}", crate::redact::quote(text, max))
         }
     }
 }

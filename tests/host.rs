@@ -3,27 +3,19 @@
 
 mod common;
 
-use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use common::{Run, Sandbox};
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
-};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use serde_json::Value;
 
-const DAY: i64 = 86_400;
-
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
+/// The one set of TLS/HTTP test servers and certificates, shared with the unit tests.
+#[allow(dead_code)]
+#[path = "../src/host/testutil.rs"]
+mod testutil;
+use testutil::{DAY, Pki, now, self_signed, silent_server, tls_server, trickle_server};
 
 /// Run `script` in the sandbox with extra environment variables and args.
 fn run_with_env(
@@ -271,43 +263,11 @@ fn http_server() -> (u16, Arc<AtomicUsize>) {
     (port, posts)
 }
 
-/// Accepts connections and never answers.
-fn silent_server() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for s in listener.incoming().flatten() {
-            held.push(s);
-        }
-    });
-    port
-}
-
-/// Sends headers, then one body byte every 50 ms.
-fn trickle_server() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for mut s in listener.incoming().flatten() {
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 4096];
-                let _ = s.read(&mut buf);
-                let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n");
-                while s.write_all(b".").is_ok() {
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-            });
-        }
-    });
-    port
-}
-
 #[test]
 fn http_get_check_and_redirects() {
     let (port, _) = http_server();
     let silent = silent_server();
-    let trickle = trickle_server();
+    let trickle = trickle_server(Duration::from_millis(50));
     let sb = Sandbox::new();
     let script = format!(
         r#"
@@ -458,125 +418,21 @@ fn http_post_is_an_effect() {
 // ------------------------------------------------------------------------------------------
 // tls::
 
-fn set_validity(p: &mut CertificateParams, not_before: i64, not_after: i64) {
-    let base = p.not_before;
-    let from_base = |t: i64| Duration::from_secs((t - base.unix_timestamp()) as u64);
-    p.not_before = base + from_base(not_before);
-    p.not_after = base + from_base(not_after);
-}
-
-struct Ca {
-    issuer: CertifiedIssuer<'static, KeyPair>,
-    pem: String,
-}
-
-impl Ca {
-    fn new() -> Ca {
-        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
-        p.distinguished_name.remove(DnType::CommonName);
-        p.distinguished_name
-            .push(DnType::CommonName, "runbook itest CA");
-        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        set_validity(&mut p, now() - 10 * DAY, now() + 3650 * DAY);
-        let issuer = CertifiedIssuer::self_signed(p, KeyPair::generate().unwrap()).unwrap();
-        let pem = issuer.pem();
-        Ca { issuer, pem }
-    }
-
-    /// (chain, key, leaf PEM) for `localhost`/`127.0.0.1`.
-    fn leaf(
-        &self,
-        not_before: i64,
-        not_after: i64,
-    ) -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>, String) {
-        let mut p =
-            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
-        p.distinguished_name.remove(DnType::CommonName);
-        p.distinguished_name.push(DnType::CommonName, "localhost");
-        set_validity(&mut p, not_before, not_after);
-        let key = KeyPair::generate().unwrap();
-        let cert = p.signed_by(&key, &self.issuer).unwrap();
-        let pem = cert.pem();
-        (
-            vec![cert.der().clone(), self.issuer.der().clone()],
-            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
-            pem,
-        )
-    }
-}
-
-fn self_signed(
-    not_before: i64,
-    not_after: i64,
-) -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {
-    let mut p = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
-    p.distinguished_name.remove(DnType::CommonName);
-    p.distinguished_name.push(DnType::CommonName, "localhost");
-    set_validity(&mut p, not_before, not_after);
-    let key = KeyPair::generate().unwrap();
-    let cert = p.self_signed(&key).unwrap();
-    (
-        vec![cert.der().clone()],
-        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
-    )
-}
-
-/// A rustls server on 127.0.0.1 answering every request with `200 ok`. Returns the port.
-fn tls_server(chain: Vec<CertificateDer<'static>>, key: PrivateKeyDer<'static>) -> u16 {
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(chain, key)
-    .unwrap();
-    let config = Arc::new(config);
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for mut sock in listener.incoming().flatten() {
-            let config = config.clone();
-            std::thread::spawn(move || {
-                let _ = sock.set_read_timeout(Some(Duration::from_secs(5)));
-                let Ok(mut conn) = rustls::ServerConnection::new(config) else {
-                    return;
-                };
-                let mut tls = rustls::Stream::new(&mut conn, &mut sock);
-                let mut req = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match tls.read(&mut buf) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => req.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let _ = tls.write_all(
-                    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
-                );
-                conn.send_close_notify();
-                let _ = conn.complete_io(&mut sock);
-            });
-        }
-    });
-    port
-}
-
 #[test]
 fn tls_cert_reports_expiry_and_trust() {
-    let ca = Ca::new();
-    let (chain, key, _) = ca.leaf(now() - DAY, now() + 90 * DAY + 3600);
-    let valid = tls_server(chain, key);
-    let (chain, key, _) = ca.leaf(now() - 30 * DAY, now() - DAY + 3600);
-    let expired = tls_server(chain, key);
-    let (chain, key, _) = ca.leaf(now() - DAY, now() + 10 * DAY + 3600);
-    let soon = tls_server(chain, key);
-    let (chain, key) = self_signed(now() - DAY, now() + 60 * DAY + 3600);
-    let selfsigned = tls_server(chain, key);
+    let pki = Pki::new();
+    let names = ["localhost", "127.0.0.1"];
+    let valid = tls_server(&pki.leaf(&names, now() - DAY, now() + 90 * DAY + 3600));
+    let expired = tls_server(&pki.leaf(&names, now() - 30 * DAY, now() - DAY + 3600));
+    let soon = tls_server(&pki.leaf(&names, now() - DAY, now() + 10 * DAY + 3600));
+    let selfsigned = tls_server(&self_signed(
+        &["localhost"],
+        now() - DAY,
+        now() + 60 * DAY + 3600,
+    ));
 
     let sb = Sandbox::new();
-    let ca_file = sb.file("test-ca.pem", &ca.pem);
+    let ca_file = sb.file("test-ca.pem", &pki.ca_pem);
     let script = format!(
         r#"
 for hp in ["localhost:{valid}", "localhost:{expired}", "127.0.0.1:{soon}", "localhost:{selfsigned}"] {{
@@ -602,7 +458,7 @@ print(`${{r.ok}} ${{r.error}}`);
         r.output(),
         vec![
             "90 false true [\"localhost\", \"127.0.0.1\"]",
-            "-1 true false [\"localhost\", \"127.0.0.1\"]",
+            "0 true false [\"localhost\", \"127.0.0.1\"]",
             "10 false true [\"localhost\", \"127.0.0.1\"]",
             "60 false false [\"localhost\"]",
             "true ",
@@ -644,11 +500,16 @@ fn tls_cert_of_a_silent_server_throws_after_its_deadline() {
 
 #[test]
 fn tls_cert_file_reads_the_leaf_inside_the_read_roots() {
-    let ca = Ca::new();
-    let (_, _, leaf_pem) = ca.leaf(now() - DAY, now() + 45 * DAY + 3600);
+    let pki = Pki::new();
+    let leaf = pki.leaf(
+        &["localhost", "127.0.0.1"],
+        now() - DAY,
+        now() + 45 * DAY + 3600,
+    );
+    let leaf_pem = leaf.leaf_pem.clone();
     let sb = Sandbox::new();
-    sb.file("certs/fullchain.pem", &format!("{leaf_pem}{}", ca.pem));
-    let ca_file = sb.file("ca.pem", &ca.pem);
+    sb.file("certs/fullchain.pem", &leaf.chain_pem);
+    let ca_file = sb.file("ca.pem", &pki.ca_pem);
     let script = "let c = tls::cert_file(\"certs/fullchain.pem\");\nprint(`${c.subject} | ${c.issuer} | ${c.days_left} ${c.expired} ${c.trusted}`);\n";
     let r = run_with_env(
         &sb,
@@ -660,7 +521,7 @@ fn tls_cert_file_reads_the_leaf_inside_the_read_roots() {
     r.expect_code(6).no_panic();
     assert_eq!(
         r.output(),
-        vec!["CN=localhost | CN=runbook itest CA | 45 false true"]
+        vec!["CN=localhost, O=runbook tests | CN=runbook test CA | 45 false true"]
     );
 
     // Outside the read roots: denied, exit 4, audited.
@@ -747,4 +608,234 @@ fn docs_list_every_host_function() {
         .find(|d| d["module"] == "http" && d["name"] == "post")
         .unwrap();
     assert_eq!(post["effect"], true);
+}
+
+// ------------------------------------------------------------------------------------------
+// Every wait ends on Ctrl-C or the run's deadline.
+
+/// Start `runbook run` of `script` (with `extra` args), wait until it has connected to
+/// `listener` (which never answers), and return the child and the accepted connection.
+fn start_stuck_run(
+    sb: &Sandbox,
+    script: &str,
+    extra: &[&str],
+    listener: &TcpListener,
+) -> (std::process::Child, TcpStream) {
+    sb.file("stuck.rhai", script);
+    let child = sb
+        .cmd()
+        .args(["run", "stuck.rhai", "--json"])
+        .args(extra)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let until = Instant::now() + Duration::from_secs(20);
+    loop {
+        match listener.accept() {
+            Ok((conn, _)) => return (child, conn),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                assert!(Instant::now() < until, "runbook never connected");
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => panic!("accept: {e}"),
+        }
+    }
+}
+
+#[test]
+fn ctrl_c_ends_stuck_http_and_tls_waits_within_a_second() {
+    for call in [
+        "http::check(URL, #{ timeout_ms: 60000 })",
+        "http::get(URL, #{ timeout_ms: 60000 })",
+        "tls::cert(HP, #{ timeout_ms: 60000 })",
+    ] {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let sb = Sandbox::new();
+        let script = call
+            .replace("URL", &format!("\"http://127.0.0.1:{port}/\""))
+            .replace("HP", &format!("\"127.0.0.1:{port}\""));
+        let (child, _conn) = start_stuck_run(
+            &sb,
+            &format!("{script};\nprint(\"after\");"),
+            &[],
+            &listener,
+        );
+        let start = Instant::now();
+        // SAFETY: plain syscall on our own child.
+        assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+        let out = child.wait_with_output().unwrap();
+        let took = start.elapsed();
+        let r = Run::from_output(out);
+        r.no_panic();
+        assert_eq!(r.code, 3, "{call}: {}\n{}", r.stdout, r.stderr);
+        assert!(
+            took < Duration::from_secs(1),
+            "{call}: Ctrl-C took {took:?}"
+        );
+        assert!(r.output().is_empty(), "{call}: {:?}", r.output());
+    }
+}
+
+#[test]
+fn the_run_deadline_caps_a_request_timeout() {
+    for call in [
+        "http::check(URL, #{ timeout_ms: 60000 })",
+        "tls::cert(HP, #{ timeout_ms: 60000 })",
+    ] {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let sb = Sandbox::new();
+        let script = call
+            .replace("URL", &format!("\"http://127.0.0.1:{port}/\""))
+            .replace("HP", &format!("\"127.0.0.1:{port}\""));
+        let start = Instant::now();
+        let (child, _conn) =
+            start_stuck_run(&sb, &format!("{script};"), &["--timeout", "1"], &listener);
+        let out = child.wait_with_output().unwrap();
+        let took = start.elapsed();
+        let r = Run::from_output(out);
+        r.no_panic();
+        assert_eq!(r.code, 3, "{call}: {}\n{}", r.stdout, r.stderr);
+        assert_eq!(r.report["status"], "limit", "{call}: {}", r.stdout);
+        assert!(
+            took < Duration::from_millis(2500),
+            "{call}: deadline took {took:?}"
+        );
+    }
+}
+
+#[test]
+fn files_that_are_not_regular_are_refused_before_reading() {
+    let sb = Sandbox::new();
+    let fifo = sb.path().join("f");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: plain syscall with a valid C string.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    sb.config("[policy]\nread = [\".\"]\nwrite = [\".\"]\n");
+    for call in [
+        "fs::read(\"f\")",
+        "fs::sha256(\"f\")",
+        "tls::cert_file(\"f\")",
+        "fs::copy(\"f\", \"g\")",
+        "fs::append(\"f\", \"x\")",
+        "fs::read(\"/dev/zero\")",
+    ] {
+        let start = Instant::now();
+        let r = sb.run_script(
+            "fifo",
+            &format!("try {{ {call}; print(\"no error\"); }} catch (e) {{ print(e.kind); print(e.message); }}"),
+            &["--timeout", "3"],
+        );
+        let took = start.elapsed();
+        r.no_panic();
+        assert!(took < Duration::from_millis(1500), "{call}: took {took:?}");
+        let out = r.output();
+        if call.contains("/dev/zero") {
+            // Outside the read roots: denied first.
+            assert!(
+                r.code == 4 || out.first().is_some_and(|k| k == "denied"),
+                "{call}: {out:?}"
+            );
+            continue;
+        }
+        assert_eq!(
+            out.first().map(String::as_str),
+            Some("io"),
+            "{call}: {out:?}\n{}",
+            r.stderr
+        );
+        let msg = &out[1];
+        assert!(msg.contains("FIFO") && msg.contains("/f"), "{call}: {msg}");
+    }
+    // A device inside the read roots is refused the same way.
+    sb.config("[policy]\nread = [\".\", \"/dev\"]\n");
+    let r = sb.run_script(
+        "dev",
+        "try { fs::read(\"/dev/zero\"); } catch (e) { print(e.kind); print(e.message); }",
+        &["--timeout", "3"],
+    );
+    assert_eq!(r.output()[0], "io", "{:?}", r.output());
+    assert!(
+        r.output()[1].contains("character device"),
+        "{:?}",
+        r.output()
+    );
+}
+
+/// An HTTP server whose every answer is a `len`-byte body streamed as fast as the client reads.
+fn big_body_server(len: u64) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut s in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                use std::io::{Read, Write};
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf);
+                let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {len}\r\n\r\n");
+                if s.write_all(head.as_bytes()).is_err() {
+                    return;
+                }
+                let chunk = vec![b'x'; 1 << 20];
+                let mut sent = 0;
+                while sent < len {
+                    let n = chunk.len().min((len - sent) as usize);
+                    if s.write_all(&chunk[..n]).is_err() {
+                        return;
+                    }
+                    sent += n as u64;
+                }
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn http_bodies_have_a_ceiling_and_count_against_the_memory_budget() {
+    let port = big_body_server(512 << 20);
+    let sb = Sandbox::new();
+    // Beyond the hard ceiling: a usage error naming it, nothing read.
+    let r = sb.run_script(
+        "huge",
+        &format!("http::get(\"http://127.0.0.1:{port}/\", #{{ max_body: 4000000000 }});"),
+        &[],
+    );
+    r.expect_code(2).no_panic();
+    assert!(
+        r.report["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("32 MiB"),
+        "{:#}",
+        r.report
+    );
+    // Within the ceiling but over the run's memory budget: a limit, never an OOM.
+    sb.config("[policy]\nmax_memory_mb = 24\n");
+    let r = sb.run_script(
+        "budget",
+        &format!("let r = http::get(\"http://127.0.0.1:{port}/\", #{{ max_body: 33554432 }});\nprint(r.body.len());"),
+        &[],
+    );
+    r.expect_code(3).no_panic();
+    let err = r.report["error"].as_str().unwrap_or_default();
+    assert!(err.contains("policy.max_memory_mb"), "{err}");
+    assert!(r.output().is_empty(), "{:?}", r.output());
+    // The ceiling itself holds with a budget that allows it: 32 MiB kept, truncated.
+    sb.config("[policy]\nmax_memory_mb = 1024\n");
+    let r = sb.run_script(
+        "ceiling",
+        &format!("let r = http::get(\"http://127.0.0.1:{port}/\", #{{ max_body: 33554432 }});\nprint(`${{r.body.len()}} ${{r.truncated}}`);"),
+        &[],
+    );
+    r.no_panic();
+    assert_eq!(
+        r.output(),
+        vec![format!("{} true", 32 << 20)],
+        "{}",
+        r.stderr
+    );
 }

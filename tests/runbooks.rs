@@ -726,7 +726,7 @@ fn rollback_checks_out_the_tag_rebuilds_restarts_and_verifies() {
         ],
     );
     git(&work, &["tag", "v1.5.0"]);
-    let sb = demo.sandbox("commands = [\"git\", \"npm\"]\nread_only_commands = [\"git status\", \"git tag\", \"npm outdated\", \"npm audit\"]");
+    let sb = demo.sandbox("commands = [\"git\", \"npm\"]\nread_only_commands = [\"git status --porcelain --untracked-files=no\", \"git tag --list *\", \"npm outdated --json\", \"npm audit --json\"]");
 
     let r = run(&sb, "rollback", &["-p", "tag=v9.9.9"]);
     r.expect_code(1);
@@ -813,7 +813,7 @@ fn rollback_checks_out_the_tag_rebuilds_restarts_and_verifies() {
 fn dependency_audit_summarises_npm_outdated_and_audit() {
     let demo = Demo::start();
     let sb = demo
-        .sandbox("commands = [\"npm\"]\nread_only_commands = [\"npm outdated\", \"npm audit\"]");
+        .sandbox("commands = [\"npm\"]\nread_only_commands = [\"npm outdated --json\", \"npm audit --json\"]");
     // Read-only commands run even under --dry-run.
     let r = run(&sb, "dependency-audit", &["--dry-run", "--timeout", "300"]);
     r.no_panic();

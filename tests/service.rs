@@ -21,6 +21,16 @@ fn audit_of<'a>(records: &'a [Value], action: &str) -> Vec<&'a Value> {
     records.iter().filter(|r| r["action"] == action).collect()
 }
 
+/// The key of the demo service's lock and restart history (its manager identity).
+fn demo_key(app: &Demo) -> String {
+    let spec = runbook::policy::ServiceSpec {
+        manager: "pm2".into(),
+        pm2_home: Some(app.home.path().to_path_buf()),
+        ..Default::default()
+    };
+    runbook::service::guard_key(APP, &spec)
+}
+
 #[test]
 fn pm2_status_hang_health_restart_wait_healthy() {
     let app = Demo::start();
@@ -84,7 +94,11 @@ fn pm2_status_hang_health_restart_wait_healthy() {
     assert_eq!(restarts[0]["outcome"], "done");
     assert_eq!(restarts[0]["target"], APP);
     // The restart count persisted for the rate limit.
-    assert!(sb.state().join("restarts/lowcode-platform.json").exists());
+    assert!(
+        sb.state()
+            .join(format!("restarts/{}.json", demo_key(&app)))
+            .exists()
+    );
 }
 
 #[test]
@@ -101,9 +115,14 @@ fn pm2_concurrent_restart_is_refused_by_the_lock() {
         since: "2026-11-29T09:00:00.000Z".into(),
     };
     let cancel = runbook::cancel::Cancel::never();
-    let lock =
-        runbook::service::guard::ServiceLock::acquire(&sb.state(), APP, &other, None, &cancel)
-            .unwrap();
+    let lock = runbook::service::guard::ServiceLock::acquire(
+        &sb.state(),
+        &demo_key(&app),
+        &other,
+        None,
+        &cancel,
+    )
+    .unwrap();
     let before = app.restart_time();
     let r = sb.run_script("second", r#"service::restart("lowcode-platform");"#, &[]);
     r.expect_code(5).no_panic();
@@ -161,7 +180,9 @@ fn pm2_fourth_restart_in_the_window_is_refused_and_dry_run_changes_nothing() {
     assert_eq!(planned.len(), 1);
     assert_eq!(planned[0]["outcome"], "planned");
     assert!(
-        !sb.state().join("restarts/lowcode-platform.json").exists(),
+        !sb.state()
+            .join(format!("restarts/{}.json", demo_key(&app)))
+            .exists(),
         "a planned restart is not counted"
     );
 
@@ -561,7 +582,7 @@ fn cmd_sandbox() -> Sandbox {
 read = ["."]
 write = ["."]
 commands = ["sh", "git"]
-read_only_commands = ["git status"]
+read_only_commands = ["git status --porcelain"]
 "#,
     );
     sb
@@ -637,6 +658,71 @@ fn cmd_run_dry_run_plans_mutations_but_runs_read_only_commands() {
     assert_eq!(outcomes, ["planned", "done"]);
 }
 
+/// A sandbox with fake `npm` and `git` in `bin/` that append their arguments to `bin/ran`, and
+/// the PATH that finds them first.
+fn fake_tools_sandbox(policy: &str) -> (Sandbox, String) {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sandbox::new();
+    for tool in ["npm", "git"] {
+        let f = sb.file(
+            &format!("bin/{tool}"),
+            &format!("#!/bin/sh\necho \"{tool} $*\" >> \"$(dirname \"$0\")/ran\"\n"),
+        );
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    sb.config(&format!(
+        "[policy]\nread = [\".\"]\nwrite = [\".\"]\ncommands = [\"npm\", \"git\"]\n{policy}\n"
+    ));
+    let path = format!(
+        "{}:{}",
+        sb.path().join("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    (sb, path)
+}
+
+#[test]
+fn read_only_commands_match_the_whole_command_line_under_dry_run() {
+    let (sb, path) = fake_tools_sandbox(
+        r#"read_only_commands = ["npm audit", "git tag", "git status", "git log *"]"#,
+    );
+    sb.file(
+        "ro.rhai",
+        r#"
+        let runs = [
+            cmd::run("npm", ["audit"]),
+            cmd::run("npm", ["audit", "fix", "--force"]),
+            cmd::run("git", ["tag", "-d", "v1"]),
+            cmd::run("git", ["-c", "core.pager=x", "status"]),
+            cmd::run("git", ["status"], #{ env: #{ GIT_DIR: "elsewhere" } }),
+            cmd::run("git", ["log", "--oneline", "-3"]),
+        ];
+        check("six runs", runs.len() == 6);
+        "#,
+    );
+    let out = sb
+        .cmd()
+        .env("PATH", &path)
+        .args(["run", "ro.rhai", "--json", "--dry-run"])
+        .output()
+        .unwrap();
+    let r = common::Run::from_output(out);
+    r.no_panic();
+    let outcomes: Vec<String> = r
+        .effects("cmd.run")
+        .iter()
+        .map(|e| e["outcome"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(
+        outcomes,
+        ["done", "planned", "planned", "planned", "planned", "done"],
+        "{:#}",
+        r.report
+    );
+    let ran = std::fs::read_to_string(sb.path().join("bin/ran")).unwrap_or_default();
+    assert_eq!(ran, "npm audit\ngit log --oneline -3\n", "{ran}");
+}
+
 /// Processes whose command line contains `marker`, not zombies.
 fn live_with(marker: &str) -> Vec<u32> {
     let mut out = Vec::new();
@@ -669,15 +755,237 @@ fn cmd_run_timeout_kills_the_whole_group() {
         "c",
         &format!(
             r#"
-            let r = cmd::run("sh", ["-c", "(trap '' TERM; exec sleep {marker}) & wait"], #{{ timeout_s: 1 }});
-            check("timed out", r.timed_out);
+            cmd::run("sh", ["-c", "(trap '' TERM; exec sleep {marker}) & wait"], #{{ timeout_s: 1 }});
             "#
         ),
         &[],
     );
-    r.expect_code(0).no_panic();
+    // A program's timeout is a limit: exit 3, audited `interrupted` with the timeout.
+    r.expect_code(3).no_panic();
+    assert_eq!(r.report["status"], "limit", "{:#}", r.report);
+    let err = r.report["error"].as_str().unwrap_or_default();
+    assert!(err.contains("timeout after 1 s"), "{err}");
+    let audit = sb.audit();
+    let rec = audit_of(&audit, "cmd.run");
+    assert_eq!(rec.last().unwrap()["outcome"], "interrupted", "{audit:#?}");
+    assert!(
+        rec.last().unwrap()["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("timeout after 1 s")
+    );
     assert!(
         live_with(&format!("sleep {marker}")).is_empty(),
         "grandchild sleep {marker} survived"
     );
+}
+
+// ---- redaction -----------------------------------------------------------------------------
+
+/// Every manager (and `cmd::run`) quoting output that holds a secret: a fake manager binary that
+/// prints a pm2-style process list with `JWT_SECRET`, a `KEY=VALUE` secret and a value of
+/// runbook's own environment, and exits 1. The secrets appear nowhere: not on stdout or stderr,
+/// not in the JSON report, not in the audit log.
+#[test]
+fn manager_and_command_output_is_redacted_everywhere() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sandbox::new();
+    let opaque = "0paqu3-env-v4lue";
+    let fake = sb.file(
+        "bin/fake-manager",
+        "#!/bin/sh\necho \"$RB_TEST_OPAQUE\"\necho 'DB_PASSWORD=hunter22 and more'\n\
+         echo '[{\"name\":\"api\",\"pm2_env\":{\"env\":{\"JWT_SECRET\":\"s3cr3t\"}}}]'\nexit 1\n",
+    );
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let fake = fake.display().to_string();
+    // A "daemon" listening in the pm2 home, so pm2 status asks the fake pm2.
+    std::fs::create_dir_all(sb.path().join("pm2home")).unwrap();
+    let _daemon =
+        std::os::unix::net::UnixListener::bind(sb.path().join("pm2home/rpc.sock")).unwrap();
+    sb.config(&format!(
+        r#"[policy]
+read = ["."]
+write = ["."]
+commands = ["{fake}"]
+
+[services.api-pm2]
+manager = "pm2"
+unit = "api"
+bin = "{fake}"
+pm2_home = "pm2home"
+
+[services.api-sup]
+manager = "supervisor"
+unit = "api"
+bin = "{fake}"
+
+[services.api-sd]
+manager = "systemd"
+unit = "api"
+bin = "{fake}"
+
+[services.api-cmd]
+manager = "command"
+status_cmd = ["{fake}", "status"]
+start_cmd = ["{fake}", "start", "--token=tok3n-arg"]
+"#
+    ));
+    let secrets = ["s3cr3t", "hunter22", opaque, "tok3n-arg"];
+    let run = |name: &str, script: &str| {
+        sb.file(&format!("{name}.rhai"), script);
+        let out = sb
+            .cmd()
+            .env("RB_TEST_OPAQUE", opaque)
+            .args(["run", &format!("{name}.rhai"), "--json"])
+            .output()
+            .unwrap();
+        common::Run::from_output(out)
+    };
+    let mut seen = Vec::new();
+    for svc in ["api-pm2", "api-sup", "api-sd", "api-cmd"] {
+        // Caught: the message printed by the script; uncaught: the run's error.
+        let r = run(
+            "caught",
+            &format!(
+                r#"try {{ service::status("{svc}"); }} catch (e) {{ print(e.message); }}
+                   try {{ service::start("{svc}"); }} catch (e) {{ print(e.message); }}"#
+            ),
+        );
+        r.no_panic();
+        seen.push((format!("{svc} caught"), r));
+        let r = run("uncaught", &format!(r#"service::start("{svc}");"#));
+        r.no_panic();
+        assert_ne!(r.code, 0, "{svc}: {}", r.stdout);
+        seen.push((format!("{svc} uncaught"), r));
+    }
+    // cmd::run: the command line (audit target, errors) and a timeout message.
+    let r = run(
+        "cmd",
+        &format!(
+            r#"let r = cmd::run("{fake}", ["--password=hunter22", "x"]); fail(`code ${{r.code}}`);"#
+        ),
+    );
+    seen.push(("cmd::run".to_string(), r));
+    let audit = std::fs::read_to_string(sb.state().join("audit.jsonl")).unwrap_or_default();
+    for (what, r) in &seen {
+        for s in secrets {
+            assert!(
+                !r.stdout.contains(s) && !r.stderr.contains(s),
+                "{what}: {s} leaked:\nstdout: {}\nstderr: {}",
+                r.stdout,
+                r.stderr
+            );
+        }
+        // The report exists and says something about the failure.
+        assert!(r.report.is_object(), "{what}: {}", r.stdout);
+    }
+    for s in secrets {
+        assert!(!audit.contains(s), "{s} in the audit log:\n{audit}");
+    }
+    // The errors still say what failed.
+    let printed = seen[0].1.output().join("\n");
+    assert!(printed.contains("exit code 1"), "{printed}");
+    assert!(audit.contains("--password=***"), "{audit}");
+}
+
+// ---- identity of a service ------------------------------------------------------------------
+
+/// The restart limit and the lock belong to the service the manager runs, not to its inventory
+/// name: `lowcode-platform` under one pm2 home does not use up the budget of a
+/// `lowcode-platform` under another.
+#[test]
+fn restart_limit_is_keyed_by_the_pm2_home_not_the_name() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sandbox::new();
+    let fake = sb.file(
+        "bin/pm2",
+        "#!/bin/sh\necho \"$PM2_HOME $*\" >> \"$(dirname \"$0\")/calls\"\n\
+         [ \"$1\" = jlist ] && echo '[{\"name\":\"lowcode-platform\",\"pid\":1,\"pm2_env\":{\"status\":\"online\",\"restart_time\":0}}]'\n\
+         exit 0\n",
+    );
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut daemons = Vec::new();
+    for home in ["home1", "home2"] {
+        std::fs::create_dir_all(sb.path().join(home)).unwrap();
+        daemons.push(
+            std::os::unix::net::UnixListener::bind(sb.path().join(home).join("rpc.sock")).unwrap(),
+        );
+    }
+    let config = |home: &str| {
+        sb.config(&format!(
+            "[policy]\nrestart_limit = \"1/10m\"\n\n[services.lowcode-platform]\nmanager = \"pm2\"\nbin = \"{}\"\npm2_home = \"{home}\"\n",
+            fake.display()
+        ));
+    };
+    let restart = || {
+        sb.run_script(
+            "r",
+            r#"let st = service::restart("lowcode-platform"); check("online", st.state == "online");"#,
+            &[],
+        )
+    };
+    config("home1");
+    restart().expect_code(0).no_panic();
+    // Another pm2 home, same inventory name: its own budget.
+    config("home2");
+    restart().expect_code(0).no_panic();
+    // The first one's budget is used up.
+    config("home1");
+    let r = restart();
+    r.expect_code(4).no_panic();
+    assert!(
+        r.report["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("policy.restart_limit"),
+        "{:#}",
+        r.report
+    );
+    let calls = std::fs::read_to_string(sb.path().join("bin/calls")).unwrap();
+    let restarts: Vec<&str> = calls
+        .lines()
+        .filter(|l| l.ends_with("restart lowcode-platform"))
+        .collect();
+    assert_eq!(restarts.len(), 2, "{calls}");
+    assert!(
+        restarts[0].contains("home1") && restarts[1].contains("home2"),
+        "{calls}"
+    );
+    // Two keys, two lock files.
+    // (The folder also holds the runbook's own run lock.)
+    let locks = std::fs::read_dir(sb.state().join("locks"))
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("lowcode-platform@pm2-")
+        })
+        .count();
+    assert_eq!(locks, 2);
+}
+
+/// `pm2 jlist` on a pm2 home with no daemon spawns one; `service::status` must not.
+#[test]
+fn pm2_status_does_not_start_a_daemon() {
+    let sb = Sandbox::new();
+    let home = sb.path().join("emptyhome");
+    std::fs::create_dir_all(&home).unwrap();
+    sb.config(&format!(
+        "[services.api]\nmanager = \"pm2\"\nbin = \"{}\"\npm2_home = \"{}\"\n",
+        common::demo::pm2_bin().display(),
+        home.display()
+    ));
+    let r = sb.run_script(
+        "st",
+        r#"let st = service::status("api"); print(st.state); print(st.detail);"#,
+        &[],
+    );
+    r.expect_code(6).no_panic();
+    assert_eq!(r.output()[0], "stopped", "{:?}", r.output());
+    assert!(r.output()[1].contains("no pm2 daemon"), "{:?}", r.output());
+    for f in ["rpc.sock", "pub.sock", "pm2.pid"] {
+        assert!(!home.join(f).exists(), "{f} appeared: a daemon was started");
+    }
+    assert!(live_with(&home.display().to_string()).is_empty());
 }

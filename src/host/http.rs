@@ -28,6 +28,13 @@ use crate::error::Error;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(5000);
 /// Default cap on the bytes of a response body kept.
 pub const DEFAULT_MAX_BODY: usize = 1 << 20;
+/// Hard ceiling of `max_body` (32 MiB): a larger cap is refused, whatever the memory budget.
+/// (A script value holds at most 64 MiB of text in all, headers included.)
+pub const MAX_BODY_CEILING: usize = 32 << 20;
+/// Memory a JSON body may take once parsed, as a multiple of its size (serde_json values of
+/// small members take several times their text); a body whose parse could pass the memory
+/// budget is refused rather than parsed.
+pub const JSON_GROWTH: u64 = 8;
 /// Most redirects followed in one request (with `follow_redirects`).
 pub const MAX_REDIRECTS: usize = 10;
 
@@ -73,6 +80,10 @@ pub struct RequestOpts {
     pub max_body: usize,
     /// Ctrl-C and the run's deadline; the request is cut short by them.
     pub cancel: Cancel,
+    /// Bytes the whole process may have allocated (`policy.max_memory_mb`, counted by
+    /// [`crate::alloc`]); reading the body stops with a `Memory` error before passing it.
+    /// 0: no budget.
+    pub max_memory: u64,
 }
 
 impl Default for RequestOpts {
@@ -84,6 +95,7 @@ impl Default for RequestOpts {
             body: None,
             max_body: DEFAULT_MAX_BODY,
             cancel: Cancel::never(),
+            max_memory: 0,
         }
     }
 }
@@ -128,6 +140,8 @@ pub enum ErrorKind {
     Interrupted,
     /// The run's wall-clock deadline passed.
     Limit,
+    /// The body would have passed the run's memory budget (`policy.max_memory_mb`).
+    Memory,
 }
 
 impl ErrorKind {
@@ -143,6 +157,7 @@ impl ErrorKind {
             ErrorKind::Request => "request",
             ErrorKind::Interrupted => "interrupted",
             ErrorKind::Limit => "limit",
+            ErrorKind::Memory => "memory",
         }
     }
 }
@@ -168,6 +183,7 @@ impl From<HttpError> for Error {
         match e.kind {
             ErrorKind::Interrupted => Error::Interrupted,
             ErrorKind::Limit => Error::Limit(format!("wall-clock timeout during {}", e.message)),
+            ErrorKind::Memory => Error::Limit(e.message),
             _ => Error::Failed(e.to_string()),
         }
     }
@@ -366,7 +382,42 @@ fn looks_like_json(content_type: Option<&str>, body: &[u8]) -> bool {
 
 /// Send one request and read the response (body capped). Errors carry a kind; a non-2xx status is
 /// not an error here (`ok` is false).
+///
+/// The request runs on a worker thread ([`crate::host::wait_on_worker`]): Ctrl-C
+/// (`Interrupted`) and the run's deadline (`Limit`) end the wait within
+/// [`crate::host::CANCEL_POLL`] whatever the request is blocked on (DNS, connect, TLS, a server
+/// that never answers); the request's own timeout is capped by the time left in the run.
 pub fn request(
+    method: Method,
+    url: &str,
+    opts: &RequestOpts,
+) -> std::result::Result<Response, HttpError> {
+    let start = Instant::now();
+    let (u, _host) = parse_url(url)?;
+    let (owned_url, owned_opts) = (url.to_string(), opts.clone());
+    match crate::host::wait_on_worker(&opts.cancel, move || {
+        request_on_this_thread(method, &owned_url, &owned_opts)
+    }) {
+        Ok(r) => r,
+        Err(e) => Err(HttpError {
+            kind: match e {
+                Error::Interrupted => ErrorKind::Interrupted,
+                Error::Limit(_) => ErrorKind::Limit,
+                _ => ErrorKind::Request,
+            },
+            message: match e {
+                Error::Interrupted | Error::Limit(_) => {
+                    format!("{} {}", method.as_reqwest(), public_url(&u))
+                }
+                other => format!("{} {}: {other}", method.as_reqwest(), public_url(&u)),
+            },
+            elapsed_ms: start.elapsed().as_millis() as u64,
+        }),
+    }
+}
+
+/// [`request`] on the calling thread (blocking until the request's own timeout).
+fn request_on_this_thread(
     method: Method,
     url: &str,
     opts: &RequestOpts,
@@ -474,6 +525,15 @@ pub fn request(
             .or_insert(v);
     }
 
+    let over_budget = |what: &str| HttpError {
+        kind: ErrorKind::Memory,
+        message: format!(
+            "{} {url}: {what} would pass the memory budget of {} MiB (policy.max_memory_mb)",
+            method.as_reqwest(),
+            opts.max_memory >> 20
+        ),
+        elapsed_ms: ms(start),
+    };
     let mut body = Vec::new();
     let mut truncated = false;
     if method != Method::Head {
@@ -490,7 +550,16 @@ pub fn request(
             if n == 0 {
                 break;
             }
-            let room = opts.max_body.saturating_sub(body.len());
+            if opts.max_memory > 0 && crate::alloc::allocated() + n as u64 > opts.max_memory {
+                return Err(over_budget(&format!(
+                    "{} bytes of the body",
+                    body.len() + n
+                )));
+            }
+            let room = opts
+                .max_body
+                .min(MAX_BODY_CEILING)
+                .saturating_sub(body.len());
             if n > room {
                 body.extend_from_slice(&buf[..room]);
                 truncated = true;
@@ -507,18 +576,31 @@ pub fn request(
         }
     }
 
-    let json =
-        if !truncated && looks_like_json(headers.get("content-type").map(String::as_str), &body) {
-            serde_json::from_slice(&body).ok()
-        } else {
-            None
-        };
+    let is_json =
+        !truncated && looks_like_json(headers.get("content-type").map(String::as_str), &body);
+    if is_json
+        && opts.max_memory > 0
+        && crate::alloc::allocated() + JSON_GROWTH * body.len() as u64 > opts.max_memory
+    {
+        return Err(over_budget(&format!(
+            "parsing the {}-byte JSON body",
+            body.len()
+        )));
+    }
+    let json = if is_json {
+        serde_json::from_slice(&body).ok()
+    } else {
+        None
+    };
+    // Valid UTF-8 (the usual case) is kept without a copy.
+    let body = String::from_utf8(body)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
     Ok(Response {
         status,
         ok: (200..300).contains(&status),
         elapsed_ms: ms(start),
         headers,
-        body: String::from_utf8_lossy(&body).into_owned(),
+        body,
         json,
         truncated,
     })

@@ -1,5 +1,6 @@
 //! Test helpers for the host primitives: real servers on 127.0.0.1 and certificates generated at
-//! test time with rcgen.
+//! test time with rcgen. The unit tests use it as `crate::host::testutil`; `tests/host.rs`
+//! includes this same file (`#[path]`), so it uses nothing of the crate.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -115,7 +116,7 @@ pub fn self_signed(names: &[&str], not_before: i64, not_after: i64) -> Leaf {
 /// A rustls TLS server on 127.0.0.1 serving `leaf`; it answers any request with `200 ok`.
 /// Returns the port. The server lives until the test process ends.
 pub fn tls_server(leaf: &Leaf) -> u16 {
-    let provider = crate::host::tls::crypto_provider();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()

@@ -29,6 +29,9 @@ use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 
 use crate::error::{Error, Result};
 
+/// Largest PEM file `cert_file` reads (a bundle of a few hundred certificates fits).
+pub const MAX_PEM_BYTES: u64 = 4 << 20;
+
 /// Default deadline for connecting and completing the handshake.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(5000);
 
@@ -45,12 +48,19 @@ pub struct CertInfo {
     pub not_before: String,
     /// End of validity, RFC 3339 UTC.
     pub not_after: String,
-    /// Whole days until `not_after`, fractions floored (negative once expired).
+    /// Whole days until `not_after`, truncated toward zero: 9.9 days left → 9, expired 1.5 days
+    /// ago → -1, expired 23 hours ago → 0 (then `expired` is true — test `expired`, not the sign).
     pub days_left: i64,
     /// `not_after` has passed.
     pub expired: bool,
     /// The chain verifies now against the system's roots (and names the host, for a server).
     pub trusted: bool,
+    /// SHA-256 of the leaf certificate's DER bytes, upper-case hex pairs joined by `:` — the
+    /// form of `openssl x509 -noout -fingerprint -sha256`.
+    pub fingerprint: String,
+    /// The serial number, lower-case hex pairs joined by `:` (as x509-parser and
+    /// `openssl x509 -noout -serial` print it, the latter without colons).
+    pub serial: String,
 }
 
 /// The process-wide rustls crypto provider (`ring`), installed as the default on first use so
@@ -88,6 +98,9 @@ pub struct CertOpts {
     pub timeout: Duration,
     /// Roots deciding `trusted` (default: the system's).
     pub roots: Option<Arc<RootCertStore>>,
+    /// Ctrl-C and the run's deadline: the wait for resolving, connecting and the handshake ends
+    /// within [`crate::host::CANCEL_POLL`] of either.
+    pub cancel: crate::cancel::Cancel,
 }
 
 impl Default for CertOpts {
@@ -95,6 +108,7 @@ impl Default for CertOpts {
         CertOpts {
             timeout: DEFAULT_TIMEOUT,
             roots: None,
+            cancel: crate::cancel::Cancel::never(),
         }
     }
 }
@@ -175,7 +189,8 @@ pub fn cert(host_port: &str) -> Result<CertInfo> {
 /// expired, self-signed or misnamed certificate is not an error.
 pub fn cert_with(host_port: &str, opts: &CertOpts) -> Result<CertInfo> {
     let (host, port) = split_host_port(host_port)?;
-    let chain = fetch_chain(&host, port, opts.timeout)?;
+    let (h, timeout) = (host.clone(), opts.timeout);
+    let chain = crate::host::wait_on_worker(&opts.cancel, move || fetch_chain(&h, port, timeout))??;
     let server_name = ServerName::try_from(host.clone())
         .map_err(|_| Error::Usage(format!("tls::cert: {host:?} is not a valid host name")))?;
     let roots = opts.roots.clone().unwrap_or_else(system_roots);
@@ -273,6 +288,17 @@ fn fetch_chain(host: &str, port: u16, timeout: Duration) -> Result<Vec<Certifica
             {
                 return Err(timed_out());
             }
+            // A plain-HTTP (or other) server answers the ClientHello with something that is not
+            // a TLS record.
+            Err(e)
+                if e.get_ref()
+                    .and_then(|i| i.downcast_ref::<rustls::Error>())
+                    .is_some_and(|r| matches!(r, rustls::Error::InvalidMessage(_))) =>
+            {
+                return Err(fail(
+                    "does not speak TLS (the server answered the TLS handshake with something else, e.g. plain HTTP)",
+                ));
+            }
             Err(e) => return Err(fail(&format!("TLS handshake: {e}"))),
         }
     }
@@ -298,7 +324,21 @@ pub fn cert_file(path: &Path) -> Result<CertInfo> {
 
 /// [`cert_file`] with explicit roots.
 pub fn cert_file_with(path: &Path, roots: &RootCertStore) -> Result<CertInfo> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io("reading certificate", path, e))?;
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(
+            crate::host::open_regular(path, "reading certificate")?,
+            MAX_PEM_BYTES + 1,
+        ),
+        &mut bytes,
+    )
+    .map_err(|e| Error::io("reading certificate", path, e))?;
+    if bytes.len() as u64 > MAX_PEM_BYTES {
+        return Err(Error::Limit(format!(
+            "tls::cert_file {}: larger than {MAX_PEM_BYTES} bytes",
+            path.display()
+        )));
+    }
     let mut certs = Vec::new();
     for item in CertificateDer::pem_slice_iter(&bytes) {
         let c = item.map_err(|e| {
@@ -362,7 +402,7 @@ pub fn describe(
     let (not_before, _) = rfc3339(x.validity().not_before.timestamp())?;
     let (not_after, end) = rfc3339(x.validity().not_after.timestamp())?;
     let secs_left = (end - now).num_milliseconds() as f64 / 1000.0;
-    let days_left = (secs_left / 86_400.0).floor() as i64;
+    let days_left = (secs_left / 86_400.0).trunc() as i64;
     let expired = now > end;
 
     let trusted = {
@@ -396,6 +436,15 @@ pub fn describe(
         days_left,
         expired,
         trusted,
+        fingerprint: {
+            use sha2::Digest;
+            sha2::Sha256::digest(leaf.as_ref())
+                .iter()
+                .map(|b| format!("{b:02X}"))
+                .collect::<Vec<_>>()
+                .join(":")
+        },
+        serial: x.raw_serial_as_string(),
     })
 }
 
@@ -410,6 +459,7 @@ mod tests {
         CertOpts {
             timeout: Duration::from_secs(5),
             roots: Some(pki.roots()),
+            ..CertOpts::default()
         }
     }
 
@@ -445,7 +495,8 @@ mod tests {
         let port = tls_server(&leaf);
         let c = cert_with(&format!("localhost:{port}"), &opts(&pki)).unwrap();
         assert!(c.expired);
-        assert_eq!(c.days_left, -1);
+        // 23 hours past expiry: no whole day yet.
+        assert_eq!(c.days_left, 0);
         assert!(!c.trusted, "an expired certificate is not trusted");
     }
 
@@ -494,7 +545,7 @@ mod tests {
             &format!("127.0.0.1:{port}"),
             &CertOpts {
                 timeout: Duration::from_millis(300),
-                roots: None,
+                ..CertOpts::default()
             },
         )
         .unwrap_err();
@@ -521,7 +572,7 @@ mod tests {
     }
 
     #[test]
-    fn days_left_floors_fractional_days() {
+    fn days_left_truncates_toward_zero() {
         let leaf = self_signed(&["localhost"], now() - DAY, now() + 10 * DAY);
         let roots = RootCertStore::empty();
         let at = |t: i64| DateTime::<Utc>::from_timestamp(t, 0).unwrap();
@@ -532,10 +583,47 @@ mod tests {
         assert!(!c.expired);
         let c = describe(&leaf.chain, None, &roots, at(end - 10 * DAY)).unwrap();
         assert_eq!(c.days_left, 10);
-        // Half a day after expiry: -1, and expired.
+        // Half a day after expiry: 0 whole days, and expired.
         let c = describe(&leaf.chain, None, &roots, at(end + DAY / 2)).unwrap();
+        assert_eq!(c.days_left, 0);
+        assert!(c.expired);
+        // A day and a minute after expiry: -1 (not -2), expired.
+        let c = describe(&leaf.chain, None, &roots, at(end + DAY + 60)).unwrap();
         assert_eq!(c.days_left, -1);
         assert!(c.expired);
+        // The fingerprint is the SHA-256 of the DER, the serial in hex.
+        use sha2::Digest;
+        let want = sha2::Sha256::digest(leaf.chain[0].as_ref())
+            .iter()
+            .map(|b| format!("{b:02X}"))
+            .collect::<Vec<_>>()
+            .join(":");
+        assert_eq!(c.fingerprint, want);
+        assert_eq!(c.fingerprint.len(), 32 * 3 - 1);
+        assert!(
+            !c.serial.is_empty()
+                && c.serial
+                    .chars()
+                    .all(|ch| ch.is_ascii_hexdigit() || ch == ':')
+        );
+    }
+
+    #[test]
+    fn a_plain_http_port_does_not_speak_tls() {
+        // What Node's HTTP server does with bytes that are not HTTP: 400 and close.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            use std::io::Read;
+            for mut s in listener.incoming().flatten() {
+                let mut buf = [0u8; 1024];
+                let _ = s.read(&mut buf);
+                let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
+            }
+        });
+        let err = cert_with(&format!("127.0.0.1:{port}"), &CertOpts::default()).unwrap_err();
+        assert_eq!(err.kind(), "failed");
+        assert!(err.to_string().contains("does not speak TLS"), "{err}");
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! `cmd::` — programs the policy allows (`policy.commands`), run without a shell on the same
 //! process runner as the service managers: own process group, stdin from `/dev/null`, output
 //! capped at 1 MiB per stream, the whole group ended on timeout. Every run is an effect;
-//! programs listed in `policy.read_only_commands` (`npm outdated`, `git status`) also run under
-//! `--dry-run`.
+//! command lines listed in `policy.read_only_commands` (`npm outdated --json`, `git status`) —
+//! matched on the whole argument vector, with no `env` override — also run under `--dry-run`.
 
 use std::path::Path;
 use std::time::Duration;
@@ -32,12 +32,16 @@ pub mod cmd_module {
     ///
     /// `code` is the exit code (`128 + N` when killed by signal N; `()` when planned);
     /// `stdout`/`stderr` are text capped at 1 MiB each (`truncated` says whether either was
-    /// cut); `duration_ms` wall time; `timed_out` whether the timeout ended it (the whole process
-    /// group is killed then); `planned` is true under `--dry-run` for a program that is not
-    /// read-only, which is then not run. A non-zero exit code does not throw.
+    /// cut); `duration_ms` wall time; `timed_out` is always false (kept for older scripts: a
+    /// timeout throws, see below); `planned` is true under `--dry-run` for a command that is not
+    /// read-only, which is then not run. A command is read-only when `program` and every argument
+    /// equal an entry of `policy.read_only_commands` (a trailing `*` in the entry allows further
+    /// arguments) and no `env` option is given. A non-zero exit code does not throw.
     ///
     /// Throws when `program` is not in `policy.commands` (`denied`), cannot be started
-    /// (`failed`, naming it), `args` holds a non-string, or the run is interrupted.
+    /// (`failed`, naming it), `args` holds a non-string, or the run is interrupted. A program
+    /// still running after `timeout_s` has its whole process group ended and throws `limit`
+    /// ("… timeout after N s", exit 3 unless caught; audited `interrupted`).
     #[rhai_fn(name = "run", return_raw)]
     pub fn run2(ncc: NativeCallContext, program: &str, args: Array) -> RhaiResult<Map> {
         run3(ncc, program, args, Map::new())
@@ -45,7 +49,8 @@ pub mod cmd_module {
 
     /// `cmd::run` with options:
     /// * `cwd` — working folder (must be inside the policy's read roots);
-    /// * `timeout_s` — seconds before the process group is killed (default 60, at most 86400);
+    /// * `timeout_s` — seconds before the process group is killed and a `limit` error thrown
+    ///   (default 60, at most 86400);
     /// * `env` — map of extra environment variables (their values never reach the audit log).
     ///
     /// Throws as `cmd::run(program, args)`, and on unknown or ill-typed options.
@@ -156,8 +161,12 @@ pub fn run(c: &Ctx, program: &str, args: Array, opts: Map) -> Result<Map> {
     let mut spec = Spec::new(program, args.iter()).timeout(Duration::from_secs(timeout_s));
     spec.cwd = cwd.clone();
     spec.env = env.iter().map(|(k, v)| (k.into(), v.into())).collect();
-    let target = spec.display();
-    let read_only = c.config.is_read_only_command(program, &args);
+    // The command line is the audit target and appears in errors: `--password=x` style
+    // arguments and values of runbook's own environment are masked there.
+    let target = crate::redact::redact(&spec.display());
+    // An environment override can change what any program does (`GIT_DIR`, `NODE_OPTIONS`,
+    // `npm_config_*`), so a read-only command line with `env` is an ordinary effect.
+    let read_only = env.is_empty() && c.config.is_read_only_command(program, &args);
     let audit_args = json!({
         "cwd": cwd.as_ref().map(|d| d.display().to_string()),
         "timeout_s": timeout_s,
@@ -186,13 +195,21 @@ pub fn run(c: &Ctx, program: &str, args: Array, opts: Map) -> Result<Map> {
                 crate::effects::npm_script(&dir, &npm_args)
             })],
         },
-        || match pinned_program(program, &env) {
-            Some(found) => {
-                let mut spec = spec.clone();
-                spec.program = found?.into();
-                proc::run(&spec, &c.cancel)
+        || {
+            let out = match pinned_program(program, &env) {
+                Some(found) => {
+                    let mut spec = spec.clone();
+                    spec.program = found?.into();
+                    proc::run(&spec, &c.cancel)?
+                }
+                None => proc::run(&spec, &c.cancel)?,
+            };
+            if out.timed_out {
+                return Err(Error::Limit(format!(
+                    "`{target}` timeout after {timeout_s} s; its process group was ended"
+                )));
             }
-            None => proc::run(&spec, &c.cancel),
+            Ok(out)
         },
     )?;
     Ok(result_map(out))

@@ -186,9 +186,10 @@ pub mod fs_module {
     }
 }
 
-/// Read at most `cap` bytes of `path` as lossy UTF-8; larger files are a `Limit` error.
+/// Read at most `cap` bytes of `path` as lossy UTF-8; larger files are a `Limit` error, and
+/// anything but a regular file (FIFO, socket, device) an `io` error naming it.
 pub fn read_capped(path: &Path, cap: u64) -> Result<String> {
-    let f = std::fs::File::open(path).map_err(|e| Error::io("reading", path, e))?;
+    let f = crate::host::open_regular(path, "reading")?;
     let mut buf = Vec::new();
     f.take(cap + 1)
         .read_to_end(&mut buf)
@@ -267,10 +268,10 @@ pub fn find_files(
     Ok(out)
 }
 
-/// Streamed SHA-256 of a file as lowercase hex.
+/// Streamed SHA-256 of a file as lowercase hex; anything but a regular file is an `io` error.
 pub fn sha256_file(path: &Path, cancel: &crate::cancel::Cancel) -> Result<String> {
     use sha2::Digest;
-    let mut f = std::fs::File::open(path).map_err(|e| Error::io("reading", path, e))?;
+    let mut f = crate::host::open_regular(path, "reading")?;
     let mut h = sha2::Sha256::new();
     let mut buf = vec![0u8; 256 << 10];
     loop {
@@ -330,6 +331,7 @@ fn write_effect(c: &Ctx, path: &Path, bytes: &[u8], append: bool) -> Result<()> 
         || {
             let real = c.config.check_write(path)?;
             if append {
+                crate::host::refuse_non_regular(&real, "appending to")?;
                 let mut f = std::fs::OpenOptions::new()
                     .create(true)
                     .append(true)
@@ -370,7 +372,12 @@ fn copy_effect(c: &Ctx, from: &Path, to: &Path) -> Result<i64> {
                 .suffix(".partial")
                 .tempfile_in(dir)
                 .map_err(|e| Error::io("creating temporary file in", dir, e))?;
-            let n = std::fs::copy(&src, tmp.path()).map_err(|e| Error::io("copying", &src, e))?;
+            let mut from_file = crate::host::open_regular(&src, "copying")?;
+            let n = std::io::copy(&mut from_file, &mut tmp.as_file())
+                .map_err(|e| Error::io("copying", &src, e))?;
+            if let Ok(meta) = from_file.metadata() {
+                let _ = std::fs::set_permissions(tmp.path(), meta.permissions());
+            }
             tmp.as_file()
                 .sync_all()
                 .map_err(|e| Error::io("syncing", tmp.path(), e))?;

@@ -69,6 +69,12 @@ fn request_opts(func: &str, opts: Map, with_body: bool, c: &Ctx) -> Result<Reque
         )));
     }
     let max_body = o.uint("max_body", h::DEFAULT_MAX_BODY as u64)?;
+    if max_body > h::MAX_BODY_CEILING as u64 {
+        return Err(Error::Usage(format!(
+            "{func}: option \"max_body\" must be at most {} (32 MiB), got {max_body}",
+            h::MAX_BODY_CEILING
+        )));
+    }
     Ok(RequestOpts {
         timeout: Duration::from_millis(timeout_ms),
         headers,
@@ -76,6 +82,7 @@ fn request_opts(func: &str, opts: Map, with_body: bool, c: &Ctx) -> Result<Reque
         body,
         max_body: usize::try_from(max_body).unwrap_or(usize::MAX),
         cancel: c.cancel.clone(),
+        max_memory: c.config.policy.max_memory_mb.saturating_mul(1 << 20),
     })
 }
 
@@ -151,8 +158,11 @@ fn check_request(c: &Ctx, url: &str, opts: Map) -> Result<h::CheckResult> {
     let o = request_opts("http::check", opts, false, c)?;
     allowed_host(c, "http.check", url)?;
     let r = h::check_with(url, &o);
-    // Ctrl-C and the run's deadline still stop the run.
+    // Ctrl-C, the run's deadline and the memory budget still stop the run.
     c.cancel.check()?;
+    if r.error.as_deref() == Some(h::ErrorKind::Memory.as_str()) {
+        return Err(Error::Limit(r.message.unwrap_or_default()));
+    }
     Ok(r)
 }
 
@@ -178,7 +188,9 @@ pub mod http_module {
     /// * `opts.headers` — map of request headers.
     /// * `opts.follow_redirects` — follow 3xx to the same host (default false: the 3xx is returned;
     ///   a redirect to another host is refused).
-    /// * `opts.max_body` — body bytes kept (default 1048576); beyond it `truncated` is true.
+    /// * `opts.max_body` — body bytes kept (default 1048576, at most 33554432 = 32 MiB); beyond
+    ///   it `truncated` is true. What is read counts against `policy.max_memory_mb`: a body that
+    ///   would pass it (or whose JSON parse could, at 8× its size) throws `limit` (exit 3).
     ///
     /// `status` is the HTTP code, `ok` whether it is 2xx, `elapsed_ms` the time taken, `headers` a
     /// map with lower-case names, `body` the text, `json` the body parsed as JSON when it is JSON

@@ -341,7 +341,9 @@ pub fn health_of(c: &Ctx, name: &str, timeout: Duration) -> Result<Health> {
     })?;
     allowed_url(c, "service.health", url)?;
     c.cancel.check()?;
-    Ok(svc::check_health(url, bounded(c, timeout)))
+    let h = svc::check_health(url, bounded(c, timeout), &c.cancel);
+    c.cancel.check()?;
+    Ok(h)
 }
 
 /// `timeout`, but never past the run's deadline.
@@ -386,8 +388,11 @@ pub fn act(c: &Ctx, name: &str, action: Action, opts: Map) -> Result<Status> {
     let effect = format!("service.{}", action.verb());
     let spec = c.allow_service(&effect, name)?;
     let mgr = manager(c, name, &spec)?;
+    // Keyed by the manager's identity, not the name alone: a same-named service under another
+    // pm2 home (or manager) has its own lock and restart budget.
+    let key = svc::guard_key(name, &spec);
     let limit = if action == Action::Restart {
-        let lim = RestartLimit::new(&c.config.state_dir, name, &c.config.policy.restart_limit)?;
+        let lim = RestartLimit::new(&c.config.state_dir, &key, &c.config.policy.restart_limit)?;
         // Checked before the effect too, so a refusal is audited as a denial, also in a dry run.
         lim.check(now_ms()).map_err(|e| c.deny(&effect, name, e))?;
         Some(lim)
@@ -410,7 +415,7 @@ pub fn act(c: &Ctx, name: &str, action: Action, opts: Map) -> Result<Status> {
         || {
             let _lock = ServiceLock::acquire(
                 &c.config.state_dir,
-                name,
+                &key,
                 &Holder::me(&c.run_id, &c.runbook, &effect),
                 wait,
                 &c.cancel,
@@ -435,6 +440,7 @@ pub fn signal_effect(c: &Ctx, name: &str, sig: &str) -> Result<bool> {
     let (sig_name, _) = svc::signal_number(sig)?;
     let spec = c.allow_service("service.signal", name)?;
     let mgr = manager(c, name, &spec)?;
+    let key = svc::guard_key(name, &spec);
     let args = json!({ "manager": spec.manager, "signal": sig_name });
     let needs = [Need::Service(name.to_string())];
     let mgr_pre = &mgr;
@@ -453,7 +459,7 @@ pub fn signal_effect(c: &Ctx, name: &str, sig: &str) -> Result<bool> {
         || {
             let _lock = ServiceLock::acquire(
                 &c.config.state_dir,
-                name,
+                &key,
                 &Holder::me(&c.run_id, &c.runbook, "service.signal"),
                 None,
                 &c.cancel,
@@ -512,8 +518,13 @@ pub fn wait_healthy_of(c: &Ctx, name: &str, timeout_s: i64) -> Result<bool> {
     let mgr = manager(c, name, &spec)?;
     let settle = Duration::from_secs(spec.settle_s.unwrap_or(svc::DEFAULT_SETTLE_S));
     let url = spec.health_url.clone();
-    let probe =
-        |u: &str| svc::check_health(u, bounded(c, Duration::from_millis(HEALTH_TIMEOUT_MS)));
+    let probe = |u: &str| {
+        svc::check_health(
+            u,
+            bounded(c, Duration::from_millis(HEALTH_TIMEOUT_MS)),
+            &c.cancel,
+        )
+    };
     let health_fn;
     let health: Option<&dyn Fn() -> Health> = match &url {
         Some(u) => {

@@ -35,6 +35,7 @@ fn cert_at(c: &Ctx, host_port: &str, opts: Map) -> Result<CertInfo> {
         &CertOpts {
             timeout,
             roots: None,
+            cancel: c.cancel.clone(),
         },
     );
     c.cancel.check()?;
@@ -54,24 +55,27 @@ pub mod tls_module {
     use rhai::Map;
 
     /// The certificate of the TLS server at `host_port` (`"example.com:443"`, `"[::1]:8443"`; the
-    /// port defaults to 443) → `#{subject, issuer, sans, not_before, not_after, days_left, expired, trusted}`.
+    /// port defaults to 443) → `#{subject, issuer, sans, not_before, not_after, days_left, expired, trusted, fingerprint, serial}`.
     ///
     /// `subject`/`issuer` are distinguished names (`CN=…, O=…`), `sans` the subject alternative
     /// names (DNS names and IP addresses), `not_before`/`not_after` RFC 3339 UTC, `days_left`
-    /// whole days until `not_after` (fractions floored; negative once expired), `expired` whether
-    /// `not_after` has passed, `trusted` whether the chain the server sent verifies now against
+    /// whole days until `not_after` truncated toward zero (9.9 → 9; expired 23 h ago → 0,
+    /// 1.5 days ago → -1), `expired` whether `not_after` has passed (test it, not the sign),
+    /// `fingerprint` the SHA-256 of the leaf's DER (`AB:CD:…`, as openssl prints it), `serial`
+    /// the serial number in hex (`01:a2:…`), `trusted` whether the chain the server sent verifies now against
     /// the system's certificate store for this host name. An expired, self-signed or misnamed
     /// certificate is reported, not thrown. Deadline 5000 ms for connect and handshake.
     ///
     /// Throws `denied` when the host is not in `policy.http_hosts`; `usage` when `host_port` is not
-    /// host:port; `failed` when the server cannot be reached or completes no TLS handshake in time.
+    /// host:port; `failed` when the server cannot be reached, completes no TLS handshake in time,
+    /// or does not speak TLS (a plain-HTTP port: "… does not speak TLS").
     #[rhai_fn(name = "cert", return_raw)]
     pub fn cert1(ncc: NativeCallContext, host_port: &str) -> RhaiResult<Map> {
         cert2(ncc, host_port, Map::new())
     }
 
     /// `cert(host_port)` with options: `timeout_ms` — deadline for connect and handshake
-    /// (default 5000) → `#{subject, issuer, sans, not_before, not_after, days_left, expired, trusted}`.
+    /// (default 5000) → `#{subject, issuer, sans, not_before, not_after, days_left, expired, trusted, fingerprint, serial}`.
     ///
     /// Throws like `cert(host_port)`, and `usage` for an unknown or ill-typed option.
     #[rhai_fn(name = "cert", return_raw)]
@@ -80,7 +84,7 @@ pub mod tls_module {
         to_map(&info)
     }
 
-    /// The certificate in PEM file `path` → `#{subject, issuer, sans, not_before, not_after, days_left, expired, trusted}`.
+    /// The certificate in PEM file `path` → `#{subject, issuer, sans, not_before, not_after, days_left, expired, trusted, fingerprint, serial}`.
     ///
     /// For a chain (`fullchain.pem`) the leaf is reported: the first certificate that is not a CA;
     /// the others serve as intermediates. `trusted`: the chain verifies now against the system's

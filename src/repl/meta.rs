@@ -102,7 +102,7 @@ impl Session {
                 "Type Rhai code: variables, functions and imports stay for the whole session."
             );
             println!(
-                "Values are printed as tables; effects ask first (:yes on to skip, :dry on to plan only).\n"
+                "Values are printed as tables; effects ask first (:yes on to skip, :dry on to plan only; under :dry only exact policy.read_only_commands lines run).\n"
             );
             println!("Commands:");
             for (m, args, what) in META {

@@ -117,7 +117,7 @@ impl ServiceManager for CommandManager {
             if first.is_empty() {
                 String::new()
             } else {
-                format!(": {}", crate::proc::clip(first.trim(), 200))
+                format!(": {}", crate::redact::quote(first.trim(), 200))
             }
         );
         fill_from_process_table(&mut st);
@@ -234,12 +234,19 @@ mod tests {
         let m = CommandManager::new("demo", &spec, Caller::new(&spec, &Cancel::never()));
         assert_eq!(m.status().unwrap().state, State::Stopped);
         m.start().unwrap();
-        // Let the daemon finish exec'ing before its memory is sampled.
-        std::thread::sleep(std::time::Duration::from_millis(200));
-        let st = m.status().unwrap();
-        assert_eq!(st.state, State::Online, "{st:?} in {d}");
+        // The daemon may still be exec'ing `sleep` (no resident memory yet): wait, with a
+        // deadline, until the process table shows it.
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let st = loop {
+            let st = m.status().unwrap();
+            assert_eq!(st.state, State::Online, "{st:?} in {d}");
+            if st.memory > 0 || std::time::Instant::now() >= until {
+                break st;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
         let pid = st.pid.unwrap();
-        assert!(st.memory > 0, "{st:?}");
+        assert!(st.memory > 0, "no memory within 10 s: {st:?}");
         m.signal("SIGCONT").unwrap();
         m.restart().unwrap();
         let st2 = m.status().unwrap();

@@ -1,11 +1,14 @@
 //! What keeps acting on a service safe across runs: the per-service lock and the restart rate
 //! limit, both kept in the tool's state directory (`Config::state_dir`).
 //!
-//! * `STATE_DIR/locks/SERVICE.lock` — an exclusive `flock` (fs4) held while a run acts on the
+//! Both are keyed by [`crate::service::guard_key`] (`NAME@KIND-HASH` of the manager's identity),
+//! not the inventory name alone: a same-named service under another pm2 home is another service.
+//!
+//! * `STATE_DIR/locks/KEY.lock` — an exclusive `flock` (fs4) held while a run acts on the
 //!   service. The holder writes who it is (pid, run id, runbook, user, action, since) into the
 //!   file, so a second run is told who holds it; it fails at once, or waits up to a given time.
 //!   The kernel drops the lock when the holder exits, however it exits.
-//! * `STATE_DIR/restarts/SERVICE.json` — the times of recent restarts. `policy.restart_limit`
+//! * `STATE_DIR/restarts/KEY.json` — the times of recent restarts. `policy.restart_limit`
 //!   (`"3/10m"`) allows N restarts per window; one more is refused with the time it will be
 //!   allowed again. Read and written only under the lock.
 

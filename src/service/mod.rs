@@ -166,6 +166,56 @@ pub fn manager_for(
     })
 }
 
+/// What tells inventory service `name` apart from every other service on the host, whatever its
+/// inventory name: the manager kind and the manager's own coordinates —
+/// pm2: `PM2_HOME` (the inventory's `pm2_home`, else `$PM2_HOME`, else `~/.pm2`) and app name;
+/// systemd: the unit; supervisor: the `supervisorctl -c` config (or the default one) and the
+/// program; command: its `status_cmd` and `start_cmd` argv. Two configs naming the same service
+/// differently share it; two same-named services under different managers (or pm2 homes) do not.
+pub fn identity(name: &str, spec: &ServiceSpec) -> String {
+    let unit = spec.unit.clone().unwrap_or_else(|| name.to_string());
+    match spec.manager.as_str() {
+        "pm2" => {
+            let home = pm2::pm2_home(spec);
+            format!("pm2\0{}\0{unit}", crate::policy::normalize(&home).display())
+        }
+        "systemd" => {
+            let unit = if unit.contains('.') {
+                unit
+            } else {
+                format!("{unit}.service")
+            };
+            format!("systemd\0{unit}")
+        }
+        "supervisor" => {
+            let conf = spec
+                .supervisor_config
+                .as_ref()
+                .map(|p| crate::policy::normalize(p).display().to_string())
+                .unwrap_or_default();
+            format!("supervisor\0{conf}\0{unit}")
+        }
+        other => {
+            let argv =
+                |v: &Option<Vec<String>>| v.as_ref().map(|a| a.join("\u{1}")).unwrap_or_default();
+            format!(
+                "{other}\0{}\0{}\0{name}",
+                argv(&spec.status_cmd),
+                argv(&spec.start_cmd)
+            )
+        }
+    }
+}
+
+/// The key of the service lock and the restart history of inventory service `name`:
+/// `NAME@KIND-HASH`, where HASH is the first 12 hex digits of the SHA-256 of [`identity`].
+pub fn guard_key(name: &str, spec: &ServiceSpec) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(identity(name, spec).as_bytes());
+    let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    format!("{name}@{}-{hex}", spec.manager)
+}
+
 /// Runs manager programs with the service's timeout and the run's cancellation.
 #[derive(Debug, Clone)]
 pub struct Caller {
@@ -196,8 +246,9 @@ impl Caller {
         }
     }
 
-    /// Run `program args…`. A timeout is an error naming the command; a non-zero exit is not
-    /// (the caller decides what the code means).
+    /// Run `program args…`. A timeout is a `limit` error ("`cmd` timeout after N s", exit 3,
+    /// audited `interrupted`) naming the command; a non-zero exit is not an error (the caller
+    /// decides what the code means).
     pub fn call(&self, program: &str, args: &[&str]) -> Result<Output> {
         let mut spec = Spec::new(program, args.iter().copied())
             .timeout(self.timeout)
@@ -206,9 +257,9 @@ impl Caller {
         spec.cwd = self.cwd.clone();
         let out = proc::run(&spec, &self.cancel)?;
         if out.timed_out {
-            return Err(Error::failed(format!(
-                "`{}` timed out after {} s; its process group was ended",
-                spec.display(),
+            return Err(Error::Limit(format!(
+                "`{}` timeout after {} s; its process group was ended",
+                crate::redact::redact(&spec.display()),
                 self.timeout.as_secs_f64()
             )));
         }
@@ -221,7 +272,7 @@ impl Caller {
         if out.code != 0 {
             return Err(Error::failed(format!(
                 "`{}` failed: {}",
-                command_line(program, args),
+                crate::redact::redact(&command_line(program, args)),
                 out.failure_summary(QUOTE_BYTES)
             )));
         }
@@ -318,12 +369,21 @@ pub fn fill_from_process_table(st: &mut Status) {
     }
 }
 
-/// GET `url` with a whole-request `timeout` through [`crate::host::http::check`]; 2xx is
+/// GET `url` with a whole-request `timeout` through [`crate::host::http::check_with`]; 2xx is
 /// healthy. Never errors: failures are in the result (`ok: false`, `error` = the error kind
-/// followed by the readable cause, e.g. `timeout: no answer within 3000 ms`). Redirects are not
-/// followed.
-pub fn check_health(url: &str, timeout: Duration) -> Health {
-    let r = crate::host::http::check(url, timeout);
+/// followed by the readable cause, e.g. `timeout: no answer within 3000 ms`); Ctrl-C or the
+/// run's deadline in `cancel` end the wait at once (`error` `interrupted`/`limit` — the caller
+/// checks `cancel` afterwards). Redirects are not followed.
+pub fn check_health(url: &str, timeout: Duration, cancel: &Cancel) -> Health {
+    let r = crate::host::http::check_with(
+        url,
+        &crate::host::http::RequestOpts {
+            timeout,
+            max_body: 64 * 1024,
+            cancel: cancel.clone(),
+            ..Default::default()
+        },
+    );
     let error = match (r.error, r.message) {
         (Some(kind), Some(msg)) if !msg.starts_with(&kind) => Some(format!("{kind}: {msg}")),
         (Some(_), Some(msg)) => Some(msg),
@@ -447,17 +507,23 @@ mod tests {
         )
         .unwrap();
         std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // A pm2 home where a "daemon" listens, so status asks the (fake) pm2.
+        let home = dir.path().join("pm2home");
+        std::fs::create_dir(&home).unwrap();
+        let _daemon = std::os::unix::net::UnixListener::bind(home.join("rpc.sock")).unwrap();
         for manager in ["pm2", "supervisor", "systemd"] {
             let spec = ServiceSpec {
                 manager: manager.into(),
                 bin: Some(fake.to_string_lossy().into_owned()),
+                pm2_home: Some(home.clone()),
                 timeout_s: Some(1),
                 ..ServiceSpec::default()
             };
             let m = manager_for("web", &spec, &Cancel::never()).unwrap();
             let start = Instant::now();
             let err = m.status().unwrap_err().to_string();
-            assert!(err.contains("timed out after 1 s"), "{manager}: {err}");
+            assert!(err.contains("timeout after 1 s"), "{manager}: {err}");
+            assert_eq!(m.status().unwrap_err().kind(), "limit");
             assert!(
                 start.elapsed() < Duration::from_secs(6),
                 "{manager}: {:?}",
@@ -576,13 +642,13 @@ mod tests {
             }
         });
         let url = format!("http://127.0.0.1:{port}/health");
-        let h = check_health(&url, Duration::from_secs(2));
+        let h = check_health(&url, Duration::from_secs(2), &Cancel::never());
         assert!(h.ok && h.status == Some(200), "{h:?}");
-        let h = check_health(&url, Duration::from_secs(2));
+        let h = check_health(&url, Duration::from_secs(2), &Cancel::never());
         assert!(!h.ok && h.status == Some(503), "{h:?}");
         t.join().unwrap();
         // Nobody listens any more.
-        let h = check_health(&url, Duration::from_secs(2));
+        let h = check_health(&url, Duration::from_secs(2), &Cancel::never());
         assert!(!h.ok && h.status.is_none() && h.error.is_some(), "{h:?}");
     }
 
@@ -591,7 +657,7 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}/health", listener.local_addr().unwrap());
         let start = Instant::now();
-        let h = check_health(&url, Duration::from_millis(300));
+        let h = check_health(&url, Duration::from_millis(300), &Cancel::never());
         assert!(!h.ok, "{h:?}");
         assert!(
             h.error.as_deref().unwrap_or("").starts_with("timeout:"),

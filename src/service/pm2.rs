@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::policy::ServiceSpec;
-use crate::proc::clip;
+use crate::redact::quote;
 use crate::service::{Caller, LogFiles, QUOTE_BYTES, ServiceManager, State, Status, signal_number};
 
 /// `pm2 jlist` output may be large (every process carries its environment).
@@ -48,7 +48,7 @@ pub fn parse_jlist(output: &str) -> Result<Vec<Pm2Process>> {
         let shown = if shown.is_empty() {
             "<empty>".to_string()
         } else {
-            clip(shown, QUOTE_BYTES)
+            quote(shown, QUOTE_BYTES)
         };
         Error::failed(format!(
             "pm2 jlist: expected a JSON array of processes, got: {shown}"
@@ -63,7 +63,7 @@ pub fn parse_jlist(output: &str) -> Result<Vec<Pm2Process>> {
             let banner = if banner.is_empty() {
                 String::new()
             } else {
-                format!(" after {:?}", clip(banner, QUOTE_BYTES))
+                format!(" after {:?}", quote(banner, QUOTE_BYTES))
             };
             return Err(Error::failed(format!(
                 "pm2 jlist: malformed JSON{banner} at line {} column {} ({} bytes; not quoted because it holds process environments)",
@@ -215,7 +215,24 @@ pub struct Pm2 {
     app: String,
     bin: String,
     start_script: Option<PathBuf>,
+    /// `PM2_HOME`: the inventory's `pm2_home`, else `$PM2_HOME`, else `~/.pm2`.
+    home: PathBuf,
     caller: Caller,
+}
+
+/// The `PM2_HOME` pm2 will use for `spec`: `pm2_home`, else `$PM2_HOME`, else `~/.pm2`.
+pub fn pm2_home(spec: &ServiceSpec) -> PathBuf {
+    spec.pm2_home
+        .clone()
+        .or_else(|| std::env::var_os("PM2_HOME").map(PathBuf::from))
+        .or_else(|| dirs::home_dir().map(|h| h.join(".pm2")))
+        .unwrap_or_else(|| PathBuf::from(".pm2"))
+}
+
+/// Whether a pm2 daemon answers on `home/rpc.sock` (a connect succeeds). Any pm2 command —
+/// `jlist` too — spawns a daemon when none answers, so reads ask this first.
+pub fn daemon_running(home: &std::path::Path) -> bool {
+    std::os::unix::net::UnixStream::connect(home.join("rpc.sock")).is_ok()
 }
 
 impl Pm2 {
@@ -236,12 +253,17 @@ impl Pm2 {
             app: spec.unit.clone().unwrap_or_else(|| name.to_string()),
             bin: spec.bin.clone().unwrap_or_else(|| "pm2".into()),
             start_script: spec.start_script.clone(),
+            home: pm2_home(spec),
             caller,
         }
     }
 
-    /// All processes pm2 knows.
+    /// All processes pm2 knows; none when no daemon runs for this `PM2_HOME` (asked without
+    /// starting one: `pm2 jlist` would spawn it).
     pub fn list(&self) -> Result<Vec<Pm2Process>> {
+        if !daemon_running(&self.home) {
+            return Ok(Vec::new());
+        }
         let mut caller = self.caller.clone();
         caller.max_output = JLIST_MAX_OUTPUT;
         let out = caller.call(&self.bin, &["jlist"])?;
@@ -274,6 +296,14 @@ impl ServiceManager for Pm2 {
     }
 
     fn status(&self) -> Result<Status> {
+        if !daemon_running(&self.home) {
+            let mut st = Status::new(&self.name, "pm2", State::Stopped);
+            st.detail = format!(
+                "no pm2 daemon runs for PM2_HOME={} (not started by this status call)",
+                self.home.display()
+            );
+            return Ok(st);
+        }
         let procs = self.list()?;
         let now_ms = chrono::Utc::now().timestamp_millis().max(0) as u64;
         Ok(status_from(&self.name, &self.app, &procs, now_ms))

@@ -14,7 +14,7 @@ use regex::Regex;
 
 use crate::error::{Error, Result};
 use crate::policy::ServiceSpec;
-use crate::proc::{Output, clip};
+use crate::proc::Output;
 use crate::service::{
     Caller, LogFiles, QUOTE_BYTES, ServiceManager, State, Status, command_line,
     fill_from_process_table, signal_number,
@@ -50,7 +50,7 @@ pub fn parse_status(output: &str, code: i32) -> Result<ProgramStatus> {
         if text.is_empty() {
             "<empty>".to_string()
         } else {
-            clip(text, QUOTE_BYTES)
+            crate::redact::quote(text, QUOTE_BYTES)
         }
     };
     if text.contains("ERROR (") {
@@ -115,7 +115,8 @@ pub fn check_action(what: &str, out: &Output, ok_error: Option<&str>) -> Result<
     let tolerated = |l: &&str| ok_error.is_some_and(|e| l.contains(&format!("ERROR ({e})")));
     if errors.iter().any(|l| !tolerated(l)) || (errors.is_empty() && out.code != 0) {
         return Err(Error::failed(format!(
-            "`{what}` failed: {}",
+            "`{}` failed: {}",
+            crate::redact::redact(what),
             out.failure_summary(QUOTE_BYTES)
         )));
     }
@@ -187,7 +188,7 @@ impl ServiceManager for Supervisor {
         st.detail = if ps.description.is_empty() {
             ps.state.clone()
         } else {
-            format!("{}: {}", ps.state, ps.description)
+            format!("{}: {}", ps.state, crate::redact::redact(&ps.description))
         };
         fill_from_process_table(&mut st);
         Ok(st)

@@ -11,7 +11,6 @@ use chrono::NaiveDateTime;
 
 use crate::error::{Error, Result};
 use crate::policy::ServiceSpec;
-use crate::proc::clip;
 use crate::service::{
     Caller, LogFiles, QUOTE_BYTES, ServiceManager, State, Status, fill_from_process_table,
     signal_number,
@@ -51,7 +50,7 @@ pub fn parse_show(output: &str) -> Result<UnitInfo> {
         let shown = if output.trim().is_empty() {
             "<empty>".to_string()
         } else {
-            clip(output.trim(), QUOTE_BYTES)
+            crate::redact::quote(output.trim(), QUOTE_BYTES)
         };
         return Err(Error::failed(format!(
             "systemctl show: no ActiveState in the output: {shown}"
