@@ -141,3 +141,73 @@ fn maintenance_mode_is_planned_downtime_of_the_stop_to_start_interval() {
             .is_empty()
     );
 }
+
+#[test]
+fn slo_report_measures_availability_recovery_downtime_and_error_budget_from_history() {
+    let demo = Demo::start();
+    let sb = demo.sandbox("");
+    let time_checks = [
+        "服务可用性 availability",
+        "平均恢复时间 mean time to recover",
+        "计划内停机时间 planned downtime",
+        "错误预算 error budget left",
+        "错误预算消耗速率 burn rate 1h/5m",
+    ];
+    // No history yet: each is unknown and says so.
+    let r = run(&sb, "slo-report", &[]);
+    r.no_panic();
+    for n in time_checks {
+        assert_eq!(r.check(n)["status"], "unknown", "{n}: {:#}", r.check(n));
+        assert!(
+            r.check(n)["detail"]
+                .as_str()
+                .unwrap()
+                .contains("no history")
+        );
+    }
+    // A database now exists, but holds no health samples.
+    let r = run(&sb, "slo-report", &[]);
+    assert!(
+        r.check(time_checks[0])["detail"]
+            .as_str()
+            .unwrap()
+            .contains("0 health sample(s) over 0.0 h of history; need at least 24 h"),
+        "{:#}",
+        r.check(time_checks[0])
+    );
+
+    // Two days of hourly health checks, one failed (10 h ago) and ok again an hour later.
+    let db = rusqlite::Connection::open(sb.state().join("history.db")).unwrap();
+    let now = chrono::Utc::now().timestamp_millis();
+    for k in 0..48i64 {
+        let t = now - k * 3_600_000 - 60_000;
+        db.execute(
+            "INSERT INTO runs(run_id, runbook, status, exit_code, started_ms, duration_ms) VALUES (?1, 'health-check', 'ok', 0, ?2, 100)",
+            rusqlite::params![format!("seed-{k}"), t],
+        )
+        .unwrap();
+        let run = db.last_insert_rowid();
+        db.execute(
+            "INSERT INTO checks(run, name, status, detail, at_ms) VALUES (?1, ?2, ?3, '', ?4)",
+            rusqlite::params![run, format!("{APP} healthy"), i64::from(k == 10), t + 100],
+        )
+        .unwrap();
+    }
+    drop(db);
+    let r = run(&sb, "slo-report", &[]);
+    r.no_panic();
+    let a = r.check(time_checks[0]);
+    assert_eq!(a["status"], "failed", "{a:#}");
+    assert!(
+        (a["value"].as_f64().unwrap() - 100.0 * 47.0 / 48.0).abs() < 1e-9,
+        "{a:#}"
+    );
+    let m = r.check(time_checks[1]);
+    assert_eq!(m["status"], "failed", "{m:#}");
+    assert_eq!(m["value"], 3600.0, "{m:#}");
+    assert_eq!(r.check(time_checks[2])["status"], "ok");
+    assert_eq!(r.check(time_checks[3])["status"], "failed");
+    let b = r.check(time_checks[4]);
+    assert_eq!(b["status"], "ok", "{b:#}");
+    assert_eq!(b["value"], 0.0, "{b:#}");
+}
