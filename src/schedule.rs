@@ -256,10 +256,10 @@ fn selected(search: &SearchPath, names: &[String]) -> Result<Vec<(Runbook, Strin
     let mut out = Vec::new();
     if names.is_empty() {
         for rb in search.list() {
-            if let Ok(h) = rb.header() {
-                if let Some(s) = h.schedule.clone() {
-                    out.push((rb, h.summary, s));
-                }
+            if let Ok(h) = rb.header()
+                && let Some(s) = h.schedule.clone()
+            {
+                out.push((rb, h.summary, s));
             }
         }
     } else {

@@ -319,10 +319,10 @@ fn planned(events: &[AuditEvent], since_ms: i64, now_ms: i64) -> Vec<Interval> {
                 down.get_or_insert(e.at_ms);
             }
             "service.start" | "service.restart" | "service.reload" => {
-                if let Some(d) = down.take() {
-                    if e.at_ms > since_ms {
-                        out.push(interval(d.max(since_ms), e.at_ms, false));
-                    }
+                if let Some(d) = down.take()
+                    && e.at_ms > since_ms
+                {
+                    out.push(interval(d.max(since_ms), e.at_ms, false));
                 }
             }
             _ => {}
@@ -489,12 +489,11 @@ pub fn check_names(store: &Store, since_ms: i64) -> rusqlite::Result<Vec<(String
     rows.collect()
 }
 
-/// Effects recorded since `since_ms` that were not planned, newest first, at most `limit`.
-pub fn effects(
-    store: &Store,
-    since_ms: i64,
-    limit: usize,
-) -> rusqlite::Result<Vec<(String, String, String, String, String)>> {
+/// One recorded effect: `(at, runbook, action, target, outcome)`.
+pub type EffectTuple = (String, String, String, String, String);
+
+/// Effects recorded since `since_ms`, newest first, at most `limit`.
+pub fn effects(store: &Store, since_ms: i64, limit: usize) -> rusqlite::Result<Vec<EffectTuple>> {
     let mut st = store.conn().prepare(
         "SELECT e.at_ms, r.runbook, e.action, e.target, e.outcome FROM effects e JOIN runs r ON r.id = e.run
          WHERE e.at_ms >= ?1 ORDER BY e.at_ms DESC LIMIT ?2",

@@ -81,7 +81,7 @@ pub fn gather(config: &Config, since_label: &str, since_ms: i64) -> Result<Repor
             });
         }
     }
-    failed.sort_by(|a, b| b.at_ms.cmp(&a.at_ms));
+    failed.sort_by_key(|s| std::cmp::Reverse(s.at_ms));
     failed.truncate(MAX_LIST);
     let effects = query::effects(&store, since_ms, MAX_LIST)
         .map_err(query::db_err)?

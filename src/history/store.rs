@@ -124,18 +124,17 @@ impl Store {
         classify(&self.path, e)
     }
 
-    /// Open (creating it and its folder when `create`) and migrate. Read-only when `!create`
-    /// and the file exists but cannot be written is not attempted: readers open read-write too
-    /// so WAL files can be created; a missing file with `!create` is an error.
+    /// Open (creating it and its folder when `create`) and migrate. Readers open read-write
+    /// too (WAL needs its `-shm` file); a missing file with `!create` is an error.
     pub fn open(path: &Path, create: bool) -> Result<Store, StoreError> {
         if create {
-            if let Some(parent) = path.parent() {
-                if !parent.as_os_str().is_empty() {
-                    std::fs::create_dir_all(parent).map_err(|e| StoreError::Other {
-                        path: path.into(),
-                        message: format!("creating {}: {e}", parent.display()),
-                    })?;
-                }
+            if let Some(parent) = path.parent()
+                && !parent.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(parent).map_err(|e| StoreError::Other {
+                    path: path.into(),
+                    message: format!("creating {}: {e}", parent.display()),
+                })?;
             }
         } else if !path.exists() {
             return Err(StoreError::Other {
