@@ -6,7 +6,10 @@ use std::path::Path;
 
 fn collect(dir: &str) -> String {
     println!("cargo:rerun-if-changed={dir}");
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+    // Read at run time, not `env!` at the build script's compile time: a target/ copied from
+    // another checkout would otherwise keep embedding that checkout's files.
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR");
+    let root = Path::new(&manifest).join(dir);
     let mut files: Vec<_> = std::fs::read_dir(&root)
         .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).collect())
         .unwrap_or_default();

@@ -43,6 +43,7 @@ timeout_s = 3600
 dir = "$work/out/bk"
 EOF
 cat > "$work/create.rhai" <<EOF
+//! @action
 let b = backup::create("bench", ["$data_parent/data"], #{});
 print(b.path);
 EOF
@@ -68,6 +69,7 @@ for round in $(seq 1 "$ROUNDS"); do
     [ -f "$archive" ] || { echo "runbook create did not report an archive: $archive" >&2; exit 1; }
 
     cat > "$work/verify.rhai" <<EOF
+//! @action
 let v = backup::verify("$archive");
 if !v.ok { fail(\`verify: \${v.bad}\`); }
 EOF

@@ -42,6 +42,7 @@ fn report(i: usize) -> Report {
                 target: "app".into(),
                 outcome: "done".into(),
                 detail: String::new(),
+                compensation: false,
             };
             2
         ],

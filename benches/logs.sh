@@ -47,17 +47,20 @@ export RUNBOOK_STATE_DIR="$work/state" RUNBOOK_CONFIG_DIR="$work/conf"
 cd "$data"   # the built-in policy reads the current folder
 cat > "$work/count.rhai" <<'R'
 //! Count a literal.
+//! @action
 //! @param file: string = "combined.log"   log
 //! @param pattern: string = "慢请求"       literal
 print(logs::count(file, pattern));
 R
 cat > "$work/top.rhai" <<'R'
 //! Top errors by fingerprint.
+//! @action
 //! @param file: string = "combined.log"   log
 for e in logs::top(file, "", #{ level: "error", limit: 10 }) { print(`${e.count} ${e.key}`); }
 R
 cat > "$work/stats.rhai" <<'R'
 //! Slow-request statistics.
+//! @action
 //! @param file: string = "combined.log"   log
 let s = logs::stats(file, "慢请求", "(\\d+)ms");
 print(`count ${s.count} min ${s.min} p50 ${s.p50} p95 ${s.p95} p99 ${s.p99} max ${s.max} avg ${s.avg}`);

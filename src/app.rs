@@ -46,9 +46,29 @@ fn dispatch(cli: Cli, cancel: Arc<AtomicBool>) -> Result<i32> {
             timeout,
             format,
             prom_textfile,
+            wait,
+            fleet,
         } => {
             let json = json || format.as_deref() == Some("json");
             let nagios = format.as_deref() == Some("nagios");
+            if fleet.hosts.is_some() {
+                let run = crate::fleet::CliRun {
+                    name: &name,
+                    params: &params,
+                    dry_run,
+                    yes,
+                    timeout_s: timeout,
+                    json,
+                    wait,
+                };
+                return Ok(crate::fleet::run_cli(
+                    cli.config.as_deref(),
+                    &search,
+                    &fleet,
+                    run,
+                    cancel,
+                ));
+            }
             let prepared = Config::load(cli.config.as_deref()).and_then(|config| {
                 let params = params
                     .iter()
@@ -60,14 +80,12 @@ fn dispatch(cli: Cli, cancel: Arc<AtomicBool>) -> Result<i32> {
                 Ok(p) => p,
                 // `--json` promises one JSON document, also when the run never started.
                 Err(e) if json => {
-                    let report = crate::report::Report {
+                    let mut report = crate::report::Report {
                         runbook: name.clone(),
                         started: crate::ctx::now_rfc3339(),
-                        exit_code: e.exit_code(),
-                        status: crate::report::Status::from_exit_code(e.exit_code()),
-                        error: Some(e.to_string()),
                         ..Default::default()
                     };
+                    report.fail(e.error_kind(), e.to_string());
                     println!(
                         "{}",
                         serde_json::to_string_pretty(&report.to_json()).unwrap_or_default()
@@ -83,6 +101,7 @@ fn dispatch(cli: Cli, cancel: Arc<AtomicBool>) -> Result<i32> {
                 timeout_s: timeout,
                 echo: !json && !nagios,
                 cancel_flag: cancel.clone(),
+                wait,
             };
             let report = runner::run(config.clone(), search.stdlib_path(), rb, opts);
             let report = crate::history::cli::after_run(&config, report, dry_run, cancel);
@@ -109,6 +128,7 @@ fn dispatch(cli: Cli, cancel: Arc<AtomicBool>) -> Result<i32> {
             let _ = out.flush();
             Ok(report.exit_code)
         }
+        Command::RemoteRun => Ok(crate::fleet::remote::main(cancel)),
         Command::Check { names } => check(&search, &names),
         Command::History {
             runbook,
@@ -213,26 +233,7 @@ pub fn print_runbook_list(rbs: &[Runbook]) {
 
 /// Effects `rb` may cause, following its imports through `stdlib` (for `show` and the REPL's `:run`).
 pub fn effects_of(stdlib: crate::engine::StdlibPath, rb: &Runbook) -> BTreeSet<String> {
-    let resolver = StdlibResolver::new(stdlib);
-    let src_path = rb.display_path.clone();
-    fn imported(
-        resolver: &StdlibResolver,
-        from: &str,
-        path: &str,
-        depth: usize,
-    ) -> BTreeSet<String> {
-        if depth > 8 {
-            return BTreeSet::new();
-        }
-        match resolver.locate(Some(from), path) {
-            Some((file, text)) => {
-                let f = file.to_string_lossy().to_string();
-                statics::effects_of(&text, &|p| imported(resolver, &f, p, depth + 1))
-            }
-            None => BTreeSet::new(),
-        }
-    }
-    statics::effects_of(&rb.source, &|p| imported(&resolver, &src_path, p, 0))
+    crate::runbook::runner::effects_of(stdlib, rb)
 }
 
 fn show(search: &SearchPath, name: &str) -> Result<i32> {
@@ -355,6 +356,14 @@ fn check_one(
             )),
         }
     }
+    for (line, col, msg) in statics::unknown_key_reads(&source, &|ns, name| {
+        return_keys()
+            .get(&format!("{ns}::{name}"))
+            .cloned()
+            .flatten()
+    }) {
+        eprintln!("runbook: warning: {}:{line}:{col}: {msg}", rb.display_path);
+    }
     for c in calls {
         let at = format!("{}:{}:{}", rb.display_path, c.line, c.col);
         if !c.namespace.is_empty() {
@@ -464,6 +473,44 @@ pub fn function_docs() -> Vec<(String, Vec<Value>)> {
         out.push((m.to_string(), fns));
     }
     out
+}
+
+/// The map keys each `module::function` returns, from the first `#{…}` of its docs; `None`
+/// when an overload returning a map documents no keys (shape unknown). Computed once.
+fn return_keys()
+-> &'static std::collections::HashMap<String, Option<std::collections::BTreeSet<String>>> {
+    static KEYS: std::sync::OnceLock<
+        std::collections::HashMap<String, Option<std::collections::BTreeSet<String>>>,
+    > = std::sync::OnceLock::new();
+    KEYS.get_or_init(|| {
+        let mut out: std::collections::HashMap<String, Option<std::collections::BTreeSet<String>>> =
+            Default::default();
+        for (module, fns) in function_docs() {
+            if module.is_empty() {
+                continue;
+            }
+            for f in &fns {
+                let Some(name) = f["name"].as_str() else {
+                    continue;
+                };
+                let returns_map = f["returnType"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("Map") || t.contains("Dynamic"));
+                if !returns_map {
+                    continue;
+                }
+                let keys = statics::doc_return_keys(&doc_text(f));
+                let entry = out
+                    .entry(format!("{module}::{name}"))
+                    .or_insert_with(|| Some(Default::default()));
+                match (entry.as_mut(), keys) {
+                    (Some(all), Some(k)) => all.extend(k),
+                    _ => *entry = None,
+                }
+            }
+        }
+        out
+    })
 }
 
 /// A function's signature in Rhai terms: `logs::search(path: string, pattern: string) -> map`.
@@ -622,7 +669,15 @@ checks::below("memory", mem.percent, threshold, "%");
 fn audit(config: Option<&std::path::Path>, last: usize, as_json: bool) -> Result<i32> {
     let cfg = Config::load(config)?;
     let path = cfg.audit_path();
-    let recs = AuditLog::read_last(&path, last)?;
+    let view = AuditLog::read_view(&path, last)?;
+    if view.damaged > 0 {
+        eprintln!(
+            "{}: skipped {} damaged line(s) (not JSON: a torn write or a foreign line)",
+            path.display(),
+            view.damaged
+        );
+    }
+    let recs = view.records;
     if as_json {
         println!(
             "{}",

@@ -58,6 +58,12 @@ pub enum Command {
         /// Also write the result for node_exporter's textfile collector (atomically).
         #[arg(long, value_name = "PATH")]
         prom_textfile: Option<PathBuf>,
+        /// When another run of this runbook holds its lock, wait for it instead of failing.
+        #[arg(long)]
+        wait: bool,
+        /// Many hosts through ssh (README, "Many hosts").
+        #[command(flatten)]
+        fleet: crate::fleet::FleetArgs,
     },
     /// Recorded runs, or one check's series, from the history database.
     History {
@@ -108,6 +114,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Host side of `run --hosts`: read a bundle on stdin, run it under this host's own policy.
+    #[command(name = "remote-run", hide = true)]
+    RemoteRun,
     /// Compile runbooks and check calls (all runbooks when none is named).
     Check {
         /// Runbook names or .rhai files.

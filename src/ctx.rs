@@ -5,7 +5,7 @@
 //! thread-local for the thread that evaluates the script, so every module function sees the
 //! policy, the dry-run flag and the report of the run it belongs to.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::io::IsTerminal;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -41,6 +41,27 @@ pub struct Ctx {
     pub report: RefCell<Report>,
     /// Echo `print` lines to stdout as they happen (human mode).
     pub echo_output: bool,
+    /// This context runs the compensations of a failed run: effects are audited and reported
+    /// with `compensation: true` and do not count against `policy.max_effects`.
+    pub compensating: bool,
+    /// Effects (not read-only ones, not compensations) that passed the policy so far.
+    pub effects_used: Cell<u64>,
+    /// Sequence number of the last effect that acted; pairs `started` and outcome records.
+    pub effect_seq: Cell<u64>,
+    /// Compensations registered by `on_failure`, oldest first.
+    pub compensations: RefCell<Vec<Compensation>>,
+    /// Printed lines and bytes kept in the report so far (capped by the policy).
+    output_lines: Cell<u64>,
+    output_bytes: Cell<u64>,
+}
+
+/// One `on_failure(closure)` registration: the closure and where it was registered.
+#[derive(Debug, Clone)]
+pub struct Compensation {
+    /// The closure to call (no arguments).
+    pub closure: rhai::FnPtr,
+    /// `file:line` of the `on_failure` call, for messages.
+    pub registered_at: String,
 }
 
 thread_local! {
@@ -98,7 +119,31 @@ impl Ctx {
             audit,
             report: RefCell::new(Report::default()),
             echo_output: false,
+            compensating: false,
+            effects_used: Cell::new(0),
+            effect_seq: Cell::new(0),
+            compensations: RefCell::new(Vec::new()),
+            output_lines: Cell::new(0),
+            output_bytes: Cell::new(0),
         }
+    }
+
+    /// The context in which the compensations of this (failed) run are called: same run id,
+    /// policy, flags, audit log and report (moved over), a fresh `cancel` (its own budget, so
+    /// the deadline or Ctrl-C that ended the run does not stop the undo), marked `compensating`.
+    pub fn for_compensation(&self, cancel: Cancel) -> Ctx {
+        let mut c = Ctx::new(self.config.clone(), &self.runbook, cancel);
+        c.dry_run = self.dry_run;
+        c.yes = self.yes;
+        c.confirm_effects = self.confirm_effects;
+        c.run_id = self.run_id.clone();
+        c.echo_output = self.echo_output;
+        c.compensating = true;
+        c.effect_seq.set(self.effect_seq.get());
+        c.output_lines.set(self.output_lines.get());
+        c.output_bytes.set(self.output_bytes.get());
+        *c.report.borrow_mut() = self.report.take();
+        c
     }
 
     /// Add a check to the report.
@@ -120,8 +165,26 @@ impl Ctx {
         });
     }
 
-    /// Add a printed line to the report (and echo it when in human mode).
+    /// Add a printed line to the report (and echo it when in human mode), up to
+    /// `policy.max_output_lines` lines and `policy.max_output_bytes` bytes; past either cap the
+    /// line is only counted (`output_dropped`), and one notice is printed in human mode.
     pub fn record_output(&self, line: &str) {
+        let p = &self.config.policy;
+        let lines = self.output_lines.get() + 1;
+        let bytes = self.output_bytes.get() + line.len() as u64 + 1;
+        if lines > p.max_output_lines || bytes > p.max_output_bytes {
+            let mut r = self.report.borrow_mut();
+            if r.output_dropped == 0 && self.echo_output {
+                println!(
+                    "… output truncated: more than {} lines or {} bytes were printed (policy.max_output_lines / max_output_bytes); further lines are counted, not kept",
+                    p.max_output_lines, p.max_output_bytes
+                );
+            }
+            r.output_dropped += 1;
+            return;
+        }
+        self.output_lines.set(lines);
+        self.output_bytes.set(bytes);
         if self.echo_output {
             println!("{line}");
         }
@@ -134,6 +197,7 @@ impl Ctx {
             target: target.to_string(),
             outcome: outcome.as_str().to_string(),
             detail: detail.to_string(),
+            compensation: self.compensating,
         });
     }
 

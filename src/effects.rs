@@ -1,18 +1,18 @@
-//! The effect gate and the audit log.
+//! The effect gate.
 //!
 //! Every primitive that changes the world (writes, deletes, restarts, signals, runs a program,
-//! sends a non-GET request) goes through [`Ctx::effect`]: the policy check, the audit record,
-//! `--dry-run` (planned, not executed), the duration and the outcome all happen here and only
-//! here. Reads that the policy denies are audited through [`Ctx::deny`].
+//! sends a non-GET request) goes through [`Ctx::effect`] / [`Ctx::run_effect`]: the policy
+//! check, the effect budget, the preflight, `--dry-run` (planned or would-fail, not executed),
+//! the write-ahead audit record, the duration and the outcome all happen here and only here.
+//! Reads that the policy denies are audited through [`Ctx::deny`].
 //!
-//! Audit records are JSON lines (see README, "Audit log"), appended with `O_APPEND` and flushed
-//! before the primitive returns. The log is opened before an effect runs: if it cannot be
-//! opened, the effect does not happen.
+//! Order of one effect: policy needs (→ `denied`) · effect budget `policy.max_effects`
+//! (→ limit, exit 3) · preflight (→ `would_fail` under `--dry-run`, else `failed` with
+//! "preflight: …" and nothing done) · dry run (→ `planned`) · confirmation · `started` record
+//! written and synced (if that fails, nothing happens and the run stops naming the audit path)
+//! · the effect · the outcome record (`done`, `failed`, `interrupted`).
 
-use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::time::Instant;
 
 use serde_json::{Value, json};
@@ -20,14 +20,122 @@ use serde_json::{Value, json};
 use crate::ctx::Ctx;
 use crate::error::{Error, Result};
 
+/// One Rhai host function that is an effect: it acts only through the gate, as `action`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EffectFn {
+    /// The Rhai name, `module::function`.
+    pub function: &'static str,
+    /// The gate's action word, in the audit log and the report.
+    pub action: &'static str,
+    /// What its preflight checks before it acts (shown by `runbook docs`).
+    pub preflight: &'static str,
+}
+
+/// The registry of effects: every host function that changes the world, with its gate action
+/// and preflight. The gate refuses any action not declared here, and every list of effects
+/// (`runbook show`, `docs`, `check`, the REPL: [`crate::modules::EFFECT_FUNCTIONS`]) derives
+/// from it. A test checks it against the engine's functions and their docs, and calls each
+/// function under `--dry-run` expecting a `planned` or `would_fail` record and no change.
+pub const REGISTRY: &[EffectFn] = &[
+    EffectFn {
+        function: "fs::write",
+        action: "fs.write",
+        preflight: "its folder exists and is writable",
+    },
+    EffectFn {
+        function: "fs::append",
+        action: "fs.append",
+        preflight: "its folder exists and is writable",
+    },
+    EffectFn {
+        function: "fs::copy",
+        action: "fs.copy",
+        preflight: "the destination folder exists and is writable",
+    },
+    EffectFn {
+        function: "fs::remove",
+        action: "fs.remove",
+        preflight: "its folder is writable",
+    },
+    EffectFn {
+        function: "fs::mkdir",
+        action: "fs.mkdir",
+        preflight: "the nearest existing folder is writable",
+    },
+    EffectFn {
+        function: "logs::cleanup",
+        action: "logs.cleanup",
+        preflight: "the folder is writable",
+    },
+    EffectFn {
+        function: "backup::create",
+        action: "backup.create",
+        preflight: "the backup folder is (or can be created) writable",
+    },
+    EffectFn {
+        function: "backup::restore",
+        action: "backup.restore",
+        preflight: "the archive's files can be swapped into the target by rename",
+    },
+    EffectFn {
+        function: "backup::prune",
+        action: "backup.prune",
+        preflight: "the backup folder is writable",
+    },
+    EffectFn {
+        function: "service::start",
+        action: "service.start",
+        preflight: "the manager knows the service (or has its start_script / start_cmd)",
+    },
+    EffectFn {
+        function: "service::stop",
+        action: "service.stop",
+        preflight: "the manager knows the service",
+    },
+    EffectFn {
+        function: "service::restart",
+        action: "service.restart",
+        preflight: "the manager knows the service",
+    },
+    EffectFn {
+        function: "service::reload",
+        action: "service.reload",
+        preflight: "the manager knows the service",
+    },
+    EffectFn {
+        function: "service::signal",
+        action: "service.signal",
+        preflight: "the service runs and its process handles the signal",
+    },
+    EffectFn {
+        function: "http::post",
+        action: "http.post",
+        preflight: "the host is allowed",
+    },
+    EffectFn {
+        function: "cmd::run",
+        action: "cmd.run",
+        preflight: "the program is on PATH; `npm run X`: package.json has script X",
+    },
+];
+
+/// The registry entry of gate action `action`.
+pub fn registered(action: &str) -> Option<&'static EffectFn> {
+    REGISTRY.iter().find(|e| e.action == action)
+}
+
 /// Outcome of one effect, as written to the audit log and the report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     Done,
     Planned,
+    /// Under `--dry-run`: the effect's preflight says it would fail (the reason is the detail).
+    WouldFail,
     Denied,
     Failed,
     Interrupted,
+    /// The write-ahead record, written before the effect acts.
+    Started,
 }
 
 impl Outcome {
@@ -36,9 +144,11 @@ impl Outcome {
         match self {
             Outcome::Done => "done",
             Outcome::Planned => "planned",
+            Outcome::WouldFail => "would_fail",
             Outcome::Denied => "denied",
             Outcome::Failed => "failed",
             Outcome::Interrupted => "interrupted",
+            Outcome::Started => "started",
         }
     }
 }
@@ -58,77 +168,7 @@ pub enum Need {
     Host(String),
 }
 
-/// An append-only JSON-lines audit log.
-#[derive(Debug)]
-pub struct AuditLog {
-    path: PathBuf,
-    file: Mutex<Option<File>>,
-}
-
-impl AuditLog {
-    /// An audit log at `path`, opened lazily on the first record.
-    pub fn new(path: PathBuf) -> Self {
-        AuditLog {
-            path,
-            file: Mutex::new(None),
-        }
-    }
-
-    /// The log's path.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Open (creating parents) if not yet open. Errors name the path.
-    pub fn ensure_open(&self) -> Result<()> {
-        let mut guard = self.file.lock().unwrap_or_else(|p| p.into_inner());
-        if guard.is_none() {
-            if let Some(parent) = self.path.parent() {
-                std::fs::create_dir_all(parent)
-                    .map_err(|e| Error::io("creating audit log folder", parent, e))?;
-            }
-            let f = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&self.path)
-                .map_err(|e| Error::io("opening audit log", &self.path, e))?;
-            *guard = Some(f);
-        }
-        Ok(())
-    }
-
-    /// Append one record (a JSON object) as a single `write` and flush it to the OS.
-    pub fn append(&self, record: &Value) -> Result<()> {
-        self.ensure_open()?;
-        let mut line =
-            serde_json::to_vec(record).map_err(|e| Error::failed(format!("audit record: {e}")))?;
-        line.push(b'\n');
-        let mut guard = self.file.lock().unwrap_or_else(|p| p.into_inner());
-        let f = guard.as_mut().expect("opened above");
-        f.write_all(&line)
-            .map_err(|e| Error::io("writing audit log", &self.path, e))?;
-        f.flush()
-            .map_err(|e| Error::io("writing audit log", &self.path, e))?;
-        Ok(())
-    }
-
-    /// The last `n` records (all when `n` is 0), oldest first. Lines that are not JSON are skipped.
-    pub fn read_last(path: &Path, n: usize) -> Result<Vec<Value>> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(Error::io("reading audit log", path, e)),
-        };
-        let mut recs: Vec<Value> = text
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect();
-        if n > 0 && recs.len() > n {
-            recs.drain(..recs.len() - n);
-        }
-        Ok(recs)
-    }
-}
+pub use crate::audit::AuditLog;
 
 /// The user running the tool: the account name of the real uid (from the password database),
 /// else `$USER`, else `uid:N`. `$USER` is not trusted first: it is whatever the caller set.
@@ -204,18 +244,13 @@ impl Ctx {
             .map_err(|e| self.deny(action, service, e))
     }
 
-    /// Run `f` as an effect.
+    /// Run `f` as an effect, with the preflight its needs imply (see [`Ctx::run_effect`]).
     ///
     /// * `action` — dotted name, e.g. `fs.write`, `service.restart`.
     /// * `target` — what it acts on (a path, a service, a program line).
     /// * `args` — extra audit data; never secrets (no file contents, env values, bodies).
     /// * `needs` — policy requirements, all checked first.
     /// * `read_only` — runs even under `--dry-run` (e.g. `npm outdated`).
-    ///
-    /// Returns `Ok(None)` when the run is a dry run (the effect is planned, not executed),
-    /// `Ok(Some(value))` when done. Errors: `Denied` (audited as `denied`), an audit log that
-    /// cannot be opened (nothing happens), or `f`'s own error (audited as `failed`, or
-    /// `interrupted` for Ctrl-C).
     pub fn effect<T>(
         &self,
         action: &str,
@@ -225,61 +260,165 @@ impl Ctx {
         read_only: bool,
         f: impl FnOnce() -> Result<T>,
     ) -> Result<Option<T>> {
+        self.run_effect(
+            Effect {
+                action,
+                target,
+                args,
+                needs,
+                read_only,
+                preflight: Vec::new(),
+            },
+            f,
+        )
+    }
+
+    /// Run `f` as the effect `e` (order of the steps: module docs).
+    ///
+    /// Besides `e.preflight`, every [`Need::Write`] is preflighted with [`folder_writable`] and
+    /// every [`Need::Command`] with [`on_path`].
+    ///
+    /// Returns `Ok(None)` when the effect was not executed under `--dry-run` (outcome `planned`,
+    /// or `would_fail` when a preflight failed), `Ok(Some(value))` when done. Errors: `Denied`
+    /// (audited as `denied`); `Limit` when the run used up `policy.max_effects`; `Failed`
+    /// "ACTION TARGET: preflight: REASON" in a real run (audited as `failed`, nothing done);
+    /// an audit log that cannot take the `started` record (nothing done, the error names the
+    /// log); or `f`'s own error (audited as `failed`, or `interrupted` for Ctrl-C, the deadline
+    /// and timeouts that are limits).
+    pub fn run_effect<T>(&self, e: Effect<'_>, f: impl FnOnce() -> Result<T>) -> Result<Option<T>> {
+        let Effect {
+            action,
+            target,
+            args,
+            needs,
+            read_only,
+            preflight,
+        } = e;
+        if registered(action).is_none() {
+            return Err(Error::failed(format!(
+                "internal error: effect {action:?} is not declared in the effect registry (effects::REGISTRY)"
+            )));
+        }
         for need in needs {
             if let Err(e) = self.check_need(need) {
-                let rec = self.audit_record(
-                    action,
-                    target,
-                    &args,
-                    Outcome::Denied,
-                    0,
-                    Some(&e.to_string()),
-                );
-                self.audit.append(&rec)?;
-                self.report_effect(action, target, Outcome::Denied, &e.to_string());
+                self.record(action, target, &args, Outcome::Denied, 0, &e.to_string())?;
                 return Err(e);
             }
         }
+        if !read_only && !self.compensating {
+            let used = self.effects_used.get() + 1;
+            let max = self.config.policy.max_effects;
+            if max > 0 && used > max {
+                let e = Error::Limit(format!(
+                    "effect budget: this run already caused {max} effects (policy.max_effects)"
+                ));
+                self.record(action, target, &args, Outcome::Denied, 0, &e.to_string())?;
+                return Err(e);
+            }
+            self.effects_used.set(used);
+        }
+        if let Err(reason) = self.preflight(needs, preflight) {
+            if self.dry_run && !read_only {
+                self.record(action, target, &args, Outcome::WouldFail, 0, &reason)?;
+                return Ok(None);
+            }
+            let detail = format!("preflight: {reason}");
+            self.record(action, target, &args, Outcome::Failed, 0, &detail)?;
+            return Err(Error::failed(format!("{action} {target}: {detail}")));
+        }
         if self.dry_run && !read_only {
-            let rec = self.audit_record(action, target, &args, Outcome::Planned, 0, None);
-            self.audit.append(&rec)?;
-            self.report_effect(action, target, Outcome::Planned, "dry run: not executed");
+            self.record(
+                action,
+                target,
+                &args,
+                Outcome::Planned,
+                0,
+                "dry run: not executed",
+            )?;
             return Ok(None);
         }
         if !self.confirm_effect(action, target)? {
             let msg = "declined at the confirmation prompt";
-            let rec = self.audit_record(action, target, &args, Outcome::Denied, 0, Some(msg));
-            self.audit.append(&rec)?;
-            self.report_effect(action, target, Outcome::Denied, msg);
+            self.record(action, target, &args, Outcome::Denied, 0, msg)?;
             return Err(Error::denied(
                 format!("{action} {target}"),
                 "operator declined",
             ));
         }
-        // If the audit log cannot be opened, the effect must not happen.
-        self.audit.ensure_open()?;
+        // Write-ahead: no record on disk, no effect.
+        let seq = self.effect_seq.get() + 1;
+        self.effect_seq.set(seq);
+        let started = self.audit_record(action, target, &args, Outcome::Started, 0, None);
+        let mut started = started;
+        started["seq"] = json!(seq);
+        if let Err(e) = self.audit.append_durable(&started) {
+            let msg = format!(
+                "{action} {target} was not done: the audit log {} cannot take its record ({e})",
+                self.audit.path().display()
+            );
+            self.report_effect(action, target, Outcome::Failed, &msg);
+            return Err(Error::AuditUnwritable(msg));
+        }
         let start = Instant::now();
         let result = f();
         let ms = start.elapsed().as_millis() as u64;
-        match &result {
-            Ok(_) => {
-                let rec = self.audit_record(action, target, &args, Outcome::Done, ms, None);
-                self.audit.append(&rec)?;
-                self.report_effect(action, target, Outcome::Done, "");
+        let (outcome, detail) = match &result {
+            Ok(_) => (Outcome::Done, String::new()),
+            Err(e) if matches!(e, Error::Interrupted | Error::Limit(_)) => {
+                (Outcome::Interrupted, e.to_string())
             }
-            Err(e) => {
-                let outcome = if matches!(e, Error::Interrupted) {
-                    Outcome::Interrupted
-                } else {
-                    Outcome::Failed
-                };
-                let rec =
-                    self.audit_record(action, target, &args, outcome, ms, Some(&e.to_string()));
-                self.audit.append(&rec)?;
-                self.report_effect(action, target, outcome, &e.to_string());
-            }
+            Err(e) => (Outcome::Failed, e.to_string()),
+        };
+        let err = (!detail.is_empty()).then_some(detail.as_str());
+        let mut rec = self.audit_record(action, target, &args, outcome, ms, err);
+        rec["seq"] = json!(seq);
+        self.report_effect(action, target, outcome, &detail);
+        if let Err(e) = self.audit.append(&rec) {
+            return Err(Error::AuditUnwritable(format!(
+                "{action} {target} ran, but the audit log {} cannot take its outcome ({e})",
+                self.audit.path().display()
+            )));
         }
         result.map(Some)
+    }
+
+    /// Audit and report an effect that did not act (denied, planned, would fail, failed preflight).
+    fn record(
+        &self,
+        action: &str,
+        target: &str,
+        args: &Value,
+        outcome: Outcome,
+        ms: u64,
+        detail: &str,
+    ) -> Result<()> {
+        let err = (!detail.is_empty() && outcome != Outcome::Planned).then_some(detail);
+        let rec = self.audit_record(action, target, args, outcome, ms, err);
+        self.audit.append(&rec)?;
+        self.report_effect(action, target, outcome, detail);
+        Ok(())
+    }
+
+    /// The implied preflight of `needs`, then the effect's own; the first failure's reason.
+    fn preflight(
+        &self,
+        needs: &[Need],
+        own: Vec<Preflight<'_>>,
+    ) -> std::result::Result<(), String> {
+        for need in needs {
+            match need {
+                Need::Write(p) => {
+                    let real = self.config.check_write(p).map_err(|e| e.to_string())?;
+                    folder_writable(&real)?;
+                }
+                Need::Command(c) => on_path(c)?,
+                _ => {}
+            }
+        }
+        for check in own {
+            check()?;
+        }
+        Ok(())
     }
 
     fn audit_record(
@@ -294,6 +433,7 @@ impl Ctx {
         let mut rec = json!({
             "time": crate::ctx::now_rfc3339(),
             "run_id": self.run_id,
+            "pid": std::process::id(),
             "runbook": self.runbook,
             "user": current_user(),
             "action": action,
@@ -303,9 +443,226 @@ impl Ctx {
             "dry_run": self.dry_run,
             "duration_ms": duration_ms,
         });
+        if self.compensating {
+            rec["compensation"] = Value::Bool(true);
+        }
         if let Some(e) = error {
             rec["error"] = Value::String(e.to_string());
         }
         rec
     }
+}
+
+/// One check made before an effect acts: `Err(reason)` when the effect would fail.
+pub type Preflight<'a> = Box<dyn FnOnce() -> std::result::Result<(), String> + 'a>;
+
+/// Everything the gate needs to know about one effect (see [`Ctx::run_effect`]).
+pub struct Effect<'a> {
+    /// Dotted name, e.g. `fs.write`, `service.restart`.
+    pub action: &'a str,
+    /// What it acts on (a path, a service, a program line).
+    pub target: &'a str,
+    /// Extra audit data; never secrets (no file contents, env values, bodies).
+    pub args: Value,
+    /// Policy requirements, all checked first.
+    pub needs: &'a [Need],
+    /// Runs even under `--dry-run` (e.g. `npm outdated`).
+    pub read_only: bool,
+    /// The effect's own preflight checks, beyond what `needs` imply.
+    pub preflight: Vec<Preflight<'a>>,
+}
+
+/// Preflight of a write to `path`: the folder that will hold it can be written. An existing
+/// folder must itself be writable; an existing file's folder must be (files are replaced by
+/// renaming); for a missing path, the nearest existing ancestor must be a writable folder.
+pub fn folder_writable(path: &Path) -> std::result::Result<(), String> {
+    let dir = match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => path.to_path_buf(),
+        Ok(_) => path.parent().unwrap_or(Path::new("/")).to_path_buf(),
+        Err(_) => {
+            let mut a = path.parent();
+            while let Some(p) = a {
+                if std::fs::symlink_metadata(p).is_ok() {
+                    break;
+                }
+                a = p.parent();
+            }
+            let a = a.unwrap_or(Path::new("/"));
+            if !a.is_dir() {
+                return Err(format!("{} is not a folder", a.display()));
+            }
+            a.to_path_buf()
+        }
+    };
+    writable(&dir)
+}
+
+/// Preflight of a file written at `path` (not its folders): the folder holding it exists and
+/// can be written.
+pub fn parent_exists(path: &Path) -> std::result::Result<(), String> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => writable(dir),
+        Ok(_) => Err(format!("{} is not a folder", dir.display())),
+        Err(_) => Err(format!("folder {} does not exist", dir.display())),
+    }
+}
+
+fn writable(dir: &Path) -> std::result::Result<(), String> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes())
+        .map_err(|_| format!("{}: path holds a NUL byte", dir.display()))?;
+    // SAFETY: access only reads the NUL-terminated path.
+    if unsafe { libc::access(c.as_ptr(), libc::W_OK) } == 0 {
+        Ok(())
+    } else {
+        let e = std::io::Error::last_os_error();
+        Err(format!("folder {} is not writable ({e})", dir.display()))
+    }
+}
+
+/// Preflight of starting `program`: a path must be an executable file; a bare name must be
+/// found as one in a folder of `PATH`.
+pub fn on_path(program: &str) -> std::result::Result<(), String> {
+    if program.contains('/') {
+        return if is_executable(Path::new(program)) {
+            Ok(())
+        } else {
+            Err(format!("{program} is not an executable file"))
+        };
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    if std::env::split_paths(&path).any(|d| is_executable(&d.join(program))) {
+        Ok(())
+    } else {
+        Err(format!("command {program:?} is not on PATH"))
+    }
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// Preflight of `npm run SCRIPT` (also `run-script`) in `cwd`: `package.json` there defines
+/// `scripts.SCRIPT`. Other npm command lines pass.
+pub fn npm_script(cwd: &Path, args: &[String]) -> std::result::Result<(), String> {
+    let script = match args {
+        [verb, script, ..] if verb == "run" || verb == "run-script" => script,
+        _ => return Ok(()),
+    };
+    let pkg = cwd.join("package.json");
+    let text = std::fs::read_to_string(&pkg)
+        .map_err(|e| format!("npm run {script}: cannot read {} ({e})", pkg.display()))?;
+    let v: Value = serde_json::from_str(&text)
+        .map_err(|e| format!("npm run {script}: {} is not JSON ({e})", pkg.display()))?;
+    if v["scripts"].get(script).is_some() {
+        Ok(())
+    } else {
+        let known: Vec<&str> = v["scripts"]
+            .as_object()
+            .map(|m| m.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        Err(format!(
+            "npm run {script}: {} has no script {script:?} (it has: {})",
+            pkg.display(),
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
+        ))
+    }
+}
+
+/// Signals sent to end a process: the target need not handle them.
+const ENDING_SIGNALS: &[i32] = &[libc::SIGTERM, libc::SIGKILL, libc::SIGINT, libc::SIGQUIT];
+
+/// Preflight of sending signal `sig` (number) to process `pid`: unless the signal is meant to end
+/// the process (TERM, KILL, INT, QUIT) or does not end it by default (CHLD, CONT, STOP, TSTP,
+/// TTIN, TTOU, URG, WINCH), the process must catch or ignore it (`SigCgt`/`SigIgn` of
+/// `/proc/PID/status`) — otherwise the kernel's default action would end it. For Node, the
+/// reason names `--heapsnapshot-signal`, the flag that makes Node handle `SIGUSR2`.
+pub fn signal_handled(pid: u32, sig: i32, sig_name: &str) -> std::result::Result<(), String> {
+    let harmless = [
+        libc::SIGCHLD,
+        libc::SIGCONT,
+        libc::SIGSTOP,
+        libc::SIGTSTP,
+        libc::SIGTTIN,
+        libc::SIGTTOU,
+        libc::SIGURG,
+        libc::SIGWINCH,
+    ];
+    if ENDING_SIGNALS.contains(&sig) || harmless.contains(&sig) {
+        return Ok(());
+    }
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .map_err(|e| format!("cannot read /proc/{pid}/status ({e})"))?;
+    let mask = |key: &str| -> u64 {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+            .unwrap_or(0)
+    };
+    let bit = 1u64 << (sig - 1);
+    if (mask("SigCgt:") | mask("SigIgn:")) & bit != 0 {
+        return Ok(());
+    }
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+    let node = cmdline
+        .split_whitespace()
+        .next()
+        .is_some_and(|p| p.rsplit('/').next().is_some_and(|b| b.starts_with("node")));
+    let hint = if node && sig == libc::SIGUSR2 {
+        "; Node handles it only when started with --heapsnapshot-signal=SIGUSR2 (node_args / \
+         NODE_OPTIONS); restart the service with that flag first"
+    } else {
+        ""
+    };
+    Err(format!(
+        "process {pid} does not handle {sig_name}: its default action would end the process{hint}"
+    ))
+}
+
+/// Preflight of restoring `files` (paths relative to `target`) into folder `target`: files are
+/// staged inside `target` and renamed over the old ones, so `target` must be (or be creatable
+/// as) a writable folder, and each existing file to be replaced must be on the same file system
+/// as `target` (a bind-mounted file cannot be renamed over) and not be a folder.
+pub fn swappable(target: &Path, files: &[PathBuf]) -> std::result::Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let t = match std::fs::metadata(target) {
+        Err(_) => return folder_writable(target),
+        Ok(m) if !m.is_dir() => return Err(format!("{} is not a folder", target.display())),
+        Ok(m) => m,
+    };
+    writable(target)?;
+    for f in files {
+        let path = target.join(f);
+        let Ok(m) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if m.is_dir() {
+            return Err(format!(
+                "{} is a folder, the archive holds a file",
+                path.display()
+            ));
+        }
+        if m.dev() != t.dev() {
+            return Err(format!(
+                "{} is on another file system than {} (a mount point?): it cannot be swapped by rename",
+                path.display(),
+                target.display()
+            ));
+        }
+        if path.parent().is_some_and(|p| p != target) {
+            folder_writable(&path)?;
+        }
+    }
+    Ok(())
 }

@@ -58,6 +58,11 @@ pub enum Error {
     /// Another run holds a lock (service restart lock, backup name …).
     #[error("{0}")]
     Busy(String),
+
+    /// The audit log cannot take an effect's record: the effect was not done (or its outcome
+    /// could not be recorded) and the run stops — a script cannot catch this (exit 5).
+    #[error("{0}")]
+    AuditUnwritable(String),
 }
 
 impl Error {
@@ -83,6 +88,11 @@ impl Error {
         }
     }
 
+    /// The typed kind.
+    pub fn error_kind(&self) -> ErrorKind {
+        ErrorKind::from_word(self.kind())
+    }
+
     /// Stable one-word kind, visible to scripts as `e.kind` and in the JSON report's `status`.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -96,24 +106,102 @@ impl Error {
             Error::Script { .. } => "script",
             Error::Failed(_) => "failed",
             Error::Busy(_) => "busy",
+            Error::AuditUnwritable(_) => "audit",
         }
     }
 
     /// Exit code of `runbook run` when this error ends the run (see README, "Exit codes").
     pub fn exit_code(&self) -> i32 {
-        exit_code_for_kind(self.kind())
+        self.error_kind().exit_code()
     }
 }
 
-/// Exit code for an error kind word (as produced by [`Error::kind`]).
-pub fn exit_code_for_kind(kind: &str) -> i32 {
-    match kind {
-        "fail" => 1,
-        "usage" | "config" => 2,
-        "limit" | "interrupted" => 3,
-        "denied" => 4,
-        _ => 5,
+/// The kind of an error, kept typed from the host error through the script's failure to the
+/// report (scripts see it as the word [`ErrorKind::as_str`] in `e.kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    Usage,
+    Denied,
+    Limit,
+    Interrupted,
+    Fail,
+    Io,
+    Config,
+    Script,
+    Failed,
+    Busy,
+    Audit,
+}
+
+impl ErrorKind {
+    /// Every kind, for docs and tests.
+    pub const ALL: [ErrorKind; 11] = [
+        ErrorKind::Usage,
+        ErrorKind::Denied,
+        ErrorKind::Limit,
+        ErrorKind::Interrupted,
+        ErrorKind::Fail,
+        ErrorKind::Io,
+        ErrorKind::Config,
+        ErrorKind::Script,
+        ErrorKind::Failed,
+        ErrorKind::Busy,
+        ErrorKind::Audit,
+    ];
+
+    /// The stable word (`e.kind` in scripts, `error_kind` in the JSON report).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Usage => "usage",
+            ErrorKind::Denied => "denied",
+            ErrorKind::Limit => "limit",
+            ErrorKind::Interrupted => "interrupted",
+            ErrorKind::Fail => "fail",
+            ErrorKind::Io => "io",
+            ErrorKind::Config => "config",
+            ErrorKind::Script => "script",
+            ErrorKind::Failed => "failed",
+            ErrorKind::Busy => "busy",
+            ErrorKind::Audit => "audit",
+        }
     }
+
+    /// The kind of a word read back from a script's error value; anything else (a value a
+    /// script threw itself) is [`ErrorKind::Script`].
+    pub fn from_word(word: &str) -> ErrorKind {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.as_str() == word)
+            .unwrap_or(ErrorKind::Script)
+    }
+
+    /// Exit code of `runbook run` when an error of this kind ends the run (README, "Exit codes").
+    pub fn exit_code(self) -> i32 {
+        match self {
+            ErrorKind::Fail => 1,
+            ErrorKind::Usage | ErrorKind::Config => 2,
+            ErrorKind::Limit | ErrorKind::Interrupted => 3,
+            ErrorKind::Denied => 4,
+            _ => 5,
+        }
+    }
+}
+
+impl AsRef<str> for ErrorKind {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Exit code for an error kind, typed or as its word (as produced by [`Error::kind`]).
+pub fn exit_code_for_kind(kind: impl AsRef<str>) -> i32 {
+    ErrorKind::from_word(kind.as_ref()).exit_code()
 }
 
 impl From<Error> for Box<rhai::EvalAltResult> {
@@ -124,6 +212,13 @@ impl From<Error> for Box<rhai::EvalAltResult> {
         let mut map = rhai::Map::new();
         map.insert("kind".into(), e.kind().into());
         map.insert("message".into(), e.to_string().into());
+        if matches!(e, Error::AuditUnwritable(_)) {
+            // Not catchable: no script may go on causing effects without an audit trail.
+            return Box::new(rhai::EvalAltResult::ErrorTerminated(
+                map.into(),
+                rhai::Position::NONE,
+            ));
+        }
         Box::new(rhai::EvalAltResult::ErrorRuntime(
             map.into(),
             rhai::Position::NONE,
@@ -133,3 +228,23 @@ impl From<Error> for Box<rhai::EvalAltResult> {
 
 /// Result type of every Rhai-visible host function.
 pub type RhaiResult<T> = std::result::Result<T, Box<rhai::EvalAltResult>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_round_trip_through_their_words_with_their_exit_codes() {
+        for k in ErrorKind::ALL {
+            assert_eq!(ErrorKind::from_word(k.as_str()), k);
+            assert_eq!(exit_code_for_kind(k.as_str()), k.exit_code());
+        }
+        assert_eq!(Error::Interrupted.error_kind(), ErrorKind::Interrupted);
+        assert_eq!(Error::Interrupted.exit_code(), 3);
+        assert_eq!(Error::Fail("x".into()).exit_code(), 1);
+        assert_eq!(
+            ErrorKind::from_word("thrown by a script"),
+            ErrorKind::Script
+        );
+    }
+}

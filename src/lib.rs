@@ -7,12 +7,14 @@
 
 pub mod alloc;
 pub mod app;
+pub mod audit;
 pub mod cancel;
 pub mod cli;
 pub mod ctx;
 pub mod effects;
 pub mod engine;
 pub mod error;
+pub mod fleet;
 pub mod history;
 pub mod monitor;
 pub mod notify;

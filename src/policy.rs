@@ -34,6 +34,9 @@ pub struct Config {
     /// The inventory: `[services.NAME]`.
     #[serde(default)]
     pub services: BTreeMap<String, ServiceSpec>,
+    /// Host groups for `runbook run NAME --hosts GROUP`: `[hosts] web = ["web1", "web2"]`.
+    #[serde(default)]
+    pub hosts: BTreeMap<String, Vec<String>>,
     /// Where the config came from (`None`: built-in default).
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -67,6 +70,13 @@ pub struct Policy {
     pub timeout_s: u64,
     /// Restarts allowed per service per window, `"N/DURATION"` (e.g. `"3/10m"`).
     pub restart_limit: String,
+    /// Effects one run may cause (planned ones count too; read-only commands and
+    /// compensations do not); the next one stops the run as a limit (exit 3). 0: no limit.
+    pub max_effects: u64,
+    /// Printed lines a run keeps in its report (and echoes); further lines are counted only.
+    pub max_output_lines: u64,
+    /// Printed bytes a run keeps in its report (and echoes); further lines are counted only.
+    pub max_output_bytes: u64,
 }
 
 impl Default for Policy {
@@ -82,6 +92,9 @@ impl Default for Policy {
             max_memory_mb: 1024,
             timeout_s: 600,
             restart_limit: "3/10m".into(),
+            max_effects: 200,
+            max_output_lines: 10_000,
+            max_output_bytes: 4 << 20,
         }
     }
 }

@@ -60,13 +60,17 @@ pub struct CheckRecord {
     pub threshold: Option<Value>,
 }
 
-/// One effect, with its outcome (`done`, `planned`, `denied`, `failed`, `interrupted`).
+/// One effect, with its outcome (`done`, `planned`, `would_fail`, `denied`, `failed`,
+/// `interrupted`).
 #[derive(Debug, Clone, Serialize)]
 pub struct EffectRecord {
     pub action: String,
     pub target: String,
     pub outcome: String,
     pub detail: String,
+    /// Caused by a compensation (`on_failure`) run after the run failed; serialized only when true.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub compensation: bool,
 }
 
 /// Final status of a run.
@@ -79,6 +83,8 @@ pub enum Status {
     Error,
     Denied,
     Limit,
+    /// Stopped by Ctrl-C (exit 3, like a limit).
+    Interrupted,
     /// No check failed, but at least one was `unknown` (or none was made): exit 6.
     Inconclusive,
 }
@@ -92,6 +98,7 @@ impl Status {
             Status::Error => "error",
             Status::Denied => "denied",
             Status::Limit => "limit",
+            Status::Interrupted => "interrupted",
             Status::Inconclusive => "inconclusive",
         }
     }
@@ -122,9 +129,27 @@ pub struct Report {
     pub status: Status,
     pub exit_code: i32,
     pub error: Option<String>,
+    /// The kind of the error that ended the run (typed; `error_kind` in the JSON).
+    pub error_kind: Option<crate::error::ErrorKind>,
+    /// Printed lines not kept because the output cap was reached.
+    pub output_dropped: u64,
+    /// Compensations that failed, one message each (`file:line: error`).
+    pub compensation_errors: Vec<String>,
 }
 
 impl Report {
+    /// End the report with an error of `kind`: its exit code, its status (`interrupted` for
+    /// Ctrl-C, else by exit code), the message.
+    pub fn fail(&mut self, kind: crate::error::ErrorKind, message: String) {
+        self.exit_code = kind.exit_code();
+        self.status = match kind {
+            crate::error::ErrorKind::Interrupted => Status::Interrupted,
+            _ => Status::from_exit_code(self.exit_code),
+        };
+        self.error_kind = Some(kind);
+        self.error = Some(message);
+    }
+
     /// Whether every check passed.
     pub fn all_checks_ok(&self) -> bool {
         self.checks.iter().all(|c| c.status == CheckStatus::Ok)
@@ -163,6 +188,16 @@ impl Report {
         });
         if let Some(e) = &self.error {
             doc["error"] = Value::String(e.clone());
+        }
+        if let Some(k) = self.error_kind {
+            doc["error_kind"] = Value::String(k.as_str().into());
+        }
+        doc["output_truncated"] = Value::Bool(self.output_dropped > 0);
+        if self.output_dropped > 0 {
+            doc["output_dropped_lines"] = self.output_dropped.into();
+        }
+        if !self.compensation_errors.is_empty() {
+            doc["compensation_errors"] = serde_json::json!(self.compensation_errors);
         }
         doc
     }
@@ -215,7 +250,8 @@ impl Report {
                 } else {
                     format!("  ({})", e.detail)
                 };
-                writeln!(out, "  {word:<8} {} {}{detail}", e.action, e.target)?;
+                let undo = if e.compensation { "undo: " } else { "" };
+                writeln!(out, "  {word:<8} {undo}{} {}{detail}", e.action, e.target)?;
             }
         }
         let failed = self.count(CheckStatus::Failed);
@@ -246,6 +282,31 @@ impl Report {
         };
         if let Some(e) = &self.error {
             writeln!(err, "error: {e}")?;
+        }
+        for c in &self.compensation_errors {
+            writeln!(
+                err,
+                "{}",
+                paint(
+                    "1;31",
+                    &format!("COMPENSATION FAILED (undo incomplete): {c}")
+                )
+            )?;
+        }
+        let would_fail = self
+            .effects
+            .iter()
+            .filter(|e| e.outcome == "would_fail")
+            .count();
+        if would_fail > 0 {
+            writeln!(
+                err,
+                "{}",
+                paint(
+                    "33",
+                    &format!("dry run: {would_fail} effect(s) would fail (see Effects)")
+                )
+            )?;
         }
         writeln!(err, "{summary}")?;
         Ok(())

@@ -168,14 +168,17 @@ fn policy_denials_exit_4_and_are_audited() {
 #[test]
 fn two_concurrent_runs_make_two_archives() {
     let sb = sandbox();
-    sb.file(
-        "c.rhai",
-        "backup::create(\"app\", [\"app/logs\", \"app/.env\"], #{});",
-    );
+    // Two runbooks: two runs of one runbook would wait for each other (the runbook lock).
+    for f in ["c0.rhai", "c1.rhai"] {
+        sb.file(
+            f,
+            "backup::create(\"app\", [\"app/logs\", \"app/.env\"], #{});",
+        );
+    }
     let children: Vec<_> = (0..2)
-        .map(|_| {
+        .map(|i| {
             sb.cmd()
-                .args(["run", "c.rhai"])
+                .args(["run", &format!("c{i}.rhai")])
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::null())
                 .spawn()

@@ -619,7 +619,7 @@ fn ctrl_c_cancels_cleanly_with_exit_3() {
     }
     let r = common::Run::from_output(child.wait_with_output().unwrap());
     r.expect_code(3).no_panic();
-    assert_eq!(r.report["status"], "limit");
+    assert_eq!(r.report["status"], "interrupted");
     assert!(r.report["error"].as_str().unwrap().contains("interrupted"));
     assert_eq!(r.output(), vec!["started"]);
 }

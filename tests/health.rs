@@ -40,6 +40,21 @@ fn health_check_passes_on_this_machine_with_no_config() {
             names(&r)
         );
         assert!(r.effects("").is_empty() && r.report["effects"].as_array().unwrap().is_empty());
+        // the handbook's 监控网络连接状态 too: at least four checks on a host with no config
+        assert!(names(&r).len() >= 4, "{:?}", names(&r));
+        for n in ["close-wait sockets", "time-wait sockets"] {
+            assert_eq!(r.check(n)["status"], "ok", "{:#}", r.report);
+        }
+        let out = r.output();
+        assert!(
+            out.iter().any(|l| l.contains("checked the host only")),
+            "{out:?}"
+        );
+        assert!(
+            out.iter()
+                .any(|l| l.starts_with("cpu: mean of 5 sample(s)")),
+            "{out:?}"
+        );
         if r.code == 0 {
             return;
         }

@@ -383,3 +383,43 @@ fn a_long_scan_stops_at_the_run_timeout() {
     assert_eq!(r.report["status"], "limit");
     assert!(took < Duration::from_secs(10), "took {took:?}");
 }
+
+/// Issue 11.5: a search with a huge `limit` keeps matches only within the memory budget and says
+/// so (`truncated`, a warning), instead of failing with an unrelated error or growing without end.
+#[test]
+fn a_huge_search_limit_stops_at_the_memory_budget_with_truncated() {
+    let sb = Sandbox::new();
+    sb.config("[policy]\nread = [\".\"]\nmax_memory_mb = 64\n");
+    let pad = "x".repeat(900);
+    let mut body = String::with_capacity(20_000 * 1000);
+    for i in 0..20_000 {
+        body += &winston(
+            "info",
+            &format!("request {i} {pad}"),
+            "2026-11-29T09:00:00.000Z",
+        );
+    }
+    sb.file("big.log", &body);
+    let script = r#"
+let r = logs::search("big.log", "request", #{ limit: 1000000 });
+print(json::to_string(#{ total: r.total, truncated: r.truncated, n: r.matches.len(),
+    last: r.matches[r.matches.len() - 1].line, warnings: r.warnings }));
+"#;
+    let r = sb.run_script("huge", script, &[]);
+    r.expect_code(6).no_panic();
+    let out: Value = serde_json::from_str(&r.output()[0]).unwrap();
+    assert_eq!(out["total"], 20_000);
+    assert_eq!(out["truncated"], true);
+    let n = out["n"].as_u64().unwrap();
+    assert!((100..20_000).contains(&n), "{out}");
+    assert_eq!(
+        out["last"].as_u64(),
+        Some(n),
+        "the first matches, in order, no gap"
+    );
+    let w = out["warnings"][0].as_str().unwrap_or_default();
+    assert!(
+        w.contains("memory budget") && w.contains("policy.max_memory_mb"),
+        "{out}"
+    );
+}

@@ -621,3 +621,42 @@ fn pty_tab_completes_logs_search() {
     p.prompt();
     p.quit();
 }
+
+/// Issue 12: a syntax error in the middle of a pasted block used to end the block there, and
+/// the rest ran as top-level statements (an effect inside an `if` ran unconditionally).
+#[test]
+fn piped_block_with_a_syntax_error_in_the_middle_runs_not_at_all() {
+    let sb = Sandbox::new();
+    write_policy(&sb);
+    let marker = sb.path().join("out/ran.txt");
+    let input = format!(
+        "let proceed = false;\nif proceed {{\n  let a = ;\n  fs::write(\"{m}\", \"x\");\n  print(\"INSIDE\");\n}}\nprint(\"after the block\");\n",
+        m = marker.display()
+    );
+    let (code, out, err) = piped(&sb, &format!(":yes on\n{input}"));
+    assert!(err.contains("Unexpected ';'"), "{err}");
+    assert!(!out.contains("INSIDE"), "{out}");
+    assert!(!marker.exists(), "a line of the broken block ran");
+    assert!(out.contains("after the block"), "{out}\n{err}");
+    assert_eq!(code, 5, "{out}\n{err}");
+}
+
+#[test]
+fn save_turns_a_bare_expression_into_a_print() {
+    let sb = Sandbox::new();
+    write_policy(&sb);
+    let (_, out, err) = piped(
+        &sb,
+        "let m = #{ total: 40 }\nm.total + 2\ncheck(\"total\", m.total == 40)\n:save drafts/bare\n",
+    );
+    assert!(out.contains("42"), "{out}\n{err}");
+    let draft = std::fs::read_to_string(sb.path().join("drafts/bare.rhai")).expect("draft");
+    assert!(draft.contains("print(m.total + 2);"), "{draft}");
+    assert!(
+        draft.contains("\ncheck(\"total\", m.total == 40)"),
+        "{draft}"
+    );
+    let r = common::Run::from_output(sb.run(&["run", "drafts/bare.rhai", "--json"]));
+    r.expect_code(0);
+    assert_eq!(r.output(), vec!["42"]);
+}

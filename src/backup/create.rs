@@ -37,8 +37,11 @@ use crate::error::{Error, Result};
 
 /// Files at least this large are streamed by the writer thread instead of prepared in memory.
 pub const STREAM_MIN: u64 = 32 << 20;
-/// Bytes of file content the worker pool may hold in memory at once.
-pub const BUDGET: u64 = 256 << 20;
+/// Bytes of file content the worker pool may hold in memory at once (each held file also has
+/// its compressed copy until the writer takes it, so the peak is about twice this, plus one
+/// file below [`STREAM_MIN`] that is larger than the budget). 32 MiB keeps both cores busy on
+/// small files while `create` stays near 64 MiB where zip needs 3 MiB (issue 14.5).
+pub const BUDGET: u64 = 32 << 20;
 /// Deflate level (zip's usual default).
 const LEVEL: i64 = 6;
 /// Above this many bytes a progress bar is shown (when stderr is a terminal).
@@ -100,6 +103,9 @@ pub struct CreateResult {
     pub duration_ms: u64,
     /// Paths left out, with the reason (symbolic links, special files, unreadable files).
     pub skipped: Vec<Skipped>,
+    /// Entry names of files that changed while they were read, twice in a row: archived as
+    /// read the second time and marked `changed` in the manifest (they may be torn).
+    pub changed: Vec<String>,
 }
 
 /// A regular file to archive.
@@ -495,14 +501,67 @@ impl Budget {
     }
 }
 
+/// What identifies one version of a file's content: size, mtime and ctime (ns). A write
+/// between two looks changes at least the ctime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+fn stamp_of(f: &File) -> std::io::Result<Stamp> {
+    use std::os::unix::fs::MetadataExt;
+    let m = f.metadata()?;
+    Ok(Stamp {
+        size: m.len(),
+        mtime: (m.mtime(), m.mtime_nsec()),
+        ctime: (m.ctime(), m.ctime_nsec()),
+    })
+}
+
+/// Called between reading a file and looking at it again (tests make a file change there).
+#[cfg(test)]
+pub(crate) static AFTER_READ: Mutex<Option<fn(&Path)>> = Mutex::new(None);
+
+fn after_read(_path: &Path) {
+    #[cfg(test)]
+    if let Some(hook) = *AFTER_READ.lock().unwrap_or_else(|p| p.into_inner()) {
+        hook(_path);
+    }
+}
+
+/// Read a whole small file, looking at its stamp before and after: when it changed meanwhile
+/// it is read once more; `changed` when it changed both times (the second read is kept).
+fn read_stable(f: &PlanFile) -> std::result::Result<(Vec<u8>, SystemTime, bool), String> {
+    let mut data = Vec::new();
+    for attempt in 0..2 {
+        let mut file = File::open(&f.src).map_err(|e| format!("cannot open: {e}"))?;
+        let before = stamp_of(&file).map_err(|e| format!("cannot read: {e}"))?;
+        data.clear();
+        data.reserve(before.size.min(STREAM_MIN) as usize);
+        (&mut file)
+            .take(before.size.max(f.size))
+            .read_to_end(&mut data)
+            .map_err(|e| format!("cannot read: {e}"))?;
+        after_read(&f.src);
+        let after = stamp_of(&file).map_err(|e| format!("cannot read: {e}"))?;
+        let mtime = SystemTime::UNIX_EPOCH
+            + std::time::Duration::new(before.mtime.0.max(0) as u64, before.mtime.1 as u32);
+        if before == after && data.len() as u64 == after.size {
+            return Ok((data, mtime, false));
+        }
+        if attempt == 1 {
+            return Ok((data, mtime, true));
+        }
+    }
+    unreachable!("the loop returns on its second attempt")
+}
+
 /// Read, hash and compress one small file (runs on a pool thread).
 fn prepare(f: &PlanFile) -> std::result::Result<Prepared, String> {
-    let mut file = File::open(&f.src).map_err(|e| format!("cannot open: {e}"))?;
-    let mut data = Vec::with_capacity(f.size as usize);
-    (&mut file)
-        .take(f.size)
-        .read_to_end(&mut data)
-        .map_err(|e| format!("cannot read: {e}"))?;
+    let (data, mtime, changed) = read_stable(f)?;
+    let f = &PlanFile { mtime, ..f.clone() };
     let sha = hex(&Sha256::digest(&data));
     let mut method =
         if has_compressed_ext(&f.name) || !compressible(&data[..data.len().min(32 << 10)]) {
@@ -527,6 +586,7 @@ fn prepare(f: &PlanFile) -> std::result::Result<Prepared, String> {
         mode: f.mode,
         mtime: time_to_rfc3339(f.mtime),
         sha256: sha,
+        changed,
     };
     Ok(Prepared {
         zf,
@@ -535,54 +595,77 @@ fn prepare(f: &PlanFile) -> std::result::Result<Prepared, String> {
     })
 }
 
-/// Stream one large file into the archive on the writer thread.
+/// Stream one large file into the archive on the writer thread. When the file changed while
+/// it was read (stamp before ≠ after), the entry is dropped and the file read once more;
+/// `changed` when that happens twice.
 fn stream_file<W: Write + Seek>(
     zip: &mut ZipWriter<W>,
     f: &PlanFile,
     cancel: &Cancel,
     bar: &ProgressBar,
 ) -> Result<std::result::Result<FileRecord, String>> {
-    let mut file = match File::open(&f.src) {
-        Ok(file) => file,
-        Err(e) => return Ok(Err(format!("cannot open: {e}"))),
-    };
-    let method = match sample_large(&file, f.size) {
-        Ok(s) if has_compressed_ext(&f.name) || !compressible(&s) => CompressionMethod::Stored,
-        Ok(_) => CompressionMethod::Deflated,
-        Err(e) => return Ok(Err(format!("cannot read: {e}"))),
-    };
-    zip.start_file(f.name.as_str(), entry_options(f, method))
-        .map_err(|e| zerr(&f.name, e))?;
-    let mut sha = Sha256::new();
-    let mut buf = vec![0u8; CHUNK];
-    let mut left = f.size;
-    let mut total = 0u64;
-    while left > 0 {
-        cancel.check()?;
-        let want = (left.min(CHUNK as u64)) as usize;
-        let n = match file.read(&mut buf[..want]) {
-            Ok(0) => break, // the file shrank while we read it: archive what is there
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+    let mut attempt = 0;
+    loop {
+        let mut file = match File::open(&f.src) {
+            Ok(file) => file,
+            Err(e) => return Ok(Err(format!("cannot open: {e}"))),
+        };
+        let before = match stamp_of(&file) {
+            Ok(s) => s,
+            Err(e) => return Ok(Err(format!("cannot read: {e}"))),
+        };
+        let method = match sample_large(&file, before.size) {
+            Ok(s) if has_compressed_ext(&f.name) || !compressible(&s) => CompressionMethod::Stored,
+            Ok(_) => CompressionMethod::Deflated,
+            Err(e) => return Ok(Err(format!("cannot read: {e}"))),
+        };
+        zip.start_file(f.name.as_str(), entry_options(f, method))
+            .map_err(|e| zerr(&f.name, e))?;
+        let mut sha = Sha256::new();
+        let mut buf = vec![0u8; CHUNK];
+        let mut total = 0u64;
+        loop {
+            cancel.check()?;
+            let n = match file.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    zip.abort_file().map_err(|e| zerr(&f.name, e))?;
+                    return Ok(Err(format!("cannot read: {e}")));
+                }
+            };
+            sha.update(&buf[..n]);
+            zip.write_all(&buf[..n])
+                .map_err(|e| Error::failed(format!("backup::create: writing {}: {e}", f.name)))?;
+            total += n as u64;
+            bar.inc(n as u64);
+        }
+        after_read(&f.src);
+        let after = match stamp_of(&file) {
+            Ok(s) => s,
             Err(e) => {
                 zip.abort_file().map_err(|e| zerr(&f.name, e))?;
                 return Ok(Err(format!("cannot read: {e}")));
             }
         };
-        sha.update(&buf[..n]);
-        zip.write_all(&buf[..n])
-            .map_err(|e| Error::failed(format!("backup::create: writing {}: {e}", f.name)))?;
-        left -= n as u64;
-        total += n as u64;
-        bar.inc(n as u64);
+        let changed = before != after || total != after.size;
+        if changed && attempt == 0 {
+            zip.abort_file().map_err(|e| zerr(&f.name, e))?;
+            attempt += 1;
+            continue;
+        }
+        let mtime = SystemTime::UNIX_EPOCH
+            + std::time::Duration::new(before.mtime.0.max(0) as u64, before.mtime.1 as u32);
+        return Ok(Ok(FileRecord {
+            name: f.name.clone(),
+            size: total,
+            mode: f.mode,
+            mtime: time_to_rfc3339(mtime),
+            sha256: hex(&sha.finalize()),
+            changed,
+        }));
     }
-    Ok(Ok(FileRecord {
-        name: f.name.clone(),
-        size: total,
-        mode: f.mode,
-        mtime: time_to_rfc3339(f.mtime),
-        sha256: hex(&sha.finalize()),
-    }))
 }
 
 fn host_name() -> String {
@@ -878,9 +961,16 @@ pub fn create_at(
     .map_err(|e| zerr(MANIFEST_NAME, e))?;
     zip.write_all(&manifest.to_json())
         .map_err(|e| Error::io("backup::create: writing", &tmp_path, e))?;
-    let buf = zip.finish().map_err(|e| zerr("finishing archive", e))?;
+    let mut buf = zip.finish().map_err(|e| zerr("finishing archive", e))?;
+    let end = buf
+        .stream_position()
+        .map_err(|e| Error::io("backup::create: writing", &tmp_path, e))?;
     buf.into_inner()
         .map_err(|e| Error::io("backup::create: writing", &tmp_path, e.into_error()))?;
+    // An entry dropped and written again (a file that changed while read) can leave bytes past
+    // the end record; the archive ends where the writer stopped.
+    file.set_len(end)
+        .map_err(|e| Error::io("backup::create: writing", &tmp_path, e))?;
     file.sync_all()
         .map_err(|e| Error::io("backup::create: syncing", &tmp_path, e))?;
     let stored_bytes = file
@@ -916,6 +1006,12 @@ pub fn create_at(
         stored_bytes,
         sha256,
         duration_ms: start.elapsed().as_millis() as u64,
+        changed: manifest
+            .files
+            .iter()
+            .filter(|f| f.changed)
+            .map(|f| f.name.clone())
+            .collect(),
         skipped: manifest.skipped,
     })
 }

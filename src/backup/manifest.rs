@@ -55,6 +55,14 @@ pub struct FileRecord {
     pub mtime: String,
     /// SHA-256 of the content, lower-case hex.
     pub sha256: String,
+    /// The file changed while it was read, twice in a row (size, mtime or ctime differed
+    /// before and after reading): the content archived may be torn. Written only when true.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub changed: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// One archived directory.
@@ -144,6 +152,7 @@ mod tests {
                 mode: 0o600,
                 mtime: "2026-11-29T09:00:00Z".into(),
                 sha256: "ab".into(),
+                changed: false,
             }],
             dirs: vec![],
             skipped: vec![],

@@ -608,6 +608,7 @@ fn hostile_archive(dir: &Path, files: &[(&str, &[u8])], symlinks: &[(&str, &str)
             mode: 0o644,
             mtime: "2026-11-29T09:00:00Z".into(),
             sha256: hex(&Sha256::digest(data)),
+            changed: false,
         });
     }
     let m = Manifest {
@@ -1105,5 +1106,186 @@ fn the_backup_directory_inside_a_source_is_not_archived() {
                 .map(String::from_utf8_lossy)
                 .collect::<Vec<_>>()
         );
+    }
+}
+
+/// Rewrites the files of `files_rewritten_while_read_are_retried_or_marked_changed` between
+/// the read and the second look: `always-*` every time, `once-*` only the first time.
+fn rewrite_hook(p: &Path) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static ONCE_SMALL: AtomicBool = AtomicBool::new(false);
+    static ONCE_BIG: AtomicBool = AtomicBool::new(false);
+    let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let rewrite = match name {
+        "always-torn.txt" | "always-torn-big.log" => true,
+        "once-torn.txt" => !ONCE_SMALL.swap(true, Ordering::SeqCst),
+        "once-torn-big.log" => !ONCE_BIG.swap(true, Ordering::SeqCst),
+        _ => false,
+    };
+    if rewrite {
+        let mut f = fs::OpenOptions::new().append(true).open(p).unwrap();
+        f.write_all(b"appended while read\n").unwrap();
+    }
+}
+
+#[test]
+fn files_rewritten_while_read_are_retried_or_marked_changed() {
+    let src = tempfile::tempdir().unwrap();
+    let backup = tempfile::tempdir().unwrap();
+    let tree = src.path().join("app");
+    write_file(&tree.join("steady.txt"), b"steady\n", 0o644, t0());
+    write_file(&tree.join("once-torn.txt"), b"v1\n", 0o644, t0());
+    write_file(&tree.join("always-torn.txt"), b"v1\n", 0o644, t0());
+    let big = text_bytes(create::STREAM_MIN as usize + 1024);
+    write_file(&tree.join("once-torn-big.log"), &big, 0o644, t0());
+    write_file(&tree.join("always-torn-big.log"), &big, 0o644, t0());
+    *create::AFTER_READ.lock().unwrap() = Some(rewrite_hook);
+    let made = create_one(backup.path(), "torn", std::slice::from_ref(&tree), &quiet());
+    *create::AFTER_READ.lock().unwrap() = None;
+    let made = made.unwrap();
+    assert_eq!(
+        made.changed,
+        ["app/always-torn-big.log", "app/always-torn.txt"],
+        "{made:?}"
+    );
+    let v = verify(Path::new(&made.path), &no_cancel()).unwrap();
+    assert!(
+        v.ok,
+        "a retried entry leaves the archive whole: {:?}",
+        v.bad
+    );
+    assert_eq!(v.changed, made.changed);
+    // A file changed once is archived as read the second time, with its new content, unmarked.
+    let mut z = ZipArchive::new(File::open(&made.path).unwrap()).unwrap();
+    let mut s = String::new();
+    z.by_name("app/once-torn.txt")
+        .unwrap()
+        .read_to_string(&mut s)
+        .unwrap();
+    assert_eq!(s, "v1\nappended while read\n");
+    let mut m = String::new();
+    z.by_name(MANIFEST_NAME)
+        .unwrap()
+        .read_to_string(&mut m)
+        .unwrap();
+    let m = Manifest::parse(m.as_bytes()).unwrap();
+    let rec = |n: &str| m.files.iter().find(|f| f.name == n).unwrap().clone();
+    assert!(!rec("app/once-torn.txt").changed);
+    assert!(!rec("app/once-torn-big.log").changed);
+    assert_eq!(rec("app/once-torn-big.log").size, big.len() as u64 + 20);
+    assert!(rec("app/always-torn.txt").changed);
+    assert!(m.to_json().windows(9).any(|w| w == b"\"changed\""));
+    // Restoring still checks every entry against the manifest.
+    let out = tempfile::tempdir().unwrap();
+    restore::restore(
+        Path::new(&made.path),
+        out.path(),
+        backup.path(),
+        &RestoreOptions::default(),
+        &no_cancel(),
+    )
+    .unwrap();
+    assert_eq!(
+        fs::read(out.path().join("app/steady.txt")).unwrap(),
+        b"steady\n"
+    );
+}
+
+// ---- property tests over archive entry names (issue 11 acceptance) ----
+
+mod names_prop {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Name pieces that exercise every rule: traversal, absolute, drive letters, backslashes,
+    /// empty and `.` components, NUL, non-ASCII, trailing slashes.
+    fn piece() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("a".to_string()),
+            Just("..".to_string()),
+            Just(".".to_string()),
+            Just(String::new()),
+            Just("C:".to_string()),
+            Just("\\".to_string()),
+            Just("..\\..".to_string()),
+            Just("\0".to_string()),
+            Just("日本".to_string()),
+            Just(" sp ".to_string()),
+            Just(".env".to_string()),
+            any::<char>().prop_map(|c| c.to_string()),
+            prop::collection::vec(any::<char>(), 1..6).prop_map(|v| v.into_iter().collect()),
+        ]
+    }
+
+    fn name() -> impl Strategy<Value = String> {
+        (
+            any::<bool>(),
+            prop::collection::vec(piece(), 1..5),
+            any::<bool>(),
+        )
+            .prop_map(|(lead, parts, trail)| {
+                let mut s = parts.join("/");
+                if lead {
+                    s.insert(0, '/');
+                }
+                if trail {
+                    s.push('/');
+                }
+                s
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 4000, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// The name check never panics and refuses everything that could leave the target.
+        #[test]
+        fn entry_name_check_is_total(raw in prop::collection::vec(any::<u8>(), 0..40), n in name()) {
+            let _ = entry_name_problem(&raw);
+            if entry_name_problem(n.as_bytes()).is_none() {
+                let body = n.strip_suffix('/').unwrap_or(&n);
+                prop_assert!(!n.starts_with('/') && !n.contains('\0'));
+                prop_assert!(body.split(['/', '\\']).all(|c| !c.is_empty() && c != "." && c != ".."));
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 1000, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// Restoring an archive holding a generated name either puts the file inside the target
+        /// or refuses the whole archive with an error naming the entry; never a panic, never a
+        /// file outside the target.
+        #[test]
+        fn restore_of_any_entry_name_stays_inside_or_names_the_entry(n in name()) {
+            let dir = tempfile::tempdir().unwrap();
+            let archive = hostile_archive(dir.path(), &[(n.as_str(), b"data")], &[]);
+            let target = dir.path().join("t");
+            fs::create_dir(&target).unwrap();
+            let backup = dir.path().join("b");
+            match restore(&archive, &target, &backup, &RestoreOptions::default(), &no_cancel()) {
+                Ok(r) => {
+                    prop_assert_eq!(r.restored, 1);
+                    let p = target.join(&r.files[0]);
+                    prop_assert!(p.starts_with(&target));
+                    prop_assert_eq!(fs::read(&p).unwrap(), b"data");
+                }
+                Err(e) => {
+                    let msg = e.to_string();
+                    let named = msg.contains(&format!("{n:?}"))
+                        || msg.contains(&format!("{:?}", n.trim_end_matches('/')))
+                        || msg.contains("(archive)");
+                    prop_assert!(named, "{} does not name {:?}", msg, n);
+                }
+            }
+            // Nothing beside the archive, the target and the backup folder appeared.
+            let mut left: Vec<String> = fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            left.sort();
+            left.retain(|x| x != "b");
+            prop_assert_eq!(left, vec!["evil-20261129T090000.000Z.zip".to_string(), "t".to_string()]);
+        }
     }
 }

@@ -45,6 +45,9 @@ pub struct VerifyReport {
     pub entries: u64,
     /// Every problem, sorted by entry name.
     pub bad: Vec<BadEntry>,
+    /// Entries the manifest marks `changed`: the file was being written while it was archived
+    /// (the archive is whole; the file's content may be torn). Sorted.
+    pub changed: Vec<String>,
 }
 
 /// A file read with `pread`, so clones share one descriptor but each keeps its own position.
@@ -300,12 +303,14 @@ fn read_manifest(
 /// Read entry `i` to the end into `sink`, checking CRC (by the zip reader), header consistency,
 /// and — when `expected` is given — size and SHA-256. `Err(problem)` on any mismatch; cancellation
 /// is `Err(Some(error))` in the outer result.
+/// `buf` is the caller's read buffer (grown to 256 KiB once, reused across entries).
 pub(crate) fn read_entry(
     archive: &mut ZipArchive<SharedFile>,
     i: usize,
     expected: Option<&FileRecord>,
     sink: &mut dyn Write,
     cancel: &Cancel,
+    buf: &mut Vec<u8>,
 ) -> Result<std::result::Result<(), String>> {
     let mut zf = match archive
         .by_index_with_options(i, ZipReadOptions::new().enforce_header_consistency(true))
@@ -314,11 +319,13 @@ pub(crate) fn read_entry(
         Err(e) => return Ok(Err(e.to_string())),
     };
     let mut sha = Sha256::new();
-    let mut buf = vec![0u8; 256 << 10];
+    if buf.len() < 256 << 10 {
+        buf.resize(256 << 10, 0);
+    }
     let mut total = 0u64;
     loop {
         cancel.check()?;
-        let n = match zf.read(&mut buf) {
+        let n = match zf.read(&mut buf[..]) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -367,10 +374,22 @@ pub fn verify(path: &Path, cancel: &Cancel) -> Result<VerifyReport> {
     }
     bad.sort_by(|a, b| a.name.cmp(&b.name).then(a.problem.cmp(&b.problem)));
     bad.dedup();
+    let changed = opened
+        .manifest
+        .as_ref()
+        .map(|m| {
+            m.files
+                .iter()
+                .filter(|f| f.changed)
+                .map(|f| f.name.clone())
+                .collect()
+        })
+        .unwrap_or_default();
     Ok(VerifyReport {
         ok: bad.is_empty(),
         entries: opened.entries,
         bad,
+        changed,
     })
 }
 
@@ -423,12 +442,14 @@ pub(crate) fn check_contents(
         todo.par_iter()
             .with_max_len(1)
             .map_init(
-                || archive.clone(),
-                |arch, (i, name, _)| {
+                || (archive.clone(), Vec::new()),
+                |(arch, buf), (i, name, _)| {
                     let rec = by_name.get(name.as_str()).copied();
-                    Ok(read_entry(arch, *i, rec, &mut std::io::sink(), cancel)?
-                        .err()
-                        .map(|p| bad(name, p)))
+                    Ok(
+                        read_entry(arch, *i, rec, &mut std::io::sink(), cancel, buf)?
+                            .err()
+                            .map(|p| bad(name, p)),
+                    )
                 },
             )
             .collect()

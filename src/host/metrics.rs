@@ -595,7 +595,7 @@ pub struct Connections {
     pub total: u64,
 }
 
-/// Count sockets of one `/proc/net/tcp`-format table whose local port is `port`.
+/// Count sockets of one `/proc/net/tcp`-format table whose local port is `port` (0: every port).
 pub fn count_connections(table: &str, port: u16, into: &mut Connections) {
     for line in table.lines().skip(1) {
         let mut fields = line.split_whitespace();
@@ -610,7 +610,7 @@ pub fn count_connections(table: &str, port: u16, into: &mut Connections) {
         let Ok(p) = u16::from_str_radix(hex_port, 16) else {
             continue;
         };
-        if p != port {
+        if port != 0 && p != port {
             continue;
         }
         into.total += 1;
@@ -624,8 +624,9 @@ pub fn count_connections(table: &str, port: u16, into: &mut Connections) {
     }
 }
 
-/// TCP sockets on local port `port` by state, from `/proc/net/tcp` and `/proc/net/tcp6` (what
-/// `netstat -an | grep PORT` is used for on the server side).
+/// TCP sockets on local port `port` (0: on every port, the whole host) by state, from
+/// `/proc/net/tcp` and `/proc/net/tcp6` (what `netstat -an | grep PORT` is used for on the
+/// server side).
 pub fn connections(port: u16) -> Result<Connections> {
     let mut c = Connections::default();
     for file in ["/proc/net/tcp", "/proc/net/tcp6"] {
@@ -1296,5 +1297,13 @@ malformed line
         assert_eq!(process(&ProcessRef::Pid(tid)).unwrap(), None);
         done_tx.send(()).unwrap();
         t.join().unwrap();
+    }
+
+    #[test]
+    fn port_zero_counts_sockets_on_every_port() {
+        let table = "  sl  local_address rem_address   st\n   0: 0100007F:0BBA 00000000:0000 0A\n   1: 0100007F:1F90 0100007F:D2F0 08\n";
+        let mut c = Connections::default();
+        count_connections(table, 0, &mut c);
+        assert_eq!((c.listen, c.close_wait, c.total), (1, 1, 2));
     }
 }

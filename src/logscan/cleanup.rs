@@ -213,6 +213,13 @@ fn compress_one(item: &CleanupItem, cancel: &Cancel) -> Result<u64> {
         .map_err(|e| Error::io("syncing", tmp.path(), e))?;
     file.set_modified(item.modified)
         .map_err(|e| Error::io("setting modification time of", tmp.path(), e))?;
+    // the compressed copy keeps the source's permissions (tempfile creates 0600)
+    let mode = src
+        .metadata()
+        .map_err(|e| Error::io("reading metadata of", path, e))?
+        .permissions();
+    file.set_permissions(mode)
+        .map_err(|e| Error::io("setting permissions of", tmp.path(), e))?;
     let gz_size = file
         .metadata()
         .map_err(|e| Error::io("reading file metadata", tmp.path(), e))?

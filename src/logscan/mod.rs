@@ -25,6 +25,7 @@ pub mod matcher;
 pub mod reader;
 pub mod scan;
 pub mod stats;
+pub mod window;
 
 use std::collections::{HashMap, VecDeque};
 use std::path::Path;
@@ -64,7 +65,18 @@ pub struct Query {
     pub field: Option<String>,
     /// Cap on returned items.
     pub limit: usize,
+    /// Memory budget of the lines `search` keeps, in bytes (0: none). Each kept line is costed
+    /// at [`RESULT_COST_FACTOR`] × its kept length + [`RESULT_COST_EACH`] (its text, its parsed
+    /// JSON and the script value built from both); once the budget is spent, matches are still
+    /// counted in `total` but no more are kept, `truncated` is true and a warning says why.
+    pub max_result_bytes: u64,
 }
+
+/// Bytes a kept `search` line is assumed to cost per byte of its text (text, JSON value and the
+/// script map built from them; measured at 5–7× on Winston lines, rounded up).
+pub const RESULT_COST_FACTOR: u64 = 8;
+/// Bytes a kept `search` line is assumed to cost besides its text.
+pub const RESULT_COST_EACH: u64 = 512;
 
 impl Default for Query {
     fn default() -> Self {
@@ -77,6 +89,7 @@ impl Default for Query {
             until_ms: None,
             field: None,
             limit: DEFAULT_LIMIT,
+            max_result_bytes: 0,
         }
     }
 }
@@ -189,6 +202,11 @@ fn build_plan(what: &str, q: &Query, extra: Extra) -> Result<Plan> {
         level_quick: if driver_is_level { None } else { level_re },
         level,
         time,
+        time_only: needs.time
+            && !needs.level
+            && !needs.message
+            && needs.field.is_none()
+            && needs.by.is_none(),
         needs,
         raw: false,
     })
@@ -196,6 +214,54 @@ fn build_plan(what: &str, q: &Query, extra: Extra) -> Result<Plan> {
 
 fn threads() -> usize {
     rayon::current_num_threads().max(1)
+}
+
+/// Plan and scan `exp`'s files for `plan`: narrowed to the time window when there is one (see
+/// [`window`]); when a windowed file's times turn out to be out of order, every file is
+/// scanned again in full and a warning says so.
+fn scan_files<S, F>(
+    exp: &Expansion,
+    plan: &Plan,
+    make: F,
+    warnings: &mut Vec<String>,
+    cancel: &Cancel,
+) -> Result<Vec<scan::UnitOut<S>>>
+where
+    S: Sink,
+    F: Fn() -> S + Sync,
+{
+    if let Some(range) = plan.time {
+        let window = scan::Window {
+            range,
+            count_before: make().line_numbers(),
+        };
+        let mut notes = Vec::new();
+        let units = scan::plan_units_with(
+            &exp.files,
+            threads(),
+            scan::MIN_CHUNK,
+            Some(window),
+            &mut notes,
+        );
+        let outs = run_units(&units, plan, &make, cancel)?;
+        let disordered: std::collections::BTreeSet<String> = outs
+            .iter()
+            .filter(|o| o.disorder)
+            .map(|o| path_string(&exp.files[o.file].path))
+            .collect();
+        if disordered.is_empty() {
+            warnings.extend(notes);
+            return Ok(outs);
+        }
+        warnings.push(format!(
+            "{}: line times go back by more than {} ms, so the time window could not be found by \
+             bisection; every file was read in full",
+            disordered.into_iter().collect::<Vec<_>>().join(", "),
+            window::SLACK_MS
+        ));
+    }
+    let units = plan_units(&exp.files, threads(), warnings);
+    run_units(&units, plan, make, cancel)
 }
 
 fn path_string(p: &Path) -> String {
@@ -238,6 +304,12 @@ struct KeepSink {
     numbered: bool,
     kept: VecDeque<Kept>,
     total: u64,
+    /// The newest kept line is the searched prefix of a longer line whose rest is pending.
+    cut_pending: bool,
+    /// Shared memory budget of kept lines (bytes spent so far, limit); `None`: unbounded.
+    budget: Option<(std::sync::Arc<std::sync::atomic::AtomicU64>, u64)>,
+    /// A hit was not kept because the budget was spent.
+    over_budget: bool,
 }
 
 impl KeepSink {
@@ -248,6 +320,9 @@ impl KeepSink {
             numbered,
             kept: VecDeque::new(),
             total: 0,
+            cut_pending: false,
+            budget: None,
+            over_budget: false,
         }
     }
 }
@@ -256,11 +331,34 @@ impl Sink for KeepSink {
     fn line_numbers(&self) -> bool {
         self.numbered
     }
+    fn cut_line_rest(&mut self, rest: u64) {
+        if std::mem::take(&mut self.cut_pending)
+            && let Some(k) = self.kept.back_mut()
+        {
+            k.full_len = k.full_len.saturating_add(rest as usize);
+        }
+    }
     fn accept(&mut self, hit: Hit<'_, '_>) {
         self.total += 1;
+        self.cut_pending = false;
         if self.limit == 0 {
             return;
         }
+        if self.over_budget {
+            return;
+        }
+        if let Some((spent, max)) = &self.budget
+            && self.kept.len() < self.limit
+        {
+            let cost =
+                RESULT_COST_EACH + RESULT_COST_FACTOR * hit.line.len().min(MAX_TEXT + 4) as u64;
+            let before = spent.fetch_add(cost, std::sync::atomic::Ordering::Relaxed);
+            if before + cost > *max {
+                self.over_budget = true;
+                return;
+            }
+        }
+        self.cut_pending = hit.cut && (self.kept.len() < self.limit || self.last);
         if self.kept.len() < self.limit {
             let mut k = Kept {
                 line_no: 0,
@@ -324,19 +422,30 @@ pub struct CountResult {
 pub fn search(exp: &Expansion, q: &Query, cancel: &Cancel) -> Result<SearchResult> {
     let plan = build_plan("logs::search", q, Extra::default())?;
     let mut warnings = exp.warnings.clone();
-    let units = plan_units(&exp.files, threads(), &mut warnings);
-    let outs = run_units(
-        &units,
+    let spent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let outs = scan_files(
+        exp,
         &plan,
-        || KeepSink::new(q.limit, false, true),
+        || {
+            let mut k = KeepSink::new(q.limit, false, true);
+            if q.max_result_bytes > 0 {
+                k.budget = Some((spent.clone(), q.max_result_bytes));
+            }
+            k
+        },
+        &mut warnings,
         cancel,
     )?;
     let mut base: HashMap<usize, u64> = HashMap::new();
     let (mut matches, mut total, mut skipped) = (Vec::new(), 0u64, 0u64);
+    // Units run in parallel share the budget: the matches returned stop at the first unit
+    // that ran out, so they are always the first ones in file order, without a gap.
+    let mut budget_cut = false;
     for out in outs {
         let b = base.entry(out.file).or_insert(0);
+        let unit_cut = out.sink.over_budget;
         for k in out.sink.kept {
-            if matches.len() < q.limit {
+            if matches.len() < q.limit && !budget_cut {
                 matches.push(Match {
                     file: path_string(&exp.files[out.file].path),
                     line: *b + k.line_no,
@@ -345,10 +454,20 @@ pub fn search(exp: &Expansion, q: &Query, cancel: &Cancel) -> Result<SearchResul
                 });
             }
         }
+        budget_cut |= unit_cut;
         *b += out.lines;
         total += out.sink.total;
         skipped += out.skipped;
         warnings.extend(out.warnings);
+    }
+    if budget_cut {
+        warnings.push(format!(
+            "logs::search: stopped keeping matches after {} to stay within the memory budget \
+             ({} MiB for results; policy.max_memory_mb); `total` still counts every match — \
+             narrow the query or lower `limit`",
+            matches.len(),
+            q.max_result_bytes >> 20
+        ));
     }
     Ok(SearchResult {
         truncated: total > matches.len() as u64,
@@ -363,8 +482,7 @@ pub fn search(exp: &Expansion, q: &Query, cancel: &Cancel) -> Result<SearchResul
 pub fn count(exp: &Expansion, q: &Query, cancel: &Cancel) -> Result<CountResult> {
     let plan = build_plan("logs::count", q, Extra::default())?;
     let mut warnings = exp.warnings.clone();
-    let units = plan_units(&exp.files, threads(), &mut warnings);
-    let outs = run_units(&units, &plan, || CountSink(0), cancel)?;
+    let outs = scan_files(exp, &plan, || CountSink(0), &mut warnings, cancel)?;
     let (mut n, mut skipped) = (0, 0);
     for out in outs {
         n += out.sink.0;
@@ -404,6 +522,7 @@ pub fn tail(exp: &Expansion, n: usize, q: Option<&Query>, cancel: &Cancel) -> Re
             time: None,
             needs: JsonNeeds::default(),
             raw: true,
+            time_only: false,
         },
     };
     let mut out = TailResult {
@@ -431,6 +550,9 @@ pub fn tail(exp: &Expansion, n: usize, q: Option<&Query>, cancel: &Cancel) -> Re
             start: 0,
             end: u64::MAX,
             format: None,
+            count_only: false,
+            windowed: false,
+            detect: false,
         };
         if gz {
             tail_window(&plan, &unit, n - got.len(), &mut got, &mut out, cancel)?;
@@ -623,7 +745,6 @@ pub fn top(exp: &Expansion, q: &Query, by: &TopBy, cancel: &Cancel) -> Result<To
     };
     let plan = build_plan("logs::top", q, extra)?;
     let mut warnings = exp.warnings.clone();
-    let units = plan_units(&exp.files, threads(), &mut warnings);
     let field = match by {
         TopBy::Field(f) => Some(f.clone()),
         _ => None,
@@ -638,7 +759,7 @@ pub fn top(exp: &Expansion, q: &Query, by: &TopBy, cancel: &Cancel) -> Result<To
         total: 0,
         without_key: 0,
     };
-    let outs = run_units(&units, &plan, make, cancel)?;
+    let outs = scan_files(exp, &plan, make, &mut warnings, cancel)?;
     let mut merged: HashMap<Box<str>, (u64, Box<str>)> = HashMap::new();
     let (mut total, mut other, mut without_key, mut skipped) = (0, 0, 0, 0);
     for out in outs {
@@ -762,7 +883,6 @@ pub fn stats(exp: &Expansion, q: &Query, extract: &str, cancel: &Cancel) -> Resu
     })?;
     let group = if re.captures_len() > 1 { 1 } else { 0 };
     let mut warnings = exp.warnings.clone();
-    let units = plan_units(&exp.files, threads(), &mut warnings);
     let make = || StatsSink {
         locs: re.capture_locations(),
         extract: re.clone(),
@@ -772,7 +892,7 @@ pub fn stats(exp: &Expansion, q: &Query, extract: &str, cancel: &Cancel) -> Resu
         unmatched: 0,
         scratch: String::new(),
     };
-    let outs = run_units(&units, &plan, make, cancel)?;
+    let outs = scan_files(exp, &plan, make, &mut warnings, cancel)?;
     let mut hist = stats::Histogram::default();
     let (mut unmatched, mut skipped) = (0, 0);
     for out in outs {

@@ -34,6 +34,9 @@ pub struct LogFile {
     pub path: PathBuf,
     pub size: u64,
     pub modified: SystemTime,
+    /// Found in a folder listing as a regular file, not through a symbolic link: its real path
+    /// is its folder's real path plus its name (the policy check can be made per folder).
+    pub plain_entry: bool,
 }
 
 /// The files a path or glob stands for, in reading order, and what went wrong on the way.
@@ -72,6 +75,7 @@ pub fn expand(pattern: &str) -> Result<Expansion> {
             path,
             size: meta.len(),
             modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+            plain_entry: false,
         });
         return Ok(out);
     }
@@ -167,6 +171,17 @@ fn walk(
         if strip_dot && let Ok(p) = path.strip_prefix(".") {
             path = p.to_path_buf();
         }
+        // The listing's own type (no system call) decides whether to look further: a regular
+        // file the glob does not match is not looked at at all.
+        let kind = entry.file_type().ok();
+        let plain_entry = kind.is_some_and(|k| k.is_file());
+        if plain_entry && !glob.is_match(&path) {
+            continue;
+        }
+        if kind.is_some_and(|k| k.is_dir()) {
+            walk(&path, false, depth - 1, glob, found, warnings, false)?;
+            continue;
+        }
         let meta = match std::fs::metadata(&path) {
             Ok(m) => m,
             Err(e) => {
@@ -181,6 +196,7 @@ fn walk(
                 path,
                 size: meta.len(),
                 modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+                plain_entry,
             });
         }
     }
@@ -417,6 +433,28 @@ pub fn open_range(path: &Path, gz: bool, start: u64, end: u64) -> Result<Box<dyn
     Ok(Box::new(f.take(end.saturating_sub(start))))
 }
 
+/// Open a whole file once, telling gzip from plain text by its first two bytes (which are
+/// handed on, not read twice): the reader and whether it is gzip.
+pub fn open_detect(path: &Path) -> Result<(Box<dyn Read + Send>, bool)> {
+    let mut f = File::open(path).map_err(|e| Error::io("opening log file", path, e))?;
+    let mut magic = [0u8; 2];
+    let mut got = 0;
+    while got < 2 {
+        match f.read(&mut magic[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::io("reading log file", path, e)),
+        }
+    }
+    let head = std::io::Cursor::new(magic).take(got as u64);
+    if got == 2 && magic == [0x1f, 0x8b] {
+        let inner = BufReader::with_capacity(128 * 1024, head.chain(f));
+        return Ok((Box::new(MultiGzDecoder::new(inner)), true));
+    }
+    Ok((Box::new(head.chain(f)), false))
+}
+
 /// Read up to `max` bytes at `offset` (fewer at the end of the file).
 pub fn read_at(path: &Path, offset: u64, max: usize) -> Result<Vec<u8>> {
     let mut f = File::open(path).map_err(|e| Error::io("opening log file", path, e))?;
@@ -512,6 +550,7 @@ mod tests {
             path: PathBuf::from("/l").join(name),
             size: 0,
             modified: SystemTime::UNIX_EPOCH,
+            plain_entry: false,
         }
     }
 

@@ -22,7 +22,7 @@ use super::filter::{FIELD, LEVEL, TIME, json_time_ms, logfmt_field, parse_view, 
 use super::filter::{FieldPath, JsonNeeds, JsonView, LevelFilter, TimeRange};
 use super::line::{complete_end, count_terminators, line_end, line_start, terminator_len, trim};
 use super::matcher::Matcher;
-use super::reader::{Format, LogFile, is_gzip, open_range, read_at, sniff};
+use super::reader::{Format, LogFile, is_gzip, open_detect, open_range, read_at, sniff};
 use crate::cancel::Cancel;
 use crate::error::Result;
 
@@ -55,6 +55,22 @@ pub struct Plan {
     pub needs: JsonNeeds,
     /// Every line as it is: no JSON checks, no `skipped` (plain `tail`).
     pub raw: bool,
+    /// JSON lines are needed for their time only (see [`quick_json_time`]).
+    pub time_only: bool,
+}
+
+/// The time of a JSON line read without parsing it: the one `"timestamp":"…"` member (no
+/// escapes inside, exactly one occurrence on the line). `None`: parse the line instead.
+#[inline]
+pub fn quick_json_time(line: &[u8]) -> Option<i64> {
+    const KEY: &[u8] = b"\"timestamp\":\"";
+    let at = memchr::memmem::find(line, KEY)?;
+    let rest = &line[at + KEY.len()..];
+    let end = memchr::memchr2(b'"', b'\\', rest)?;
+    if rest[end] != b'"' || memchr::memmem::find(&rest[end..], KEY).is_some() {
+        return None;
+    }
+    super::filter::parse_timestamp(std::str::from_utf8(&rest[..end]).ok()?)
 }
 
 /// A line that passed every filter.
@@ -64,6 +80,9 @@ pub struct Hit<'l, 'v> {
     pub json_file: bool,
     /// 1-based line number within the unit (0 unless the sink asked for line numbers).
     pub line_no: u64,
+    /// `line` is only the first [`MAX_LINE`] bytes of a longer line; the length of the rest
+    /// follows in [`Sink::cut_line_rest`] once the scan has skipped it.
+    pub cut: bool,
 }
 
 /// Receives the lines of one unit.
@@ -73,6 +92,9 @@ pub trait Sink: Send {
         false
     }
     fn accept(&mut self, hit: Hit<'_, '_>);
+    /// The bytes of the line last passed with `cut: true` that followed its searched prefix
+    /// (called once that line's end is found, so a sink can report the line's real length).
+    fn cut_line_rest(&mut self, _rest: u64) {}
 }
 
 /// A piece of work: a whole file, or a byte range of a plain file starting at a line start.
@@ -85,6 +107,13 @@ pub struct Unit {
     pub end: u64,
     /// How lines are written; `None`: decide from the first buffer (gzip).
     pub format: Option<Format>,
+    /// Only count the lines (the part of a file before a time window, for line numbers).
+    pub count_only: bool,
+    /// The unit was narrowed to a time window: its times must be in order (see `disorder`).
+    pub windowed: bool,
+    /// A whole file not looked at yet: gzip and the format are told from its first bytes
+    /// when it is scanned (one open per file).
+    pub detect: bool,
 }
 
 /// What one unit produced.
@@ -95,6 +124,9 @@ pub struct UnitOut<S> {
     pub lines: u64,
     pub skipped: u64,
     pub warnings: Vec<String>,
+    /// A windowed unit met a time more than [`SLACK_MS`](super::window::SLACK_MS) before
+    /// one already seen: the bisection's assumption does not hold; scan the file whole.
+    pub disorder: bool,
 }
 
 #[derive(Default)]
@@ -126,6 +158,12 @@ struct State<'p, S> {
     counter: LineCounter,
     want_lines: bool,
     scratch: String,
+    /// The region being scanned is the searched prefix of an over-long line.
+    cut: bool,
+    count_only: bool,
+    /// Latest line time seen (windowed units), and whether one went back past the slack.
+    max_t: i64,
+    disorder: bool,
 }
 
 impl<'p, S: Sink> State<'p, S> {
@@ -144,6 +182,12 @@ impl<'p, S: Sink> State<'p, S> {
 
     /// Every complete line of `region` (which ends after a terminator or at the end of data).
     fn region(&mut self, region: &[u8]) {
+        if self.count_only {
+            if self.want_lines {
+                self.counter.finish(region);
+            }
+            return;
+        }
         let n = region.len();
         let mut pos = 0;
         while pos < n {
@@ -194,7 +238,14 @@ impl<'p, S: Sink> State<'p, S> {
         {
             return;
         }
-        let view = if self.json && !plan.raw && plan.needs.any() {
+        // Only the time is needed: read the `"timestamp":"…"` member by a byte search and
+        // parse the JSON only when that fails (issue 14.4).
+        let quick_t = if self.json && !plan.raw && plan.time_only {
+            quick_json_time(line)
+        } else {
+            None
+        };
+        let view = if quick_t.is_none() && self.json && !plan.raw && plan.needs.any() {
             match parse_view(trim(line), &plan.needs) {
                 Ok(v) => Some(v),
                 Err(_) => {
@@ -215,10 +266,17 @@ impl<'p, S: Sink> State<'p, S> {
             }
         }
         if let Some(tr) = &plan.time {
-            let t = match &view {
-                Some(v) => v.get(TIME).and_then(json_time_ms),
-                None => plain_time_ms(line),
+            let t = match (&view, quick_t) {
+                (_, Some(t)) => Some(t),
+                (Some(v), None) => v.get(TIME).and_then(json_time_ms),
+                (None, None) => plain_time_ms(line),
             };
+            if let Some(t) = t {
+                if t < self.max_t - super::window::SLACK_MS {
+                    self.disorder = true;
+                }
+                self.max_t = self.max_t.max(t);
+            }
             match t {
                 Some(t) if tr.contains(t) => {}
                 Some(_) => return,
@@ -250,6 +308,7 @@ impl<'p, S: Sink> State<'p, S> {
             view: view.as_ref(),
             json_file: self.json,
             line_no,
+            cut: self.cut,
         });
     }
 }
@@ -270,9 +329,12 @@ pub fn scan_unit<S: Sink>(
     cancel: &Cancel,
 ) -> Result<UnitOut<S>> {
     let mut warnings = Vec::new();
-    let label = unit.path.display().to_string();
-    let mut rdr: Box<dyn Read + Send> = match open_range(&unit.path, unit.gz, unit.start, unit.end)
-    {
+    let opened = if unit.detect {
+        open_detect(&unit.path)
+    } else {
+        open_range(&unit.path, unit.gz, unit.start, unit.end).map(|r| (r, unit.gz))
+    };
+    let (mut rdr, gz): (Box<dyn Read + Send>, bool) = match opened {
         Ok(r) => r,
         Err(e) => {
             warnings.push(e.to_string());
@@ -282,6 +344,7 @@ pub fn scan_unit<S: Sink>(
                 lines: 0,
                 skipped: 0,
                 warnings,
+                disorder: false,
             });
         }
     };
@@ -296,12 +359,51 @@ pub fn scan_unit<S: Sink>(
         counter: LineCounter::default(),
         want_lines,
         scratch: String::new(),
+        cut: false,
+        count_only: unit.count_only,
+        max_t: i64::MIN + super::window::SLACK_MS,
+        disorder: false,
     };
     if let Some(f) = unit.format {
         st.set_format(f);
     }
+    // One buffer per worker thread, kept across units: no fresh zeroed 256 KiB per file.
+    let mut buf = BUFFER.with(|b| std::mem::take(&mut *b.borrow_mut()));
+    if buf.len() < BUF {
+        buf.resize(BUF, 0);
+    }
+    let out = scan_loop(unit, gz, &mut st, &mut rdr, &mut buf, cancel, &mut warnings);
+    buf.truncate(BUF);
+    buf.shrink_to(BUF);
+    BUFFER.with(|b| *b.borrow_mut() = buf);
+    out?;
+    Ok(UnitOut {
+        file: unit.file,
+        disorder: st.disorder && unit.windowed,
+        lines: st.counter.before,
+        skipped: st.skipped,
+        sink: st.sink,
+        warnings,
+    })
+}
+
+thread_local! {
+    static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The read loop of [`scan_unit`] over `rdr` with the worker's `buf`.
+fn scan_loop<S: Sink>(
+    unit: &Unit,
+    gz: bool,
+    st: &mut State<'_, S>,
+    rdr: &mut Box<dyn Read + Send>,
+    buf: &mut Vec<u8>,
+    cancel: &Cancel,
+    warnings: &mut Vec<String>,
+) -> Result<()> {
+    let label = unit.path.display().to_string();
+    let want_lines = st.want_lines;
     let mut sniffed = unit.format.is_some();
-    let mut buf = vec![0u8; BUF];
     let mut filled = 0usize;
     let (mut eof, mut skipping) = (false, false);
     let mut damage: Option<String> = None;
@@ -310,6 +412,8 @@ pub fn scan_unit<S: Sink>(
     let mut since_check = 0usize;
     let mut long_lines: u64 = 0;
     let mut first_long: u64 = 0;
+    // Bytes of the current over-long line skipped after its searched prefix.
+    let mut rest: u64 = 0;
     loop {
         while filled < buf.len() && !eof {
             match rdr.read(&mut buf[filled..]) {
@@ -323,7 +427,7 @@ pub fn scan_unit<S: Sink>(
                     eof = true;
                     damage = Some(format!(
                         "{label}: {} after {read_total} bytes of text; the lines before the damage were read",
-                        describe_read_error(&e, unit.gz)
+                        describe_read_error(&e, gz)
                     ));
                 }
             }
@@ -338,20 +442,25 @@ pub fn scan_unit<S: Sink>(
                 Some(i) if buf[i] == b'\r' && i + 1 == filled && !eof => {
                     buf.copy_within(i..filled, 0);
                     offset += i as u64;
+                    rest += i as u64;
                     filled -= i;
                     continue;
                 }
                 Some(i) => {
                     start = i + terminator_len(&buf[..filled], i);
                     skipping = false;
+                    st.sink.cut_line_rest(rest + i as u64);
+                    rest = 0;
                     if want_lines {
                         st.counter.before += 1;
                     }
                 }
                 None => {
                     offset += filled as u64;
+                    rest += filled as u64;
                     filled = 0;
                     if eof {
+                        st.sink.cut_line_rest(rest);
                         break;
                     }
                     continue;
@@ -382,8 +491,11 @@ pub fn scan_unit<S: Sink>(
             if long_lines == 1 {
                 first_long = offset;
             }
+            st.cut = true;
             st.region(&buf[..filled]);
+            st.cut = false;
             skipping = true;
+            rest = 0;
             offset += filled as u64;
             filled = 0;
             continue;
@@ -427,39 +539,102 @@ pub fn scan_unit<S: Sink>(
             MAX_LINE >> 20
         ));
     }
-    cancel.check()?;
-    Ok(UnitOut {
-        file: unit.file,
-        lines: st.counter.before,
-        skipped: st.skipped,
-        sink: st.sink,
-        warnings,
-    })
+    cancel.check()
 }
 
 /// Split `files` into units: a gzip file is one unit; a plain file of at least 2 × [`MIN_CHUNK`]
 /// is cut at line starts into up to 4 ranges per worker thread. Files that cannot be opened
 /// become warnings.
 pub fn plan_units(files: &[LogFile], threads: usize, warnings: &mut Vec<String>) -> Vec<Unit> {
-    plan_units_with(files, threads, MIN_CHUNK, warnings)
+    plan_units_with(files, threads, MIN_CHUNK, None, warnings)
 }
 
-/// [`plan_units`] with a chosen minimum range size.
+/// A time window to narrow the units to (see [`super::window`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Window {
+    pub range: TimeRange,
+    /// Add count-only units for the part of each file before its window (line numbers).
+    pub count_before: bool,
+}
+
+/// [`plan_units`] with a chosen minimum range size, narrowed to `window` when given.
 pub fn plan_units_with(
     files: &[LogFile],
     threads: usize,
     min_chunk: u64,
+    window: Option<Window>,
     warnings: &mut Vec<String>,
 ) -> Vec<Unit> {
-    let mut units = Vec::new();
-    for (i, f) in files.iter().enumerate() {
+    // Gzip or not, and the format of plain files, once per file.
+    // A file that will be one unit anyway is not opened here: the scan tells gzip and the
+    // format from its first bytes (one open per file, not three).
+    let single = |f: &LogFile| window.is_none() && (threads <= 1 || f.size < 2 * min_chunk);
+    let mut kinds: Vec<Option<(bool, Option<Format>)>> = Vec::with_capacity(files.len());
+    for f in files {
+        if single(f) {
+            kinds.push(Some((false, None)));
+            continue;
+        }
         let gz = match is_gzip(&f.path) {
             Ok(g) => g,
             Err(e) => {
                 warnings.push(e.to_string());
+                kinds.push(None);
                 continue;
             }
         };
+        if gz {
+            kinds.push(Some((true, None)));
+            continue;
+        }
+        match read_at(&f.path, 0, SNIFF) {
+            Ok(head) => kinds.push(Some((false, Some(sniff(&head))))),
+            Err(e) => {
+                warnings.push(e.to_string());
+                kinds.push(None);
+            }
+        }
+    }
+    let spans: Vec<Option<(u64, u64)>> = match window {
+        Some(w) => {
+            let gz: Vec<bool> = kinds.iter().map(|k| k.is_some_and(|k| k.0)).collect();
+            let json: Vec<Option<bool>> = kinds
+                .iter()
+                .map(|k| match k {
+                    Some((false, Some(fmt))) => Some(fmt.json),
+                    Some((true, _)) => None,
+                    _ => Some(false),
+                })
+                .collect();
+            let (spans, notes) = super::window::narrow(files, &gz, &json, w.range);
+            warnings.extend(notes);
+            spans
+                .into_iter()
+                .map(|s| s.map(|s| (s.start, s.end)))
+                .collect()
+        }
+        None => files.iter().map(|f| Some((0, f.size))).collect(),
+    };
+    let windowed = window.is_some();
+    let mut units = Vec::new();
+    for (i, f) in files.iter().enumerate() {
+        let (Some((gz, format)), Some((lo, hi))) = (kinds[i], spans[i]) else {
+            continue;
+        };
+        if single(f) {
+            units.push(Unit {
+                file: i,
+                path: f.path.clone(),
+                gz: false,
+                start: 0,
+                end: u64::MAX,
+                format: None,
+                count_only: false,
+                windowed: false,
+                detect: true,
+            });
+            continue;
+        }
         if gz {
             units.push(Unit {
                 file: i,
@@ -468,57 +643,80 @@ pub fn plan_units_with(
                 start: 0,
                 end: u64::MAX,
                 format: None,
+                count_only: false,
+                windowed,
+                detect: false,
             });
             continue;
         }
-        let format = match read_at(&f.path, 0, SNIFF) {
-            Ok(head) => sniff(&head),
-            Err(e) => {
-                warnings.push(e.to_string());
-                continue;
-            }
-        };
-        let size = f.size;
-        let pieces = if threads > 1 && size >= 2 * min_chunk {
-            (size / min_chunk).min(threads as u64 * 4)
-        } else {
-            1
-        };
-        let mut start = 0u64;
-        for k in 1..pieces {
-            let nominal = size * k / pieces;
-            if nominal <= start {
-                continue;
-            }
-            match super::reader::next_line_start(&f.path, nominal, size) {
-                Ok(Some(cut)) if cut > start => {
-                    units.push(Unit {
-                        file: i,
-                        path: f.path.clone(),
-                        gz,
-                        start,
-                        end: cut,
-                        format: Some(format),
-                    });
-                    start = cut;
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    warnings.push(e.to_string());
-                    break;
-                }
+        if lo > 0 && window.is_some_and(|w| w.count_before) {
+            split_range(
+                f, i, 0, lo, format, threads, min_chunk, warnings, &mut units,
+            );
+            for u in units.iter_mut().filter(|u| u.file == i) {
+                u.count_only = true;
             }
         }
-        units.push(Unit {
-            file: i,
-            path: f.path.clone(),
-            gz,
-            start,
-            end: size,
-            format: Some(format),
-        });
+        let first = units.len();
+        split_range(
+            f, i, lo, hi, format, threads, min_chunk, warnings, &mut units,
+        );
+        for u in &mut units[first..] {
+            u.windowed = windowed;
+        }
     }
     units
+}
+
+/// Cut `lo..hi` of plain file `f` at line starts into pieces of at least `min_chunk`.
+#[allow(clippy::too_many_arguments)]
+fn split_range(
+    f: &LogFile,
+    i: usize,
+    lo: u64,
+    hi: u64,
+    format: Option<Format>,
+    threads: usize,
+    min_chunk: u64,
+    warnings: &mut Vec<String>,
+    units: &mut Vec<Unit>,
+) {
+    let size = hi - lo;
+    let pieces = if threads > 1 && size >= 2 * min_chunk {
+        (size / min_chunk).min(threads as u64 * 4)
+    } else {
+        1
+    };
+    let unit = |start, end| Unit {
+        file: i,
+        path: f.path.clone(),
+        gz: false,
+        start,
+        end,
+        format,
+        count_only: false,
+        windowed: false,
+        detect: false,
+    };
+    let mut start = lo;
+    for k in 1..pieces {
+        let nominal = lo + size * k / pieces;
+        if nominal <= start {
+            continue;
+        }
+        match super::reader::next_line_start(&f.path, nominal, hi) {
+            Ok(Some(cut)) if cut > start => {
+                units.push(unit(start, cut));
+                start = cut;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                warnings.push(e.to_string());
+                break;
+            }
+        }
+    }
+    units.push(unit(start, hi));
 }
 
 /// Scan `units` on the rayon pool (in parallel when there are several), results in unit order.

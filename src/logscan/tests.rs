@@ -171,6 +171,26 @@ fn lines_beyond_the_search_limit_are_searched_in_their_head_with_a_warning() {
     );
     // The part after the first 8 MiB is not searched: only line 3 has TAIL for the scan.
     assert_eq!(count(&e, &q("TAIL"), &never()).unwrap().count, 1);
+    // The marker names the whole line's length, not the searched prefix's (issue 11.9).
+    assert!(
+        r.matches[1]
+            .text
+            .ends_with(&line::truncation_marker(giant.len())),
+        "{}",
+        &r.matches[1].text[r.matches[1].text.len() - 60..]
+    );
+    // Also when the over-long line is the file's last and has no terminator, and for `tail`.
+    let p2 = write(d.path(), "giant-last.log", &body[..9 + giant.len()]);
+    let r2 = search(&exp(&p2), &q("HEAD"), &never()).unwrap();
+    assert!(
+        r2.matches[1]
+            .text
+            .ends_with(&line::truncation_marker(giant.len())),
+        "{:?}",
+        r2.matches.len()
+    );
+    let t = tail(&exp(&p2), 1, None, &never()).unwrap();
+    assert!(t.lines[0].ends_with(&line::truncation_marker(giant.len())));
 }
 
 #[test]
@@ -348,7 +368,7 @@ fn parallel_ranges_give_the_same_answers_as_one_pass() {
     let mut w = Vec::new();
     let one = plan_units(&e.files, 1, &mut w);
     assert_eq!(one.len(), 1);
-    let many = scan::plan_units_with(&e.files, 4, 2048, &mut w);
+    let many = scan::plan_units_with(&e.files, 4, 2048, None, &mut w);
     assert!(many.len() >= 8, "{} units", many.len());
     for pair in many.windows(2) {
         assert_eq!(pair[0].end, pair[1].start);
@@ -736,4 +756,316 @@ fn pino_numeric_levels_epoch_times_and_msg_keys() {
     let mut tq = q("");
     tq.since_ms = Some(t0 + 2000);
     assert_eq!(count(&e, &tq, &never()).unwrap().count, 3);
+}
+
+// ---- time windows by bisection (issue 14.1) ----
+
+const T0: i64 = 1_795_910_400_000; // 2026-11-29T00:00:00Z
+
+/// RFC 3339 of `ms` with the zone `offset_min` minutes east of UTC (`Z` for 0).
+fn ts(ms: i64, offset_min: i32) -> String {
+    use chrono::{FixedOffset, TimeZone, Utc};
+    let utc = Utc.timestamp_millis_opt(ms).unwrap();
+    if offset_min == 0 {
+        utc.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    } else {
+        utc.with_timezone(&FixedOffset::east_opt(offset_min * 60).unwrap())
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, false)
+    }
+}
+
+/// `n` Winston lines one second apart from `start_ms`; every 10th an error.
+fn timed_lines(start_ms: i64, n: usize, offset_min: i32) -> (String, Vec<(i64, bool)>) {
+    let mut body = String::new();
+    let mut meta = Vec::new();
+    for k in 0..n {
+        let t = start_ms + k as i64 * 1000;
+        let err = k % 10 == 0;
+        let level = if err { "error" } else { "info" };
+        body += &winston(
+            level,
+            &format!("GET /api/{k} from 10.0.0.{}", k % 7),
+            &ts(t, offset_min),
+        );
+        meta.push((t, err));
+    }
+    (body, meta)
+}
+
+fn window_q(since: Option<i64>, until: Option<i64>, level: Option<&str>) -> Query {
+    Query {
+        since_ms: since,
+        until_ms: until,
+        levels: level.map(|l| vec![l.to_string()]).unwrap_or_default(),
+        limit: 100_000,
+        ..Query::default()
+    }
+}
+
+/// The answers a full scan must give, counted here line by line.
+fn expected(
+    meta: &[(i64, bool)],
+    since: Option<i64>,
+    until: Option<i64>,
+    errors: bool,
+) -> Vec<u64> {
+    meta.iter()
+        .enumerate()
+        .filter(|(_, (t, e))| {
+            since.is_none_or(|s| *t >= s) && until.is_none_or(|u| *t < u) && (!errors || *e)
+        })
+        .map(|(i, _)| i as u64 + 1)
+        .collect()
+}
+
+#[test]
+fn window_queries_on_a_sorted_log_equal_a_full_scan_and_read_only_the_window() {
+    let d = TempDir::new().unwrap();
+    for offset in [0, 120, -330] {
+        let (body, meta) = timed_lines(T0, 20_000, offset);
+        let p = write(d.path(), &format!("app-{offset}.log"), body.as_bytes());
+        let e = exp(&p);
+        let last = T0 + 19_999 * 1000;
+        let cases = [
+            (Some(T0 + 19_000 * 1000), None),
+            (Some(T0 + 5_000 * 1000 + 500), Some(T0 + 6_000 * 1000)),
+            (None, Some(T0 + 1_234 * 1000)),
+            (Some(T0 - 3_600_000), None), // before the first line
+            (Some(last + 1), None),       // after the last line
+            (Some(T0 - 7_200_000), Some(T0 - 1)), // ends before the first line
+        ];
+        for (since, until) in cases {
+            let want = expected(&meta, since, until, false);
+            let r = search(&e, &window_q(since, until, None), &never()).unwrap();
+            let got: Vec<u64> = r.matches.iter().map(|m| m.line).collect();
+            assert_eq!(got, want, "offset {offset} since {since:?} until {until:?}");
+            assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+            let errs = expected(&meta, since, until, true);
+            let c = count(&e, &window_q(since, until, Some("error")), &never()).unwrap();
+            assert_eq!(c.count, errs.len() as u64);
+            let t = top(
+                &e,
+                &window_q(since, until, None),
+                &TopBy::Field("message".into()),
+                &never(),
+            )
+            .unwrap();
+            assert_eq!(t.total, want.len() as u64);
+        }
+        // The last-1000-seconds window starts near the end: bisection skipped the rest.
+        let (spans, notes) = window::narrow(
+            &e.files,
+            &[false],
+            &[Some(true)],
+            filter::TimeRange {
+                since_ms: Some(T0 + 19_000 * 1000),
+                until_ms: None,
+            },
+        );
+        assert!(notes.is_empty(), "{notes:?}");
+        let s = spans[0].unwrap();
+        let size = e.files[0].size;
+        assert!(s.start > size * 9 / 10 && s.start < size, "{s:?} of {size}");
+    }
+}
+
+#[test]
+fn out_of_order_lines_fall_back_to_a_full_scan_with_a_warning() {
+    let d = TempDir::new().unwrap();
+    let (body, mut meta) = timed_lines(T0, 20_000, 0);
+    let mut lines: Vec<String> = body.lines().map(|l| format!("{l}\n")).collect();
+    // A few lines written an hour late, near the end (inside the window).
+    for k in [19_500usize, 19_700] {
+        let t = T0 - 3_600_000;
+        lines[k] = winston("error", "late line", &ts(t, 0));
+        meta[k] = (t, true);
+    }
+    let p = write(d.path(), "late.log", lines.concat().as_bytes());
+    let e = exp(&p);
+    let since = Some(T0 + 19_000 * 1000);
+    let r = search(&e, &window_q(since, None, None), &never()).unwrap();
+    let got: Vec<u64> = r.matches.iter().map(|m| m.line).collect();
+    assert_eq!(got, expected(&meta, since, None, false));
+    assert!(
+        r.warnings.iter().any(|w| w.contains("read in full")),
+        "{:?}",
+        r.warnings
+    );
+    let c = count(&e, &window_q(since, None, Some("error")), &never()).unwrap();
+    assert_eq!(c.count, expected(&meta, since, None, true).len() as u64);
+}
+
+#[test]
+fn rotated_sets_mixing_plain_and_gzip_skip_whole_files_by_first_line() {
+    let d = TempDir::new().unwrap();
+    let day = 86_400_000;
+    let mut all_meta = Vec::new();
+    let names = [
+        "combined.log.3.gz",
+        "combined.log.2.gz",
+        "combined.log.1",
+        "combined.log",
+    ];
+    for (i, name) in names.iter().enumerate() {
+        let (body, meta) = timed_lines(T0 + i as i64 * day, 3_000, 0);
+        let bytes = if name.ends_with(".gz") {
+            gzip(body.as_bytes())
+        } else {
+            body.into_bytes()
+        };
+        write(d.path(), name, &bytes);
+        all_meta.push(meta);
+    }
+    let e = glob(d.path(), "combined.log*");
+    assert_eq!(e.files.len(), 4);
+    let range = |since: Option<i64>, until: Option<i64>| filter::TimeRange {
+        since_ms: since,
+        until_ms: until,
+    };
+    let gz = [true, true, false, false];
+    let json = [None, None, Some(true), Some(true)];
+    // The last day: both gzip files and all of `.1` but its tail are skipped.
+    let since = Some(T0 + 3 * day + 600_000);
+    let (spans, _) = window::narrow(&e.files, &gz, &json, range(since, None));
+    assert_eq!((spans[0], spans[1]), (None, None), "{spans:?}");
+    let flat: Vec<(i64, bool)> = all_meta.concat();
+    for (since, until) in [
+        (since, None),
+        (Some(T0 + day + 1_000_000), Some(T0 + 2 * day + 5_000)),
+        (None, Some(T0 + 500_000)),
+        (Some(T0 - day), None),
+        (Some(T0 + 10 * day), None),
+    ] {
+        let c = count(&e, &window_q(since, until, None), &never()).unwrap();
+        let want = expected(&flat, since, until, false).len() as u64;
+        assert_eq!(c.count, want, "since {since:?} until {until:?}");
+        let s = search(&e, &window_q(since, until, Some("error")), &never()).unwrap();
+        assert_eq!(s.total, expected(&flat, since, until, true).len() as u64);
+        // Line numbers stay those of each file, also when the window starts mid-file.
+        for m in &s.matches {
+            assert_eq!((m.line - 1) % 10, 0, "{} {}", m.file, m.line);
+        }
+    }
+    // `until` before the newest file's first line skips it.
+    let (spans, _) = window::narrow(&e.files, &gz, &json, range(None, Some(T0 + 2 * day - 5000)));
+    assert_eq!((spans[2], spans[3]), (None, None));
+    assert!(spans[1].is_some());
+}
+
+#[test]
+fn plain_text_logs_are_bisected_too() {
+    let d = TempDir::new().unwrap();
+    let mut body = String::new();
+    for k in 0..20_000i64 {
+        body += &format!("{} INFO worker {k} done\n", ts(T0 + k * 1000, 60));
+    }
+    let p = write(d.path(), "plain.log", body.as_bytes());
+    let e = exp(&p);
+    let since = Some(T0 + 15_000 * 1000);
+    let r = search(&e, &window_q(since, None, None), &never()).unwrap();
+    assert_eq!(r.total, 5_000);
+    assert_eq!(r.matches[0].line, 15_001);
+    assert!(r.matches[0].text.contains("worker 15000 done"));
+}
+
+// ---- property tests over log-line parsing (issue 11 acceptance) ----
+
+mod lines_prop {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Line pieces that exercise the parsers: JSON fragments, timestamps with and without
+    /// zones, levels, escapes, terminators, NUL, invalid UTF-8, BOMs.
+    fn piece() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            Just(b"{".to_vec()),
+            Just(b"}".to_vec()),
+            Just(b"\"timestamp\":\"2026-11-29T09:00:00.123+02:00\"".to_vec()),
+            Just(b"\"time\":1795910400".to_vec()),
+            Just(b"\"level\":\"error\"".to_vec()),
+            Just(b"\"level\":50".to_vec()),
+            Just(b"\"message\":\"a\\\"b\\u00e9\"".to_vec()),
+            Just(b",".to_vec()),
+            Just(b"2026-11-29 09:00:00,5 ERROR ".to_vec()),
+            Just(b"2026-02-30T25:61:61Z".to_vec()),
+            Just(b"[WARN] ".to_vec()),
+            Just(b"ip=10.0.0.1 ".to_vec()),
+            Just(b"\n".to_vec()),
+            Just(b"\r\n".to_vec()),
+            Just(b"\r".to_vec()),
+            Just(b"\xEF\xBB\xBF".to_vec()),
+            Just(b"\0\xff\xfe".to_vec()),
+            prop::collection::vec(any::<u8>(), 0..12),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 1500, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// Any bytes: every operation answers (no panic, no error), `count` agrees with
+        /// `search`'s total, line numbers are within the file, and every warning names the file.
+        #[test]
+        fn any_log_bytes_scan_without_panic(pieces in prop::collection::vec(piece(), 0..60), since in any::<bool>()) {
+            let d = TempDir::new().unwrap();
+            let body: Vec<u8> = pieces.concat();
+            let p = write(d.path(), "p.log", &body);
+            let e = exp(&p);
+            let mut q = Query::new("");
+            q.limit = 100_000;
+            if since {
+                q.since_ms = Some(T0);
+                q.levels = vec!["error".into()];
+            }
+            let s = search(&e, &q, &never()).unwrap();
+            let c = count(&e, &q, &never()).unwrap();
+            prop_assert_eq!(s.total, c.count);
+            let lines = body.iter().filter(|&&b| b == b'\n' || b == b'\r').count() as u64 + 1;
+            prop_assert!(s.matches.iter().all(|m| m.line >= 1 && m.line <= lines));
+            let t = top(&e, &q, &TopBy::Field("ip".into()), &never()).unwrap();
+            // `top` by a field parses each JSON line; `count` only checks its braces: a line
+            // that is braced but not JSON moves from counted to skipped, nothing is lost.
+            prop_assert_eq!(t.total + t.skipped, c.count + c.skipped);
+            let st = stats(&e, &q, r"(\d+)", &never()).unwrap();
+            prop_assert_eq!(st.summary.count + st.unmatched, c.count);
+            let name = p.display().to_string();
+            for w in s.warnings.iter().chain(&c.warnings) {
+                prop_assert!(w.contains(&name), "{}", w);
+            }
+            let _ = tail(&e, 5, Some(&q), &never()).unwrap();
+        }
+    }
+}
+
+#[test]
+fn the_timestamp_member_is_read_without_parsing_and_falls_back_when_unsure() {
+    use scan::quick_json_time;
+    let l = br#"{"level":"info","message":"x","timestamp":"2026-11-29T01:00:00.000+01:00"}"#;
+    assert_eq!(quick_json_time(l), Some(T0));
+    // An escape inside the value, or two members named so: the parser decides.
+    assert_eq!(
+        quick_json_time(br#"{"timestamp":"2026-11-29T00:00:00\u005a"}"#),
+        None
+    );
+    assert_eq!(
+        quick_json_time(
+            br#"{"a":{"timestamp":"2026-11-28T00:00:00Z"},"timestamp":"2026-11-29T00:00:00Z"}"#
+        ),
+        None
+    );
+    assert_eq!(quick_json_time(br#"{"timestamp":1795910400000}"#), None);
+    // Same answers through a window query either way.
+    let d = TempDir::new().unwrap();
+    let body = [
+        winston("info", "a", "2026-11-28T23:59:59.000Z"),
+        winston("info", "b", "2026-11-29T00:00:00.000Z"),
+        "{\"message\":\"c\",\"timestamp\":\"2026-11-29T00:00:00\\u005a\"}\n".to_string(),
+        "{\"message\":\"d\",\"time\":1795910400}\n".to_string(),
+    ]
+    .concat();
+    let p = write(d.path(), "q.log", body.as_bytes());
+    let r = search(&exp(&p), &window_q(Some(T0), None, None), &never()).unwrap();
+    assert_eq!(
+        r.matches.iter().map(|m| m.line).collect::<Vec<_>>(),
+        [2, 3, 4]
+    );
 }

@@ -54,9 +54,12 @@ pub mod backup_module {
     /// * `opts.skip_unreadable` — archive the rest when some files cannot be read (default false)
     /// * `opts.progress` — progress bar on stderr: default when stderr is a terminal and > 64 MiB
     ///
-    /// Returns `#{path, files, bytes, stored_bytes, sha256, duration_ms, skipped}`: `bytes` is the
-    /// files' total size, `stored_bytes` the archive's size, `sha256` the archive's hash,
-    /// `skipped` an array of `#{path, problem}`. Under `--dry-run`: `path` and `sha256` are `()`,
+    /// Returns `#{path, files, bytes, stored_bytes, sha256, duration_ms, skipped, changed}`:
+    /// `bytes` is the files' total size, `stored_bytes` the archive's size, `sha256` the
+    /// archive's hash, `skipped` an array of `#{path, problem}`, `changed` the entry names of
+    /// files that were being written while read (size, mtime or ctime differed before and
+    /// after reading, and again on one retry): archived as read, marked `changed` in the
+    /// manifest, and a warning on stderr. Under `--dry-run`: `path` and `sha256` are `()`,
     /// `planned` is true, nothing is written.
     ///
     /// Throws when: the name, a glob or an option is invalid (`usage`); a path or the backup
@@ -80,8 +83,10 @@ pub mod backup_module {
     ///
     /// * `archive` — path of the archive (a bare file name is looked up in the backup directory)
     ///
-    /// Returns `#{ok, entries, bad}`: `entries` is the number of files in the archive, `bad` an
-    /// array of `#{name, problem}`, one per bad entry (`name` is `(archive)` for the file as a whole).
+    /// Returns `#{ok, entries, bad, changed}`: `entries` is the number of files in the archive,
+    /// `bad` an array of `#{name, problem}`, one per bad entry (`name` is `(archive)` for the
+    /// file as a whole), `changed` the names the manifest marks as changed while archived (the
+    /// archive is intact, but those files may be torn; they do not make `ok` false).
     ///
     /// Throws when: the archive cannot be opened (missing, unreadable); it is outside the read
     /// roots (`denied`); Ctrl-C or the run's timeout. A damaged archive is reported, not thrown.
@@ -261,7 +266,15 @@ fn create_effect(c: &Ctx, name: &str, paths: &Dynamic, opts: Map) -> Result<Dyna
         backup::create(&real_dir, name, &sources(c)?, &opts, &c.cancel)
     })?;
     match done {
-        Some(r) => dynamic(&r),
+        Some(r) => {
+            for n in &r.changed {
+                eprintln!(
+                    "runbook: warning: {func}: {n} changed while it was read (twice); archived \
+                     as read the second time and marked `changed` in the manifest"
+                );
+            }
+            dynamic(&r)
+        }
         None => dynamic(&backup::create::plan_only(
             &dir,
             name,
@@ -281,21 +294,46 @@ fn restore_effect(c: &Ctx, archive: &str, target: &str, opts: Map) -> Result<Dyn
     let archive = archive_path(c, archive);
     let target = PathBuf::from(target);
     let dir = c.config.backup_dir();
-    let needs = [
-        Need::Read(archive.clone()),
-        Need::Write(target.clone()),
-        Need::Write(dir.clone()),
-    ];
+    // With `only`, the write need is each chosen entry, not the whole target: a policy that
+    // lists just `WORKDIR/.env` under `write` can restore `.env` (the staging folder inside the
+    // target is the tool's own, removed afterwards, and every destination is checked below).
+    let mut needs = vec![Need::Read(archive.clone())];
+    if opts.only.is_empty() {
+        needs.push(Need::Write(target.clone()));
+    } else {
+        needs.extend(opts.only.iter().map(|e| Need::Write(target.join(e))));
+    }
+    needs.push(Need::Write(dir.clone()));
     let args = json!({ "archive": archive.display().to_string(), "only": opts.only });
-    let done = c.effect(
-        "backup.restore",
-        &target.display().to_string(),
-        args,
-        &needs,
-        false,
+    let shown = target.display().to_string();
+    let done = c.run_effect(
+        crate::effects::Effect {
+            action: "backup.restore",
+            target: &shown,
+            args,
+            needs: &needs,
+            read_only: false,
+            preflight: vec![Box::new(|| {
+                let real_archive = c.config.check_read(&archive).map_err(|e| e.to_string())?;
+                let real_target = if opts.only.is_empty() {
+                    c.config.check_write(&target)
+                } else {
+                    crate::policy::resolve(&target)
+                }
+                .map_err(|e| e.to_string())?;
+                let plan = backup::restore::plan(&real_archive, &real_target, &opts, &c.cancel)
+                    .map_err(|e| e.to_string())?;
+                let files: Vec<PathBuf> = plan.files.iter().map(PathBuf::from).collect();
+                crate::effects::swappable(&real_target, &files)
+            })],
+        },
         || {
             let real_archive = c.config.check_read(&archive)?;
-            let real_target = c.config.check_write(&target)?;
+            let real_target = if opts.only.is_empty() {
+                c.config.check_write(&target)?
+            } else {
+                crate::policy::resolve(&target)?
+            };
             let real_dir = c.config.check_write(&dir)?;
             // Each destination too: the target may hold files no script may replace (the
             // audit log in the state dir).

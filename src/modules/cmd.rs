@@ -164,12 +164,28 @@ pub fn run(c: &Ctx, program: &str, args: Array, opts: Map) -> Result<Map> {
         "env": env.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
         "read_only": read_only,
     });
-    let out = c.effect(
-        "cmd.run",
-        &target,
-        audit_args,
-        &[Need::Command(program.to_string())],
-        read_only,
+    let needs = [Need::Command(program.to_string())];
+    let npm_cwd = cwd.clone();
+    let npm_args = args.clone();
+    let is_npm = Path::new(program).file_name().is_some_and(|n| n == "npm");
+    let out = c.run_effect(
+        crate::effects::Effect {
+            action: "cmd.run",
+            target: &target,
+            args: audit_args,
+            needs: &needs,
+            read_only,
+            preflight: vec![Box::new(move || {
+                if !is_npm {
+                    return Ok(());
+                }
+                let dir = match npm_cwd {
+                    Some(d) => d,
+                    None => std::env::current_dir().map_err(|e| e.to_string())?,
+                };
+                crate::effects::npm_script(&dir, &npm_args)
+            })],
+        },
         || match pinned_program(program, &env) {
             Some(found) => {
                 let mut spec = spec.clone();

@@ -314,12 +314,19 @@ fn write_effect(c: &Ctx, path: &Path, bytes: &[u8], append: bool) -> Result<()> 
     let action = if append { "fs.append" } else { "fs.write" };
     let target = path.display().to_string();
     let args = json!({ "bytes": bytes.len() });
-    c.effect(
-        action,
-        &target,
-        args,
-        &[Need::Write(path.into())],
-        false,
+    let needs = [Need::Write(path.into())];
+    c.run_effect(
+        crate::effects::Effect {
+            action,
+            target: &target,
+            args,
+            needs: &needs,
+            read_only: false,
+            preflight: vec![Box::new(|| {
+                let real = c.config.check_write(path).map_err(|e| e.to_string())?;
+                crate::effects::parent_exists(&real)
+            })],
+        },
         || {
             let real = c.config.check_write(path)?;
             if append {
@@ -342,12 +349,19 @@ fn write_effect(c: &Ctx, path: &Path, bytes: &[u8], append: bool) -> Result<()> 
 fn copy_effect(c: &Ctx, from: &Path, to: &Path) -> Result<i64> {
     let target = format!("{} -> {}", from.display(), to.display());
     let src = c.allow_read("fs.copy", from)?;
-    let done = c.effect(
-        "fs.copy",
-        &target,
-        json!({}),
-        &[Need::Write(to.into())],
-        false,
+    let needs = [Need::Write(to.into())];
+    let done = c.run_effect(
+        crate::effects::Effect {
+            action: "fs.copy",
+            target: &target,
+            args: json!({}),
+            needs: &needs,
+            read_only: false,
+            preflight: vec![Box::new(|| {
+                let real = c.config.check_write(to).map_err(|e| e.to_string())?;
+                crate::effects::parent_exists(&real)
+            })],
+        },
         || {
             let dst = c.config.check_write(to)?;
             let dir = dst.parent().unwrap_or(Path::new("."));
@@ -377,19 +391,39 @@ fn remove_effect(c: &Ctx, path: &Path) -> Result<bool> {
         &[Need::Write(path.into())],
         false,
         || {
-            let real = c.config.check_write(path)?;
-            match std::fs::symlink_metadata(path) {
+            // The path checked is the path removed: the folder part resolved (`..`, links),
+            // the last component kept, so a symlink is removed itself, never its target.
+            let real = resolved_keep_last(c, path)?;
+            match std::fs::symlink_metadata(&real) {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-                Err(e) => Err(Error::io("removing", path, e)),
+                Err(e) => Err(Error::io("removing", &real, e)),
                 Ok(m) if m.is_dir() => std::fs::remove_dir(&real)
                     .map(|_| true)
                     .map_err(|e| Error::io("removing folder", &real, e)),
-                // A symlink is removed itself, never its target.
-                Ok(_) => std::fs::remove_file(path)
+                Ok(_) => std::fs::remove_file(&real)
                     .map(|_| true)
-                    .map_err(|e| Error::io("removing", path, e)),
+                    .map_err(|e| Error::io("removing", &real, e)),
             }
         },
     )?;
     Ok(done.unwrap_or(false))
+}
+
+/// `path` with its folder resolved through the policy (`..` and links, checked against
+/// `policy.write`) and its last component kept as given; the whole resolved path (following a
+/// last-component link) must be writable too.
+fn resolved_keep_last(c: &Ctx, path: &Path) -> Result<std::path::PathBuf> {
+    c.config.check_write(path)?;
+    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+        return c.config.check_write(path);
+    };
+    let parent = if parent.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        parent
+    };
+    let real_parent = c.config.check_write(parent)?;
+    let real = real_parent.join(name);
+    c.config.check_write(&real)?;
+    Ok(real)
 }

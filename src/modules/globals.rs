@@ -1,5 +1,6 @@
 //! Global functions every runbook can call without a module prefix:
-//! `check`, `fail`, `confirm`, `sleep_s`, `now`, `days_until`, `age_s`, `env`.
+//! `check`, `unknown`, `fail`, `require`, `on_failure`, `confirm`, `sleep_s`, `now`,
+//! `days_until`, `age_s`, `env`.
 
 use rhai::Engine;
 use rhai::plugin::*;
@@ -93,6 +94,89 @@ pub mod globals_module {
     #[rhai_fn(return_raw)]
     pub fn fail(ncc: NativeCallContext, message: &str) -> RhaiResult<()> {
         Err(crate::modules::at(&ncc, Error::Fail(message.to_string())))
+    }
+
+    /// State a precondition of the runbook: when `condition` is `false` (or `()`: not known),
+    /// the run ends now with status `failed`, exit 1, and `message` as its error.
+    ///
+    /// Put `require` calls before the first effect: then a false precondition fails the run
+    /// before anything changed — in dry runs too. After an effect it is an ordinary failure,
+    /// and the compensations registered with `on_failure` run.
+    ///
+    /// * `condition` — a bool (or `()`, which counts as not met).
+    /// * `message` — what must hold and what to do about it; shown as the run's error.
+    ///
+    /// Throws (`fail`, exit 1) when the condition is not met; `usage` when `condition` is
+    /// neither a bool nor `()`.
+    ///
+    /// ```rhai
+    /// require(fs::exists(`${dir}/public`), `${dir}/public does not exist: create it before maintenance`);
+    /// require(service::status(name).state == "online", `${name} is not online`);
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn require(ncc: NativeCallContext, condition: Dynamic, message: &str) -> RhaiResult<()> {
+        let met = if condition.is_unit() {
+            false
+        } else {
+            condition.as_bool().map_err(|_| {
+                crate::modules::at(
+                    &ncc,
+                    Error::Usage(format!(
+                        "require: the condition must be a bool, got {}",
+                        condition.type_name()
+                    )),
+                )
+            })?
+        };
+        if met {
+            return Ok(());
+        }
+        let unknown = if condition.is_unit() {
+            " (condition unknown: ())"
+        } else {
+            ""
+        };
+        Err(crate::modules::at(
+            &ncc,
+            Error::Fail(format!("precondition failed: {message}{unknown}")),
+        ))
+    }
+
+    /// Register a compensation: a closure that undoes an effect that just succeeded. When the
+    /// run later fails — an uncaught error, `fail()`, a failed `require`, a limit, Ctrl-C or
+    /// the deadline — the registered closures run in reverse order of registration, each with
+    /// its own short time budget (60 s, not cut by the deadline or Ctrl-C that ended the
+    /// run). Their effects pass the effect gate like any other, marked `compensation: true` in
+    /// the audit log and the JSON report (`undo:` in the human report). A compensation that
+    /// fails is reported on stderr and in the report's `compensation_errors`; the exit code
+    /// stays that of the original failure. Under `--dry-run` the compensations run at the end
+    /// of the run so that their effects are listed as `planned`. A run that succeeds does not
+    /// run them.
+    ///
+    /// * `closure` — a closure without parameters, e.g. `|| service::start(name)`.
+    ///
+    /// Never throws.
+    ///
+    /// ```rhai
+    /// service::stop(name);
+    /// on_failure(|| service::start(name));   // undo the stop if anything below fails
+    /// fs::write(page, html);
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn on_failure(ncc: NativeCallContext, closure: rhai::FnPtr) -> RhaiResult<()> {
+        let pos = ncc.call_position();
+        let at = match (ncc.call_source(), pos.line()) {
+            (Some(s), Some(l)) => format!("{s}:{l}"),
+            (None, Some(l)) => format!("line {l}"),
+            (s, None) => s.unwrap_or("<script>").to_string(),
+        };
+        crate::modules::host(&ncc, |c| {
+            c.compensations.borrow_mut().push(crate::ctx::Compensation {
+                closure,
+                registered_at: at,
+            });
+            Ok(())
+        })
     }
 
     /// Ask a yes/no question on the terminal.

@@ -80,7 +80,9 @@ pub mod logs_module {
     /// `#{file, line, text, json}` (`line` 1-based in its file; `text` without the line end,
     /// invalid UTF-8 shown as U+FFFD, cut at 64 KiB with a `…[truncated: line is N bytes]`
     /// marker; `json` the parsed object for JSON lines, else `()`); `total` — all matching
-    /// lines; `truncated` — `total` exceeds the matches returned; `skipped` — lines of JSON-lines
+    /// lines; `truncated` — `total` exceeds the matches returned (by `limit`, or because the
+    /// matches kept would outgrow half of what `policy.max_memory_mb` has left: then a warning
+    /// says so and `total` still counts them all); `skipped` — lines of JSON-lines
     /// files that are not a complete object (half-written, a fragment after rotation) or whose
     /// time could not be read while `since`/`until` is set; `warnings` — damage met (strings).
     ///
@@ -95,7 +97,8 @@ pub mod logs_module {
         opts: Map,
     ) -> RhaiResult<Map> {
         crate::modules::host(&ncc, |c| {
-            let (q, _) = query("logs::search", pattern, opts, &[])?;
+            let (mut q, _) = query("logs::search", pattern, opts, &[])?;
+            q.max_result_bytes = result_budget(c);
             let exp = expand_checked(c, "logs.search", path)?;
             let r = logscan::search(&exp, &q, &c.cancel)?;
             print_warnings("logs::search", &r.warnings);
@@ -394,6 +397,17 @@ fn time_opt(o: &Opts<'_>, func: &str, key: &str) -> Result<Option<i64>> {
     Ok(Some(t.timestamp_millis()))
 }
 
+/// Bytes `search` may keep for its matches: half of what the policy's memory budget
+/// (`policy.max_memory_mb`) has left now, so the script values built from them fit too
+/// (0: no budget set).
+fn result_budget(c: &Ctx) -> u64 {
+    let max = c.config.policy.max_memory_mb.saturating_mul(1 << 20);
+    if max == 0 {
+        return 0;
+    }
+    (max.saturating_sub(crate::alloc::allocated()) / 2).max(1 << 20)
+}
+
 /// Validate an options map into a [`Query`] for `pattern`; `extra` are the function's own keys.
 fn query<'a>(func: &'a str, pattern: &str, opts: Map, extra: &[&str]) -> Result<(Query, Opts<'a>)> {
     let mut known: Vec<&str> = QUERY_KEYS.to_vec();
@@ -414,6 +428,7 @@ fn query<'a>(func: &'a str, pattern: &str, opts: Map, extra: &[&str]) -> Result<
         until_ms: time_opt(&o, func, "until")?,
         field: o.string("field")?.filter(|f| !f.is_empty()),
         limit: limit as usize,
+        max_result_bytes: 0,
     };
     Ok((q, o))
 }
@@ -430,8 +445,21 @@ fn expand_checked(c: &Ctx, action: &str, path: &str) -> Result<Expansion> {
         }
     }
     let exp = logscan::expand(path)?;
+    // The policy is checked once per folder: a regular file listed in a folder whose real
+    // path is allowed is allowed (its real path is that folder's plus its name). Anything
+    // else — a symbolic link, a folder not allowed — gets the full check (audited on denial).
+    let mut folders: std::collections::HashMap<&Path, bool> = std::collections::HashMap::new();
     for f in &exp.files {
-        c.allow_read(action, &f.path)?;
+        let folder_ok = f.plain_entry
+            && match f.path.parent() {
+                Some(dir) => *folders
+                    .entry(dir)
+                    .or_insert_with(|| c.config.check_read(dir).is_ok()),
+                None => false,
+            };
+        if !folder_ok {
+            c.allow_read(action, &f.path)?;
+        }
     }
     Ok(exp)
 }
@@ -499,6 +527,8 @@ fn cleanup_effect(c: &Ctx, dir: &str, opts: Map) -> Result<Map> {
         "older_than_s": age.as_secs(),
         "compress": compress,
         "files": listed.len(),
+        // the audit record names the files (the first 200; `files` counts them all)
+        "paths": listed.iter().take(200).collect::<Vec<_>>(),
         "bytes": items.iter().map(|i| i.size).sum::<u64>(),
     });
     let done = c.effect("logs.cleanup", dir, args, &needs, false, || {

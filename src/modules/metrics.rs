@@ -138,6 +138,22 @@ pub mod metrics_module {
         to_map(&n)
     }
 
+    /// TCP sockets of the whole host by state → `#{listen, established, time_wait, close_wait,
+    /// total}` (IPv4 and IPv6, from `/proc/net/tcp*`): a pile-up of `close_wait` (the program
+    /// does not close connections the peer ended) or `time_wait` (connection churn) shows here.
+    ///
+    /// Throws when `/proc/net/tcp` cannot be read.
+    ///
+    /// ```rhai
+    /// let s = metrics::connections();
+    /// checks::at_most("close-wait sockets", s.close_wait, 100, "");
+    /// ```
+    #[rhai_fn(name = "connections", return_raw)]
+    pub fn connections_all(ncc: NativeCallContext) -> RhaiResult<Map> {
+        let c = crate::modules::host(&ncc, |_| m::connections(0))?;
+        to_map(&c)
+    }
+
     /// TCP sockets on local port `port` by state →
     /// `#{listen, established, time_wait, close_wait, total}` (IPv4 and IPv6, from `/proc/net/tcp*`;
     /// `total` counts every state, listening sockets included). What `netstat -an | grep PORT`

@@ -227,22 +227,52 @@ impl<'a> Opts<'a> {
     }
 }
 
-/// Host functions that are effects (change the world), for `runbook show` and the REPL.
-pub const EFFECT_FUNCTIONS: &[&str] = &[
-    "fs::write",
-    "fs::append",
-    "fs::copy",
-    "fs::remove",
-    "fs::mkdir",
-    "logs::cleanup",
-    "backup::create",
-    "backup::restore",
-    "backup::prune",
-    "service::start",
-    "service::stop",
-    "service::restart",
-    "service::reload",
-    "service::signal",
-    "http::post",
-    "cmd::run",
-];
+/// Host functions that are effects (change the world), for `runbook show`, `docs`, `check`
+/// and the REPL: derived from the gate's registry ([`crate::effects::REGISTRY`]).
+pub const EFFECT_FUNCTIONS: [&str; crate::effects::REGISTRY.len()] = {
+    let mut out = [""; crate::effects::REGISTRY.len()];
+    let mut i = 0;
+    while i < out.len() {
+        out[i] = crate::effects::REGISTRY[i].function;
+        i += 1;
+    }
+    out
+};
+
+#[cfg(test)]
+mod tests {
+    /// The registry names functions the engine has, and agrees with their docs: a function
+    /// documented as "effect `x.y`" is registered with action `x.y`, and the other way round.
+    #[test]
+    fn effect_registry_matches_the_engine_and_the_docs() {
+        let re = regex::Regex::new(r"(?i)effect `([a-z]+\.[a-z_]+)`").unwrap();
+        let mut documented = std::collections::BTreeSet::new();
+        for (module, fns) in crate::app::function_docs() {
+            for f in fns {
+                let name = f["name"].as_str().unwrap_or("");
+                let full = if module.is_empty() {
+                    name.to_string()
+                } else {
+                    format!("{module}::{name}")
+                };
+                let docs: String = f["docComments"]
+                    .as_array()
+                    .map(|d| {
+                        d.iter()
+                            .filter_map(|l| l.as_str())
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    })
+                    .unwrap_or_default();
+                for c in re.captures_iter(&docs) {
+                    documented.insert((full.clone(), c[1].to_string()));
+                }
+            }
+        }
+        let registered: std::collections::BTreeSet<(String, String)> = crate::effects::REGISTRY
+            .iter()
+            .map(|e| (e.function.to_string(), e.action.to_string()))
+            .collect();
+        assert_eq!(documented, registered);
+    }
+}

@@ -176,9 +176,29 @@ pub mod service_module {
         super::to_map(&ncc, &s)
     }
 
+    /// Whether `service::signal(name, sig)` would be safe and could be sent: the manager knows
+    /// the service, it runs, and its main process catches or ignores `sig` — unless `sig` is
+    /// meant to end it (TERM, KILL, INT, QUIT) or is harmless by default (CONT, WINCH …). Read
+    /// from `SigCgt`/`SigIgn` in `/proc/PID/status`: a Node process handles `SIGUSR2` only
+    /// when started with `--heapsnapshot-signal=SIGUSR2`; otherwise SIGUSR2 ends it.
+    ///
+    /// Returns `#{ok, reason}` — `reason` is `()` when `ok`, else why not (and what to change).
+    /// Not an effect. Throws on a service not in the inventory (`denied`).
+    ///
+    /// ```rhai
+    /// let s = service::can_signal("api", "SIGUSR2");
+    /// if !s.ok { fail(`no heap snapshot: ${s.reason}`); }
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn can_signal(ncc: NativeCallContext, name: &str, sig: &str) -> RhaiResult<Map> {
+        crate::modules::host(&ncc, |c| super::can_signal_of(c, name, sig))
+    }
+
     /// Send signal `sig` (`"SIGUSR2"`, `"USR2"`, `"SIGHUP"` …) to the service's main process
     /// (effect `service.signal`), e.g. a heap snapshot from Node.js started with
     /// `--heapsnapshot-signal=SIGUSR2`. Returns `true` when sent, `false` under `--dry-run`.
+    /// Preflight (see `service::can_signal`): a signal the process does not handle is not sent
+    /// (`would_fail` under `--dry-run`, else a `failed` error "preflight: …").
     ///
     /// Throws on an unknown signal name (`usage`), a service not in the inventory (`denied`),
     /// a held lock (`busy`), or when the manager fails (`failed`).
@@ -375,12 +395,18 @@ pub fn act(c: &Ctx, name: &str, action: Action, opts: Map) -> Result<Status> {
         None
     };
     let args = json!({ "manager": spec.manager });
-    c.effect(
-        &effect,
-        name,
-        args,
-        &[Need::Service(name.to_string())],
-        false,
+    let needs = [Need::Service(name.to_string())];
+    let verb = action.verb();
+    let mgr_pre = &mgr;
+    c.run_effect(
+        crate::effects::Effect {
+            action: &effect,
+            target: name,
+            args,
+            needs: &needs,
+            read_only: false,
+            preflight: vec![Box::new(move || mgr_pre.preflight(verb))],
+        },
         || {
             let _lock = ServiceLock::acquire(
                 &c.config.state_dir,
@@ -410,12 +436,20 @@ pub fn signal_effect(c: &Ctx, name: &str, sig: &str) -> Result<bool> {
     let spec = c.allow_service("service.signal", name)?;
     let mgr = manager(c, name, &spec)?;
     let args = json!({ "manager": spec.manager, "signal": sig_name });
-    let done = c.effect(
-        "service.signal",
-        name,
-        args,
-        &[Need::Service(name.to_string())],
-        false,
+    let needs = [Need::Service(name.to_string())];
+    let mgr_pre = &mgr;
+    let sig_pre = sig_name.clone();
+    let done = c.run_effect(
+        crate::effects::Effect {
+            action: "service.signal",
+            target: name,
+            args,
+            needs: &needs,
+            read_only: false,
+            preflight: vec![Box::new(move || {
+                can_signal(mgr_pre.as_ref(), name, &sig_pre)
+            })],
+        },
         || {
             let _lock = ServiceLock::acquire(
                 &c.config.state_dir,
@@ -428,6 +462,40 @@ pub fn signal_effect(c: &Ctx, name: &str, sig: &str) -> Result<bool> {
         },
     )?;
     Ok(done.is_some())
+}
+
+/// Preflight of `service::signal`: the manager knows the service, it runs, and its main
+/// process handles `sig` (see [`crate::effects::signal_handled`]). `Err(reason)` otherwise.
+pub fn can_signal(
+    mgr: &dyn ServiceManager,
+    name: &str,
+    sig: &str,
+) -> std::result::Result<(), String> {
+    let (sig_name, signo) = svc::signal_number(sig).map_err(|e| e.to_string())?;
+    mgr.preflight("signal")?;
+    let st = mgr.status().map_err(|e| e.to_string())?;
+    let pid = st
+        .pid
+        .ok_or_else(|| format!("service {name} is not running ({})", st.state.as_str()))?;
+    crate::effects::signal_handled(pid, signo, &sig_name)
+}
+
+/// `service::can_signal`.
+pub fn can_signal_of(c: &Ctx, name: &str, sig: &str) -> Result<Map> {
+    let spec = c.allow_service("service.can_signal", name)?;
+    let mgr = manager(c, name, &spec)?;
+    let mut m = Map::new();
+    match can_signal(mgr.as_ref(), name, sig) {
+        Ok(()) => {
+            m.insert("ok".into(), true.into());
+            m.insert("reason".into(), Dynamic::UNIT);
+        }
+        Err(r) => {
+            m.insert("ok".into(), false.into());
+            m.insert("reason".into(), r.into());
+        }
+    }
+    Ok(m)
 }
 
 /// `service::wait_healthy`.

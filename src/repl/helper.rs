@@ -80,12 +80,67 @@ pub fn is_incomplete(syntax: &Engine, input: &str) -> bool {
             _ => {
                 let pos = e.position();
                 match (pos.line(), pos.position()) {
-                    (Some(line), col) => at_end(input, line, col.unwrap_or(1)),
-                    _ => false,
+                    (Some(line), col) if at_end(input, line, col.unwrap_or(1)) => true,
+                    // A syntax error in the middle of a block that is still open: the block is
+                    // one input (a paste runs whole or not at all), so keep reading until its
+                    // brackets close; then the error is reported and nothing of it runs.
+                    _ => open_brackets(input) > 0,
                 }
             }
         },
     }
+}
+
+/// How many `{`, `(` and `[` of `input` are still open (closers beyond the openers count
+/// negative), ignoring those inside strings, characters and comments.
+fn open_brackets(input: &str) -> i64 {
+    let chars: Vec<char> = input.chars().collect();
+    let mut depth = 0i64;
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let next = chars.get(i + 1).copied();
+        match c {
+            '/' if next == Some('/') => {
+                while i < chars.len() && chars[i] != '\n' {
+                    i += 1;
+                }
+            }
+            '/' if next == Some('*') => {
+                let mut level = 1;
+                i += 2;
+                while i < chars.len() && level > 0 {
+                    match (chars[i], chars.get(i + 1).copied()) {
+                        ('/', Some('*')) => {
+                            level += 1;
+                            i += 1;
+                        }
+                        ('*', Some('/')) => {
+                            level -= 1;
+                            i += 1;
+                        }
+                        _ => {}
+                    }
+                    i += 1;
+                }
+                continue;
+            }
+            '"' | '`' | '\'' => {
+                i += 1;
+                while i < chars.len() && chars[i] != c {
+                    if chars[i] == '\\' {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+            }
+            '{' | '(' | '[' => depth += 1,
+            '}' | ')' | ']' => depth -= 1,
+            _ => {}
+        }
+        i += 1;
+    }
+    depth
 }
 
 /// Whether (line, col) (1-based, in chars) is past the last non-blank character of `input`.
@@ -685,6 +740,10 @@ mod tests {
             "let x = 1 +",
             "print(\"a\"",
             "let m = #{a: 1\n",
+            // a syntax error inside a block still open: the paste goes on until it closes
+            "if x {\n  let a = ;\n",
+            "if x {\n  let a = ;\n  service::restart(\"web\");\n",
+            "fn f() {\n  let s = \"}\"; let = 1;\n",
         ] {
             assert!(is_incomplete(&e, src), "{src:?} should be incomplete");
         }
@@ -699,6 +758,7 @@ mod tests {
             "/* closed */ 1",
             "let s = \"a\"; s",
             "undefined_var + 1",
+            "if x {\n  let a = ;\n  service::restart(\"web\");\n}",
         ] {
             assert!(!is_incomplete(&e, src), "{src:?} should be complete");
         }

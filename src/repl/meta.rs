@@ -251,6 +251,7 @@ impl Session {
             timeout_s: None,
             echo: true,
             cancel_flag: self.flag.clone(),
+            wait: false,
         };
         let report = runner::run(self.config.clone(), self.stdlib.clone(), rb, opts);
         let stdout = std::io::stdout();

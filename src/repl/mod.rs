@@ -361,12 +361,18 @@ impl Session {
                 self.keep_imports(&engine, &code, file);
                 self.lib = merged;
                 self.lib.clear_statements();
+                let rendered = render::render(&value);
+                let typed = code.trim_end().to_string();
                 self.saved.push(match file {
                     Some(_) => strip_header(&code),
-                    None => code.trim_end().to_string(),
+                    // a bare expression shows its value here but would do nothing in a runbook
+                    None if rendered.is_some() => {
+                        as_print(&engine, &self.scope, &typed).unwrap_or(typed)
+                    }
+                    None => typed,
                 });
                 self.refresh_names();
-                if let Some(out) = render::render(&value) {
+                if let Some(out) = rendered {
                     println!("{out}");
                 }
                 Flow::Ok
@@ -570,6 +576,63 @@ impl Session {
     }
 }
 
+/// `print(EXPR);` when `code` is one bare expression (what `:save` writes instead of a value
+/// that would be computed and dropped), else `None`. A plain call (`check(…)`,
+/// `service::restart(…)`) is kept as it is: as a statement it does what it says.
+fn as_print(engine: &Engine, scope: &Scope, code: &str) -> Option<String> {
+    let expr = code.trim().trim_end_matches(';').trim_end();
+    if expr.is_empty() || expr.starts_with("//") || is_plain_call(expr) {
+        return None;
+    }
+    let wrapped = format!("print({expr});");
+    engine
+        .compile_with_scope(scope, &wrapped)
+        .ok()
+        .map(|_| wrapped)
+}
+
+/// Whether `expr` is `name(…)` or `ns::name(…)` as a whole (the first `(` closes at the end).
+fn is_plain_call(expr: &str) -> bool {
+    let Some(open) = expr.find('(') else {
+        return false;
+    };
+    let head = expr[..open].trim_end();
+    if head.is_empty()
+        || !head
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '_' || c == ':')
+    {
+        return false;
+    }
+    let mut depth = 0i32;
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for (i, c) in expr.char_indices().skip_while(|(i, _)| *i < open) {
+        if let Some(q) = quote {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == q {
+                quote = None;
+            }
+            continue;
+        }
+        match c {
+            '"' | '`' | '\'' => quote = Some(c),
+            '(' => depth += 1,
+            ')' => {
+                depth -= 1;
+                if depth == 0 {
+                    return i + 1 == expr.len();
+                }
+            }
+            _ => {}
+        }
+    }
+    false
+}
+
 /// A loaded file's text without its `//!` header (the saved draft gets its own header).
 fn strip_header(text: &str) -> String {
     let mut lines = text.lines().peekable();
@@ -681,6 +744,28 @@ mod tests {
                 "error: no position\n"
             );
         });
+    }
+
+    #[test]
+    fn save_turns_bare_expressions_into_prints_and_keeps_calls() {
+        let e = Engine::new_raw();
+        let scope = Scope::new();
+        let as_print = |c: &str| as_print(&e, &scope, c);
+        assert_eq!(as_print("1 + 2").as_deref(), Some("print(1 + 2);"));
+        assert_eq!(as_print("m.total;").as_deref(), Some("print(m.total);"));
+        assert_eq!(
+            as_print("service::status(\"web\").state").as_deref(),
+            Some("print(service::status(\"web\").state);")
+        );
+        for kept in [
+            "check(\"a\", x == 1)",
+            "service::restart(\"web\")",
+            "let x = 1;",
+            "fn f() { 1 }",
+            "x = 1; y",
+        ] {
+            assert_eq!(as_print(kept), None, "{kept}");
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@ use rhai::{Dynamic, EvalAltResult, Map, ParseError, Position, Scope};
 use crate::cancel::Cancel;
 use crate::ctx::Ctx;
 use crate::engine::{self, Limits, StdlibPath};
-use crate::error::{Error, Result, exit_code_for_kind};
+use crate::error::{Error, ErrorKind, Result};
 use crate::policy::Config;
 use crate::report::{Report, Status};
 use crate::runbook::discover::Runbook;
@@ -30,6 +30,9 @@ pub struct RunOptions {
     pub echo: bool,
     /// Shared Ctrl-C flag.
     pub cancel_flag: Arc<AtomicBool>,
+    /// `--wait`: when another run of the same runbook holds its lock, wait for it (within the
+    /// run's timeout, Ctrl-C stops the wait) instead of failing at once.
+    pub wait: bool,
 }
 
 /// Validate `given` against the header: unknown, missing and ill-typed parameters are usage
@@ -113,9 +116,7 @@ pub fn run(config: Arc<Config>, stdlib: StdlibPath, rb: Runbook, opts: RunOption
     let (action_only, values) = match prepared {
         Ok(v) => v,
         Err(e) => {
-            base.exit_code = e.exit_code();
-            base.status = Status::from_exit_code(base.exit_code);
-            base.error = Some(e.to_string());
+            base.fail(e.error_kind(), e.to_string());
             base.duration_ms = t0.elapsed().as_millis() as u64;
             return base;
         }
@@ -129,8 +130,22 @@ pub fn run(config: Arc<Config>, stdlib: StdlibPath, rb: Runbook, opts: RunOption
         opts.cancel_flag.clone(),
         Some(Instant::now() + Duration::from_secs(timeout)),
     );
+    // A run that can cause effects holds the runbook's lock for its whole duration.
+    let _lock = if opts.dry_run || effects_of(stdlib.clone(), &rb).is_empty() {
+        None
+    } else {
+        match RunbookLock::acquire(&config.state_dir, &rb, opts.wait, &cancel) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                base.fail(e.error_kind(), e.to_string());
+                base.duration_ms = t0.elapsed().as_millis() as u64;
+                return base;
+            }
+        }
+    };
     let limits = Limits::from_policy(&config.policy);
     let base_for_thread = base.clone();
+    let echo = opts.echo;
     let joined = engine::on_script_thread(move || {
         let mut ctx = Ctx::new(config, &rb.name, cancel.clone());
         ctx.dry_run = opts.dry_run;
@@ -138,51 +153,245 @@ pub fn run(config: Arc<Config>, stdlib: StdlibPath, rb: Runbook, opts: RunOption
         ctx.echo_output = opts.echo;
         let ctx = Rc::new(ctx);
         *ctx.report.borrow_mut() = base_for_thread;
-        let engine = engine::build(&limits, cancel, stdlib);
+        let engine = engine::build(&limits, cancel, stdlib.clone());
+        let mut ast = None;
         let outcome = engine::with_context(ctx.clone(), || {
             let mut scope = params_scope(&values);
             let source = engine::strip_shebang(&rb.source);
-            let mut ast = engine
-                .compile_with_scope(&scope, &source)
-                .map_err(|e| parse_error(&e, &rb.display_path))?;
-            ast.set_source(rb.display_path.clone());
+            let compiled = ast.insert(
+                engine
+                    .compile_with_scope(&scope, &source)
+                    .map_err(|e| parse_error(&e, &rb.display_path))?,
+            );
+            compiled.set_source(rb.display_path.clone());
             engine
-                .run_ast_with_scope(&mut scope, &ast)
+                .run_ast_with_scope(&mut scope, compiled)
                 .map_err(|e| eval_error(&e, &rb.display_path))
         });
-        let mut report = ctx.report.borrow().clone();
-        report.exit_code = match &outcome {
-            Ok(()) => report.finished_exit_code(action_only),
-            Err(f) => exit_code_for_kind(&f.kind),
+        let comps = ctx.compensations.take();
+        let ctx = match &ast {
+            Some(ast) if !comps.is_empty() && (outcome.is_err() || ctx.dry_run) => {
+                compensate(ctx, comps, ast, &limits, &stdlib, &rb.display_path, echo)
+            }
+            _ => ctx,
         };
-        report.status = Status::from_exit_code(report.exit_code);
-        if let Err(f) = outcome {
-            report.error = Some(f.to_string());
+        let mut report = ctx.report.borrow().clone();
+        match &outcome {
+            Ok(()) => {
+                report.exit_code = report.finished_exit_code(action_only);
+                report.status = Status::from_exit_code(report.exit_code);
+            }
+            Err(f) => report.fail(f.kind, f.to_string()),
         }
         report
     });
     let mut report = joined.unwrap_or_else(|msg| {
         let mut r = base;
-        r.exit_code = 5;
-        r.status = Status::Error;
-        r.error = Some(msg);
+        r.fail(ErrorKind::Script, msg);
         r
     });
     report.duration_ms = t0.elapsed().as_millis() as u64;
     report
 }
 
-/// A classified script failure: the error kind word (see [`Error::kind`]), where, and what.
+/// Effects `rb` may cause, following its imports through `stdlib` (for `show`, the REPL's `:run` and the runbook lock).
+pub fn effects_of(
+    stdlib: crate::engine::StdlibPath,
+    rb: &Runbook,
+) -> std::collections::BTreeSet<String> {
+    let resolver = crate::engine::StdlibResolver::new(stdlib);
+    let src_path = rb.display_path.clone();
+    fn imported(
+        resolver: &crate::engine::StdlibResolver,
+        from: &str,
+        path: &str,
+        depth: usize,
+    ) -> std::collections::BTreeSet<String> {
+        if depth > 8 {
+            return std::collections::BTreeSet::new();
+        }
+        match resolver.locate(Some(from), path) {
+            Some((file, text)) => {
+                let f = file.to_string_lossy().to_string();
+                crate::runbook::statics::effects_of(&text, &|p| {
+                    imported(resolver, &f, p, depth + 1)
+                })
+            }
+            None => std::collections::BTreeSet::new(),
+        }
+    }
+    crate::runbook::statics::effects_of(&rb.source, &|p| imported(&resolver, &src_path, p, 0))
+}
+
+/// Who holds a runbook's lock; written into the lock file.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct LockHolder {
+    pid: u32,
+    user: String,
+    since: String,
+    runbook: String,
+}
+
+/// The exclusive lock (`flock`, dropped by the kernel however the holder ends) that one run
+/// of a runbook that can cause effects holds: `STATE_DIR/locks/runbooks/NAME-HASH.lock`, keyed
+/// by the runbook's file (HASH of its path), holding the holder's pid, user and start time.
+pub struct RunbookLock {
+    file: std::fs::File,
+}
+
+impl RunbookLock {
+    /// The lock file of `rb` under `state_dir`.
+    pub fn path_for(state_dir: &std::path::Path, rb: &Runbook) -> std::path::PathBuf {
+        use sha2::Digest;
+        let key = rb
+            .path
+            .as_ref()
+            .and_then(|p| std::fs::canonicalize(p).ok())
+            .map(|p| p.to_string_lossy().to_string())
+            .unwrap_or_else(|| rb.display_path.clone());
+        let hash = sha2::Sha256::digest(key.as_bytes());
+        let stem: String = rb
+            .name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .take(64)
+            .collect();
+        let hex: String = hash[..6].iter().map(|b| format!("{b:02x}")).collect();
+        state_dir
+            .join("locks")
+            .join("runbooks")
+            .join(format!("{stem}-{hex}.lock"))
+    }
+
+    /// Take the lock of `rb`: at once, or (with `wait`) polling every 100 ms until it is free,
+    /// the deadline passes or Ctrl-C.
+    ///
+    /// Errors: `Busy` naming the holder's pid, user and start time and the lock file; I/O
+    /// errors naming the file; `Interrupted`/`Limit` while waiting.
+    pub fn acquire(
+        state_dir: &std::path::Path,
+        rb: &Runbook,
+        wait: bool,
+        cancel: &Cancel,
+    ) -> Result<RunbookLock> {
+        use fs4::{FileExt, TryLockError};
+        use std::io::{Read, Seek, Write};
+        let path = Self::path_for(state_dir, rb);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io("creating lock folder", dir, e))?;
+        }
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| Error::io("opening runbook lock", &path, e))?;
+        loop {
+            match FileExt::try_lock(&file) {
+                Ok(()) => break,
+                Err(TryLockError::WouldBlock) if wait => {
+                    cancel.sleep(Duration::from_millis(100))?;
+                }
+                Err(TryLockError::WouldBlock) => {
+                    let mut text = String::new();
+                    let _ = file.read_to_string(&mut text);
+                    let who = match serde_json::from_str::<LockHolder>(&text) {
+                        Ok(h) => format!("pid {}, user {}, started {}", h.pid, h.user, h.since),
+                        Err(_) => "a run that has not written its name yet".into(),
+                    };
+                    return Err(Error::Busy(format!(
+                        "runbook {} is already running ({who}; lock file {}); pass --wait to wait for it",
+                        rb.name,
+                        path.display()
+                    )));
+                }
+                Err(TryLockError::Error(e)) => return Err(Error::io("locking", &path, e)),
+            }
+        }
+        let me = LockHolder {
+            pid: std::process::id(),
+            user: crate::effects::current_user(),
+            since: crate::ctx::now_rfc3339(),
+            runbook: rb.display_path.clone(),
+        };
+        let text = serde_json::to_string(&me).unwrap_or_default();
+        file.set_len(0)
+            .and_then(|_| file.seek(std::io::SeekFrom::Start(0)))
+            .and_then(|_| file.write_all(text.as_bytes()))
+            .map_err(|e| Error::io("writing runbook lock", &path, e))?;
+        Ok(RunbookLock { file })
+    }
+}
+
+impl Drop for RunbookLock {
+    fn drop(&mut self) {
+        let _ = self.file.set_len(0);
+        let _ = fs4::FileExt::unlock(&self.file);
+    }
+}
+
+/// Time each compensation may take. Its own budget: the deadline or Ctrl-C that ended the run
+/// must not stop the undo.
+pub const COMPENSATION_BUDGET: Duration = Duration::from_secs(60);
+
+/// Run the compensations `comps` (registered by `on_failure`) newest first, each in a fresh
+/// context and engine with its own [`COMPENSATION_BUDGET`] and cancellation flag, and return
+/// the context that holds the report. A compensation that fails is recorded in the report's
+/// `compensation_errors` (and printed on stderr at once unless the report is printed for
+/// humans, which shows them) and the next one still runs.
+fn compensate(
+    mut ctx: Rc<Ctx>,
+    comps: Vec<crate::ctx::Compensation>,
+    ast: &rhai::AST,
+    limits: &Limits,
+    stdlib: &StdlibPath,
+    display_path: &str,
+    human: bool,
+) -> Rc<Ctx> {
+    for comp in comps.iter().rev() {
+        let cancel = Cancel::new(
+            Arc::new(AtomicBool::new(false)),
+            Some(Instant::now() + COMPENSATION_BUDGET),
+        );
+        let next = Rc::new(ctx.for_compensation(cancel.clone()));
+        let engine = engine::build(limits, cancel, stdlib.clone());
+        let result = engine::with_context(next.clone(), || {
+            comp.closure.call::<Dynamic>(&engine, ast, ())
+        });
+        if let Err(e) = result {
+            let f = eval_error(&e, display_path);
+            let msg = format!(
+                "the compensation registered at {} failed: {f}",
+                comp.registered_at
+            );
+            if !human {
+                eprintln!("runbook: COMPENSATION FAILED (undo incomplete): {msg}");
+            }
+            next.report.borrow_mut().compensation_errors.push(msg);
+        }
+        ctx = next;
+    }
+    ctx
+}
+
+/// A classified script failure: the error kind, where, and what.
 #[derive(Debug, Clone)]
 pub struct Failure {
-    pub kind: String,
+    pub kind: ErrorKind,
     pub location: String,
     pub message: String,
 }
 
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.kind == "fail" {
+        if self.kind == ErrorKind::Fail {
             write!(f, "{}", self.message)
         } else if self.location.is_empty() {
             write!(f, "{}", self.message)
@@ -203,7 +412,7 @@ fn loc(source: &str, pos: Position) -> String {
 /// Classify a compile error: `file:line:col: message`, kind `script`.
 pub fn parse_error(e: &ParseError, source: &str) -> Failure {
     Failure {
-        kind: "script".into(),
+        kind: ErrorKind::Script,
         location: loc(source, e.position()),
         message: e.err_type().to_string(),
     }
@@ -243,43 +452,41 @@ pub fn eval_error(e: &EvalAltResult, default_source: &str) -> Failure {
     let location = loc(&source, pos);
     let (kind, message) = match err {
         EvalAltResult::ErrorRuntime(value, _) => runtime_value(value),
+        EvalAltResult::ErrorTerminated(token, _) if token.is_map() => runtime_value(token),
         EvalAltResult::ErrorTerminated(token, _) => {
             let t = token.to_string();
             if t == engine::TOKEN_INTERRUPTED {
-                (
-                    "interrupted".to_string(),
-                    "interrupted (Ctrl-C)".to_string(),
-                )
+                (ErrorKind::Interrupted, "interrupted (Ctrl-C)".to_string())
             } else if t == engine::TOKEN_MEMORY {
                 (
-                    "limit".to_string(),
+                    ErrorKind::Limit,
                     "memory limit: the script's values grew past policy.max_memory_mb".to_string(),
                 )
             } else {
                 (
-                    "limit".to_string(),
+                    ErrorKind::Limit,
                     format!("{t}: the run exceeded its time limit (--timeout / policy.timeout_s)"),
                 )
             }
         }
         EvalAltResult::ErrorTooManyOperations(_) => (
-            "limit".into(),
+            ErrorKind::Limit,
             "too many operations (policy.max_operations); a runaway loop?".into(),
         ),
         EvalAltResult::ErrorStackOverflow(_) => (
-            "limit".into(),
+            ErrorKind::Limit,
             "call nesting too deep (max 64 levels); runaway recursion?".into(),
         ),
         EvalAltResult::ErrorDataTooLarge(what, _) => {
-            ("limit".into(), format!("{what} exceeds the size limit"))
+            (ErrorKind::Limit, format!("{what} exceeds the size limit"))
         }
         EvalAltResult::ErrorTooManyModules(_) => {
-            ("limit".into(), "too many modules imported".into())
+            (ErrorKind::Limit, "too many modules imported".into())
         }
-        EvalAltResult::ErrorTooManyVariables(_) => ("limit".into(), "too many variables".into()),
-        other => ("script".into(), strip_position(&other.to_string())),
+        EvalAltResult::ErrorTooManyVariables(_) => (ErrorKind::Limit, "too many variables".into()),
+        other => (ErrorKind::Script, strip_position(&other.to_string())),
     };
-    let location = if kind == "fail" {
+    let location = if kind == ErrorKind::Fail {
         String::new()
     } else {
         location
@@ -291,13 +498,15 @@ pub fn eval_error(e: &EvalAltResult, default_source: &str) -> Failure {
     }
 }
 
-fn runtime_value(value: &Dynamic) -> (String, String) {
-    if let Some(map) = value.read_lock::<Map>() {
-        if let (Some(k), Some(m)) = (map.get("kind"), map.get("message")) {
-            return (k.to_string(), m.to_string());
-        }
+/// The kind and message of a thrown value: a host error's `#{kind, message}` map read back into
+/// its typed kind, or any other value a script threw (kind `script`).
+fn runtime_value(value: &Dynamic) -> (ErrorKind, String) {
+    if let Some(map) = value.read_lock::<Map>()
+        && let (Some(k), Some(m)) = (map.get("kind"), map.get("message"))
+    {
+        return (ErrorKind::from_word(&k.to_string()), m.to_string());
     }
-    ("script".into(), format!("uncaught exception: {value}"))
+    (ErrorKind::Script, format!("uncaught exception: {value}"))
 }
 
 /// Rhai appends ` (line L, position C)` to messages; the location is printed separately.

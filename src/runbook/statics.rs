@@ -96,6 +96,8 @@ fn tokenize(src: &str) -> Vec<(Tok, usize, usize)> {
                 '.' => Some("."),
                 '|' => Some("|"),
                 '!' => Some("!"),
+                '=' => Some("="),
+                '[' => Some("["),
                 _ => None,
             };
             if let Some(s) = sym {
@@ -273,6 +275,127 @@ pub fn effects_of(src: &str, imported: &dyn Fn(&str) -> BTreeSet<String>) -> BTr
     out
 }
 
+/// A map-key read `VAR.key` (not a method call) whose key no primitive bound to `VAR`
+/// returns: `(line, col, message)`. `VAR` must be bound only by `let VAR = ns::f(…)` /
+/// `VAR = ns::f(…)` with functions whose return keys `keys_of` knows (`None`: shape unknown,
+/// no warning); a variable written any other way (`VAR.k = …`, `VAR[…]`, another value) is
+/// left alone. The keys of all its bindings count.
+pub fn unknown_key_reads(
+    src: &str,
+    keys_of: &dyn Fn(&str, &str) -> Option<BTreeSet<String>>,
+) -> Vec<(usize, usize, String)> {
+    let toks = tokenize(src);
+    let tok = |i: usize| toks.get(i).map(|t| &t.0);
+    let is = |i: usize, s: &str| matches!(tok(i), Some(Tok::Sym(x)) if *x == s);
+    let ident = |i: usize| match tok(i) {
+        Some(Tok::Ident(w)) => Some(w.as_str()),
+        _ => None,
+    };
+    // var → Some((keys, functions)) while every binding is a known-shape call, else None
+    type Shape = Option<(BTreeSet<String>, Vec<String>)>;
+    let mut vars: HashMap<String, Shape> = HashMap::new();
+    for i in 0..toks.len() {
+        let Some(var) = ident(i) else { continue };
+        // `VAR =` (not `==`), after `let`/`const` or at a statement start
+        if !is(i + 1, "=")
+            || is(i + 2, "=")
+            || matches!(i.checked_sub(1).map(tok), Some(Some(Tok::Sym("."))))
+        {
+            continue;
+        }
+        let call = match (ident(i + 2), is(i + 3, "::"), ident(i + 4), is(i + 5, "(")) {
+            (Some(ns), true, Some(name), true) => {
+                keys_of(ns, name).map(|k| (k, format!("{ns}::{name}")))
+            }
+            _ => None,
+        };
+        let entry = vars
+            .entry(var.to_string())
+            .or_insert_with(|| Some((BTreeSet::new(), Vec::new())));
+        match (entry.as_mut(), call) {
+            (Some((keys, fns)), Some((k, f))) => {
+                keys.extend(k);
+                fns.push(f);
+            }
+            _ => *entry = None,
+        }
+    }
+    // written through a key or an index: its shape is the script's own
+    for i in 0..toks.len() {
+        if let Some(var) = ident(i)
+            && (is(i + 1, "[")
+                || (is(i + 1, ".") && ident(i + 2).is_some() && is(i + 3, "=") && !is(i + 4, "=")))
+        {
+            vars.insert(var.to_string(), None);
+        }
+    }
+    let mut out = Vec::new();
+    for i in 0..toks.len() {
+        let Some(var) = ident(i) else { continue };
+        if is(i.wrapping_sub(1), ".") || is(i.wrapping_sub(1), "::") {
+            continue;
+        }
+        let (Some(Some((keys, fns))), true, Some(key)) =
+            (vars.get(var), is(i + 1, "."), ident(i + 2))
+        else {
+            continue;
+        };
+        if is(i + 3, "(") || keys.contains(key) {
+            continue;
+        }
+        let (line, col) = (toks[i + 2].1, toks[i + 2].2);
+        let known: Vec<&str> = keys.iter().map(String::as_str).collect();
+        out.push((
+            line,
+            col,
+            format!(
+                "{var}.{key}: no key {key:?} in what {} returns ({})",
+                fns.join(" / "),
+                known.join(", ")
+            ),
+        ));
+    }
+    out
+}
+
+/// The top-level keys of the first `#{…}` in a function's documentation
+/// (`"→ #{pid, name, matches: [#{file}]}"` → `pid, name, matches`), `None` when there is none.
+pub fn doc_return_keys(doc: &str) -> Option<BTreeSet<String>> {
+    let start = doc.find("#{")? + 2;
+    let mut keys = BTreeSet::new();
+    let mut depth = 0i32;
+    let mut word = String::new();
+    let mut in_key = true;
+    for c in doc[start..].chars() {
+        match c {
+            '{' | '[' | '(' => depth += 1,
+            '}' | ']' | ')' if depth == 0 => break,
+            '}' | ']' | ')' => depth -= 1,
+            ',' if depth == 0 => {
+                in_key = true;
+                continue;
+            }
+            _ => {}
+        }
+        if depth == 0 && in_key {
+            if c.is_alphanumeric() || c == '_' {
+                word.push(c);
+                continue;
+            }
+            if !word.is_empty() {
+                keys.insert(std::mem::take(&mut word));
+            }
+            if !c.is_whitespace() {
+                in_key = false;
+            }
+        }
+    }
+    if !word.is_empty() {
+        keys.insert(word);
+    }
+    if keys.is_empty() { None } else { Some(keys) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -308,5 +431,44 @@ t::cpu_max();
         );
         assert_eq!((calls[0].line, calls[0].col), (6, 15));
         assert!(!names.iter().any(|n| n.contains("write")));
+    }
+
+    #[test]
+    fn warns_on_a_key_no_primitive_returns() {
+        let keys = |ns: &str, name: &str| match (ns, name) {
+            ("tls", "cert") => Some(
+                ["days_left", "expired"]
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect(),
+            ),
+            _ => None,
+        };
+        let src = "let c = tls::cert(\"a:443\");\nprint(c.days_lef);\nprint(c.days_left);\nlet d = c.len();\n";
+        let w = unknown_key_reads(src, &keys);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert_eq!((w[0].0, w[0].1), (2, 9));
+        assert!(
+            w[0].2.contains("days_lef") && w[0].2.contains("tls::cert"),
+            "{w:?}"
+        );
+        // another binding of unknown shape, or a key written by the script: no warning
+        let src = "let c = tls::cert(\"a\");\nc = other();\nprint(c.x);";
+        assert!(unknown_key_reads(src, &keys).is_empty());
+        let src = "let c = tls::cert(\"a\");\nc.note = 1;\nprint(c.note);";
+        assert!(unknown_key_reads(src, &keys).is_empty());
+        let src = "let c = tls::cert(\"a\"); if c.expired == true { }";
+        assert!(unknown_key_reads(src, &keys).is_empty());
+    }
+
+    #[test]
+    fn return_keys_come_from_the_first_map_in_the_docs() {
+        let k =
+            doc_return_keys("→ `#{matches: [#{file, line}], total, truncated}` and more").unwrap();
+        assert_eq!(
+            k.into_iter().collect::<Vec<_>>(),
+            ["matches", "total", "truncated"]
+        );
+        assert!(doc_return_keys("returns an array").is_none());
     }
 }

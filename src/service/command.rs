@@ -165,6 +165,30 @@ impl ServiceManager for CommandManager {
     fn log_files(&self) -> Result<LogFiles> {
         Ok(self.logs.clone())
     }
+
+    /// The inventory has the command(s) for `verb`, and each program can be started.
+    fn preflight(&self, verb: &str) -> std::result::Result<(), String> {
+        let cmds = match verb {
+            "start" => vec![("start_cmd", &self.start_cmd)],
+            "stop" => vec![("stop_cmd", &self.stop_cmd)],
+            "restart" if self.restart_cmd.is_some() => vec![("restart_cmd", &self.restart_cmd)],
+            "restart" => vec![("stop_cmd", &self.stop_cmd), ("start_cmd", &self.start_cmd)],
+            "reload" => vec![("reload_cmd", &self.reload_cmd)],
+            // signal: the pid comes from status_cmd.
+            _ => vec![("status_cmd", &self.status_cmd)],
+        };
+        for (key, cmd) in cmds {
+            let (program, _) = self.argv(key, cmd).map_err(|e| e.to_string())?;
+            let program = match &self.caller.cwd {
+                Some(dir) if program.contains('/') && !program.starts_with('/') => {
+                    dir.join(program).to_string_lossy().to_string()
+                }
+                _ => program.to_string(),
+            };
+            crate::effects::on_path(&program)?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -134,6 +134,13 @@ pub trait ServiceManager {
     fn signal(&self, sig: &str) -> Result<()>;
     /// Where the service's stdout and stderr go.
     fn log_files(&self) -> Result<LogFiles>;
+    /// Preflight of `verb` (`start`, `stop`, `restart`, `reload`, `signal`): `Err(reason)` when
+    /// the manager cannot do it, e.g. it does not know the service. The default asks for the
+    /// status (which fails for units and programs the manager does not know).
+    fn preflight(&self, verb: &str) -> std::result::Result<(), String> {
+        let _ = verb;
+        self.status().map(|_| ()).map_err(|e| e.to_string())
+    }
 }
 
 /// Build the manager for inventory service `name` (the spec's `manager` decides which).

@@ -309,6 +309,27 @@ impl ServiceManager for Pm2 {
         self.act("stop")
     }
 
+    fn preflight(&self, verb: &str) -> std::result::Result<(), String> {
+        let known = self
+            .list()
+            .map_err(|e| e.to_string())?
+            .iter()
+            .any(|p| p.name == self.app);
+        if known || (verb == "start" && self.start_script.is_some()) {
+            Ok(())
+        } else {
+            Err(format!(
+                "pm2 does not know {:?}{}",
+                self.app,
+                if verb == "start" {
+                    format!(" and services.{}.start_script is not set", self.name)
+                } else {
+                    String::new()
+                }
+            ))
+        }
+    }
+
     fn restart(&self) -> Result<()> {
         self.act("restart")
     }

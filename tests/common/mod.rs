@@ -8,6 +8,7 @@ use std::process::Output;
 use serde_json::Value;
 
 pub mod demo;
+pub mod second;
 
 /// Path of the binary under test: `$RUNBOOK_BIN` (e.g. a release build) or cargo's debug build.
 pub fn bin() -> PathBuf {
@@ -97,8 +98,25 @@ impl Sandbox {
         self.audit_at(&self.state().join("audit.jsonl"))
     }
 
-    /// All audit records at `path`.
+    /// All audit records at `path`, with each write-ahead `started` record that has its
+    /// outcome record left out (see `audit_raw_at` for every line).
     pub fn audit_at(&self, path: &Path) -> Vec<Value> {
+        let raw = self.audit_raw_at(path);
+        let key = |r: &Value| (r["run_id"].as_str().map(String::from), r["seq"].as_u64());
+        raw.iter()
+            .enumerate()
+            .filter(|(i, r)| {
+                r["outcome"] != "started"
+                    || !raw[i + 1..]
+                        .iter()
+                        .any(|o| o["outcome"] != "started" && key(o) == key(r))
+            })
+            .map(|(_, r)| r.clone())
+            .collect()
+    }
+
+    /// Every line of the audit log at `path`, parsed (`started` records included).
+    pub fn audit_raw_at(&self, path: &Path) -> Vec<Value> {
         match std::fs::read_to_string(path) {
             Ok(t) => t
                 .lines()
