@@ -352,7 +352,11 @@ fn a_hanging_receiver_does_not_hold_the_run_past_its_timeout() {
     sb.config("[[notify]]\nurl = \"http://hooks.example.invalid/x\"\n");
     let r = probe(&sb, &["-p", "ok=false"]);
     r.no_panic().expect_code(1);
-    let audit = sb.audit();
+    let audit: Vec<Value> = sb
+        .audit()
+        .into_iter()
+        .filter(|a| a["outcome"] != "started")
+        .collect();
     assert_eq!(audit.len(), 1, "{audit:#?}");
     assert_eq!(audit[0]["outcome"], "denied");
 
