@@ -56,9 +56,13 @@ fn dispatch(cli: Cli, cancel: Arc<AtomicBool>) -> Result<i32> {
             yes,
             json,
             timeout,
+            format,
+            prom_textfile,
             wait,
             fleet,
         } => {
+            let json = json || format.as_deref() == Some("json");
+            let nagios = format.as_deref() == Some("nagios");
             if fleet.hosts.is_some() {
                 let run = crate::fleet::CliRun {
                     name: &name,
@@ -123,11 +127,21 @@ fn dispatch(cli: Cli, cancel: Arc<AtomicBool>) -> Result<i32> {
                 dry_run,
                 yes,
                 timeout_s: timeout,
-                echo: !json,
-                cancel_flag: cancel,
+                echo: !json && !nagios,
+                cancel_flag: cancel.clone(),
                 wait,
             };
-            let report = runner::run(config, search.stdlib_path(), rb, opts);
+            let report = runner::run(config.clone(), search.stdlib_path(), rb, opts);
+            let report = crate::history::cli::after_run(&config, report, dry_run, cancel);
+            if let Some(path) = &prom_textfile {
+                crate::history::cli::prom_textfile(path, &report, dry_run);
+            }
+            if nagios {
+                let mut out = std::io::stdout().lock();
+                let code = crate::monitor::write_nagios(&mut out, &report).unwrap_or(3);
+                let _ = out.flush();
+                return Ok(code);
+            }
             let stdout = std::io::stdout();
             let mut out = stdout.lock();
             if json {
@@ -148,6 +162,47 @@ fn dispatch(cli: Cli, cancel: Arc<AtomicBool>) -> Result<i32> {
         }
         Command::RemoteRun => Ok(crate::fleet::remote::main(cancel)),
         Command::Check { names } => check(&search, &names),
+        Command::History {
+            runbook,
+            check,
+            since,
+            limit,
+            json,
+        } => crate::history::cli::history(
+            &Config::load(cli.config.as_deref())?,
+            runbook.as_deref(),
+            check.as_deref(),
+            &since,
+            limit,
+            json,
+        ),
+        Command::Schedule {
+            names,
+            cron,
+            system,
+            dry_run,
+            remove,
+            unit_dir,
+        } => crate::schedule::command(
+            &Config::load(cli.config.as_deref())?,
+            cli.config.as_deref(),
+            &cli.runbooks,
+            &search,
+            &crate::schedule::ScheduleArgs {
+                names,
+                cron,
+                system,
+                dry_run,
+                remove,
+                unit_dir,
+            },
+        ),
+        Command::Report { since, html, json } => crate::history::report::command(
+            &Config::load(cli.config.as_deref())?,
+            &since,
+            html.as_deref(),
+            json,
+        ),
         Command::Repl => {
             let config = Arc::new(Config::load(cli.config.as_deref())?);
             crate::repl::run(config, search, cancel)

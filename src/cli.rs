@@ -66,12 +66,67 @@ pub enum Command {
         /// Wall-clock limit in seconds, at least 1 (default: policy timeout_s, 600).
         #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
         timeout: Option<u64>,
+        /// Output format: `nagios` prints a Nagios plugin line and exits 0/1/2/3.
+        #[arg(long, value_name = "FORMAT", value_parser = ["human", "json", "nagios"])]
+        format: Option<String>,
+        /// Also write the result for node_exporter's textfile collector (atomically).
+        #[arg(long, value_name = "PATH")]
+        prom_textfile: Option<PathBuf>,
         /// When another run of this runbook holds its lock, wait for it instead of failing.
         #[arg(long)]
         wait: bool,
         /// Many hosts through ssh (README, "Many hosts").
         #[command(flatten)]
         fleet: crate::fleet::FleetArgs,
+    },
+    /// Recorded runs, or one check's series, from the history database.
+    History {
+        /// Only this runbook's runs.
+        runbook: Option<String>,
+        /// Show this check's samples (a name, or a prefix ending in `*`).
+        #[arg(long, value_name = "NAME")]
+        check: Option<String>,
+        /// How far back (30m, 24h, 7d …).
+        #[arg(long, default_value = "7d", value_name = "DURATION")]
+        since: String,
+        /// At most this many rows.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Install, print or remove systemd timers (or a crontab block) for `@schedule` runbooks.
+    Schedule {
+        /// Runbooks to schedule (default: every runbook with `@schedule`).
+        names: Vec<String>,
+        /// A crontab block (with flock) instead of systemd units.
+        #[arg(long)]
+        cron: bool,
+        /// System units in /etc/systemd/system instead of user units.
+        #[arg(long)]
+        system: bool,
+        /// Print what would be installed or removed; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Remove the units or the crontab block.
+        #[arg(long)]
+        remove: bool,
+        /// Write units into this folder (no systemctl calls).
+        #[arg(long, value_name = "DIR")]
+        unit_dir: Option<PathBuf>,
+    },
+    /// A report over the history: availability, check charts, incidents, effects, failures.
+    Report {
+        /// How far back (7d, 30d …).
+        #[arg(long, default_value = "7d", value_name = "DURATION")]
+        since: String,
+        /// Write one self-contained HTML file.
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
+        /// Print the report's data as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Host side of `run --hosts`: read a bundle on stdin, run it under this host's own policy.
     #[command(name = "remote-run", hide = true)]

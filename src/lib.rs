@@ -15,10 +15,14 @@ pub mod effects;
 pub mod engine;
 pub mod error;
 pub mod fleet;
+pub mod history;
+pub mod monitor;
+pub mod notify;
 pub mod policy;
 pub mod repl;
 pub mod report;
 pub mod runbook;
+pub mod schedule;
 pub mod timefmt;
 
 pub use error::{Error, Result};

@@ -25,6 +25,12 @@ pub struct Config {
     pub backup: BackupSection,
     #[serde(default)]
     pub audit: AuditSection,
+    /// `[history]`: the run history database.
+    #[serde(default)]
+    pub history: crate::history::HistorySection,
+    /// `[[notify]]`: webhooks on check state changes.
+    #[serde(default)]
+    pub notify: Vec<crate::notify::NotifySpec>,
     /// The inventory: `[services.NAME]`.
     #[serde(default)]
     pub services: BTreeMap<String, ServiceSpec>,
@@ -300,6 +306,12 @@ impl Config {
             path: where_.clone(),
             message: format!("policy.restart_limit: {m}"),
         })?;
+        crate::history::validate(&cfg.history)
+            .and_then(|()| crate::notify::validate(&cfg.notify))
+            .map_err(|message| Error::Config {
+                path: where_.clone(),
+                message,
+            })?;
         cfg.state_dir = default_state_dir();
         cfg.source = path.map(Path::to_path_buf);
         cfg.finish(path.and_then(Path::parent));
@@ -436,7 +448,11 @@ impl Config {
         let real = resolve(path)?;
         // The audit log and the config are inside write roots by default (the state dir, the
         // current folder) but are never a script's to change: that would erase the record.
-        let own = [Some(self.audit_path()), self.source.clone()];
+        let own = [
+            Some(self.audit_path()),
+            self.source.clone(),
+            Some(crate::history::db_path(self)),
+        ];
         if let Some(file) = own
             .iter()
             .flatten()
@@ -449,8 +465,10 @@ impl Config {
                     real.display(),
                     if Some(file) == self.source.as_ref() {
                         "config"
-                    } else {
+                    } else if *file == self.audit_path() {
                         "audit log"
+                    } else {
+                        "history database"
                     }
                 ),
                 "policy.write",

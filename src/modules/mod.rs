@@ -14,6 +14,7 @@ pub mod backup;
 pub mod cmd;
 pub mod fs;
 pub mod globals;
+pub mod history;
 pub mod http;
 pub mod json;
 pub mod logs;
@@ -23,7 +24,7 @@ pub mod tls;
 
 /// Names of the host modules, for docs, completion and `runbook check`.
 pub const MODULE_NAMES: &[&str] = &[
-    "metrics", "logs", "backup", "service", "http", "tls", "fs", "cmd", "json",
+    "metrics", "logs", "backup", "service", "http", "tls", "fs", "cmd", "json", "history",
 ];
 
 /// Register every host module and the global functions on `engine`.
@@ -47,6 +48,10 @@ pub fn register_all(engine: &mut Engine) {
     engine.register_static_module("fs", rhai::exported_module!(fs::fs_module).into());
     engine.register_static_module("cmd", rhai::exported_module!(cmd::cmd_module).into());
     engine.register_static_module("json", rhai::exported_module!(json::json_module).into());
+    engine.register_static_module(
+        "history",
+        rhai::exported_module!(history::history_module).into(),
+    );
 }
 
 /// Run an adapter body with the current run's context and turn a host error into a Rhai

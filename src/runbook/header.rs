@@ -146,6 +146,9 @@ pub struct Header {
     /// `@action`: the runbook exists to act (back up, clean up), so finishing with no check
     /// at all is a success, not *inconclusive*.
     pub action: bool,
+    /// `@schedule hourly|daily|weekly|monthly|ONCALENDAR`: how often `runbook schedule` runs it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
 }
 
 const RESERVED: &[&str] = &[
@@ -209,6 +212,14 @@ pub fn parse(source: &str, file: &str) -> Result<Header> {
         let trimmed = text.trim();
         if trimmed == "@action" || trimmed.starts_with("@action ") {
             h.action = true;
+            continue;
+        }
+        if let Some(s) = trimmed.strip_prefix("@schedule") {
+            let col = line.len() - t.len() + 4 + (text.len() - text.trim_start().len()) + 1;
+            h.schedule = Some(crate::schedule::parse_header(s).map_err(|m| Error::Script {
+                location: format!("{file}:{lineno}:{col}"),
+                message: m,
+            })?);
             continue;
         }
         if let Some(p) = trimmed.strip_prefix("@param") {
