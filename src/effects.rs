@@ -119,9 +119,21 @@ pub const REGISTRY: &[EffectFn] = &[
     },
 ];
 
-/// The registry entry of gate action `action`.
+/// Effects the tool takes by itself after a run, not callable from scripts: they pass the
+/// same gate (policy, write-ahead audit, dry run), so they are declared here rather than in
+/// [`REGISTRY`], whose entries are checked against the engine's functions.
+pub const HOST_EFFECTS: &[EffectFn] = &[EffectFn {
+    function: "[[notify]] webhook",
+    action: "notify.webhook",
+    preflight: "the webhook's host is in policy.http_hosts",
+}];
+
+/// The registry entry of gate action `action` (script functions first, then host effects).
 pub fn registered(action: &str) -> Option<&'static EffectFn> {
-    REGISTRY.iter().find(|e| e.action == action)
+    REGISTRY
+        .iter()
+        .chain(HOST_EFFECTS)
+        .find(|e| e.action == action)
 }
 
 /// Outcome of one effect, as written to the audit log and the report.
