@@ -1269,3 +1269,17 @@ fn man_pages_render_with_groff() {
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(text.contains("dry") && text.contains("timeout"), "{text}");
 }
+
+/// A closure given to `on_failure` sees the variable it captured, also when a `let` shadows a
+/// parameter of the same name (the optimizer must not fold the parameter's value into it).
+#[test]
+fn compensation_closures_see_a_let_that_shadows_a_parameter() {
+    let sb = Sandbox::new();
+    let r = sb.run_script(
+        "shadow",
+        "//! Shadowing.\n//! @param page: string = \"\"\nlet page = \"/x\";\non_failure(|| print(`undo sees ${page}`));\nprint(`body sees ${page}`);\nfail(\"boom\");\n",
+        &[],
+    );
+    r.expect_code(1);
+    assert_eq!(r.output(), ["body sees /x", "undo sees /x"], "{:#}", r.report);
+}

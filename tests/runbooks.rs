@@ -1080,7 +1080,7 @@ fn rollback_without_build_script_skips_it_and_a_failing_step_returns_the_tree() 
     git(&work, &["checkout", "-q", "-b", "main"]);
     commit_all(&work, "v1.0.0");
     let sb = s.sandbox(
-        "commands = [\"git\", \"npm\"]\nread_only_commands = [\"git status\", \"git tag\", \"git rev-parse\", \"git show\"]",
+        "commands = [\"git\", \"npm\"]\nread_only_commands = [\"git status --porcelain --untracked-files=no\", \"git tag --list *\", \"git rev-parse HEAD\", \"git show *\"]\nrestart_limit = \"1/1h\"",
     );
     let tree_at = head(&work);
 
@@ -1152,6 +1152,25 @@ fn rollback_without_build_script_skips_it_and_a_failing_step_returns_the_tree() 
     assert_eq!(status_of(&r, "order-service healthy on v0.9.0"), "ok");
     assert_eq!(s.restart_time(), before + 1);
     assert!(s.up());
+
+    // the restart limit (1 per hour) is used up: refused before anything is checked out
+    let tree_now = head(&work);
+    let r = run(
+        &sb,
+        "rollback",
+        &["-p", "tag=v0.9.1-broken", "-p", "service=order-service"],
+    );
+    r.no_panic().expect_code(1);
+    let err = r.report["error"].as_str().unwrap_or_default();
+    assert!(err.contains("restart_limit"), "{err}");
+    assert!(
+        r.effects("cmd.run").iter().all(|e| e["outcome"] != "done"
+            || !e["target"].as_str().unwrap_or_default().contains("checkout")),
+        "{:#}",
+        r.report
+    );
+    assert_eq!(head(&work), tree_now, "nothing was checked out");
+    assert_eq!(s.restart_time(), before + 1);
 }
 
 #[test]
@@ -1447,7 +1466,7 @@ fn tree_hash(dir: &Path, skip: &[&str]) -> Vec<(String, String)> {
     out
 }
 
-const POLICY_CMDS: &str = "commands = [\"git\", \"npm\"]\nread_only_commands = [\"git status\", \"git tag\", \"git rev-parse\", \"git show\", \"npm outdated\", \"npm audit\"]";
+const POLICY_CMDS: &str = "commands = [\"git\", \"npm\"]\nread_only_commands = [\"git status --porcelain --untracked-files=no\", \"git tag --list *\", \"git rev-parse HEAD\", \"git show *\", \"npm outdated --json\", \"npm audit --json\"]";
 
 #[test]
 fn every_shipped_runbook_dry_run_leaves_the_demo_untouched() {

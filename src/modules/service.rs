@@ -194,6 +194,24 @@ pub mod service_module {
         crate::modules::host(&ncc, |c| super::can_signal_of(c, name, sig))
     }
 
+    /// Whether `service::restart(name)` could happen now: the manager knows the service and
+    /// `policy.restart_limit` leaves a restart for it (counted per manager identity, across runs).
+    /// For a runbook's preflight, before its first effect: a rollback that could not restart at
+    /// the end should not check anything out.
+    ///
+    /// Returns `#{ok, reason}` — `reason` is `()` when `ok`, else why not (the limit's message
+    /// names how many restarts happened and when the next is allowed). Not an effect.
+    /// Throws on a service not in the inventory (`denied`) or a bad `restart_limit` (`config`).
+    ///
+    /// ```rhai
+    /// let r = service::can_restart("api");
+    /// require(r.ok, `cannot restart api at the end: ${r.reason}`);
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn can_restart(ncc: NativeCallContext, name: &str) -> RhaiResult<Map> {
+        crate::modules::host(&ncc, |c| super::can_restart_of(c, name))
+    }
+
     /// Send signal `sig` (`"SIGUSR2"`, `"USR2"`, `"SIGHUP"` …) to the service's main process
     /// (effect `service.signal`), e.g. a heap snapshot from Node.js started with
     /// `--heapsnapshot-signal=SIGUSR2`. Returns `true` when sent, `false` under `--dry-run`.
@@ -501,6 +519,26 @@ pub fn can_signal_of(c: &Ctx, name: &str, sig: &str) -> Result<Map> {
             m.insert("reason".into(), r.into());
         }
     }
+    Ok(m)
+}
+
+/// `service::can_restart`: the manager's preflight for a restart, then the restart limit.
+pub fn can_restart_of(c: &Ctx, name: &str) -> Result<Map> {
+    let spec = c.allow_service("service.can_restart", name)?;
+    let mgr = manager(c, name, &spec)?;
+    let key = svc::guard_key(name, &spec);
+    let verdict = match mgr.preflight("restart") {
+        Err(r) => Err(r),
+        Ok(()) => RestartLimit::new(&c.config.state_dir, &key, &c.config.policy.restart_limit)?
+            .check(now_ms())
+            .map_err(|e| e.to_string()),
+    };
+    let mut m = Map::new();
+    m.insert("ok".into(), verdict.is_ok().into());
+    m.insert(
+        "reason".into(),
+        verdict.err().map(Dynamic::from).unwrap_or(Dynamic::UNIT),
+    );
     Ok(m)
 }
 

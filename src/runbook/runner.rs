@@ -99,6 +99,20 @@ pub fn params_scope(values: &[(ParamSpec, ParamValue)]) -> Scope<'static> {
     scope
 }
 
+/// The scope a runbook is *compiled* with: the parameters' names (so strict variables know
+/// them) bound to `()` as plain variables, so the optimizer cannot fold a parameter's value
+/// into code where a `let` of the same name shadows it — a closure given to `on_failure`
+/// capturing the shadowing variable would otherwise see the parameter's value. The run itself
+/// uses [`params_scope`], where they are constants.
+pub fn compile_scope(values: &[(ParamSpec, ParamValue)]) -> Scope<'static> {
+    let mut scope = Scope::new();
+    for (spec, _) in values {
+        scope.push_dynamic(spec.name.clone(), Dynamic::UNIT);
+    }
+    scope.push_dynamic("params", Dynamic::UNIT);
+    scope
+}
+
 /// Run `rb` and return its report (never panics; every failure is in the report).
 pub fn run(config: Arc<Config>, stdlib: StdlibPath, rb: Runbook, opts: RunOptions) -> Report {
     let started = crate::ctx::now_rfc3339();
@@ -160,7 +174,7 @@ pub fn run(config: Arc<Config>, stdlib: StdlibPath, rb: Runbook, opts: RunOption
             let source = engine::strip_shebang(&rb.source);
             let compiled = ast.insert(
                 engine
-                    .compile_with_scope(&scope, &source)
+                    .compile_with_scope(&compile_scope(&values), &source)
                     .map_err(|e| parse_error(&e, &rb.display_path))?,
             );
             compiled.set_source(rb.display_path.clone());
