@@ -73,10 +73,19 @@ impl AuditLog {
                 .read(true)
                 .open(&self.path)
                 .map_err(|e| Error::io("opening audit log", &self.path, e))?;
-            let len = f
+            let meta = f
                 .metadata()
-                .map_err(|e| Error::io("opening audit log", &self.path, e))?
-                .len();
+                .map_err(|e| Error::io("opening audit log", &self.path, e))?;
+            // A FIFO takes records until its buffer is full and then blocks the run for good
+            // (no deadline, no Ctrl-C); a device may swallow them. Only a regular file keeps them.
+            if !meta.file_type().is_file() {
+                return Err(Error::io(
+                    "opening audit log",
+                    &self.path,
+                    std::io::Error::other("not a regular file"),
+                ));
+            }
+            let len = meta.len();
             if len > 0 {
                 let mut last = [0u8; 1];
                 f.read_exact_at(&mut last, len - 1)

@@ -265,3 +265,40 @@ fn a_restore_into_the_state_dir_cannot_replace_the_audit_log() {
     assert!(!audit.contains("forged"), "audit log replaced:\n{audit}");
     assert!(audit.contains("backup.create"), "{audit}");
 }
+
+
+#[test]
+fn an_audit_log_that_is_a_fifo_stops_the_run_instead_of_blocking_it() {
+    let sb = Sandbox::new();
+    sb.config("[policy]\nwrite = [\"w\"]\n");
+    std::fs::create_dir_all(sb.path().join("w")).unwrap();
+    let fifo = sb.state().join("audit.jsonl");
+    let c = std::ffi::CString::new(fifo.display().to_string()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    // Denials are audited too: enough of them fill a pipe's buffer (64 KiB).
+    sb.file(
+        "fifo.rhai",
+        "for i in 0..2000 { try { fs::write(\"/etc/runbook-nope\", \"x\"); } catch (e) {} }\n\
+         fs::write(\"w/done.txt\", \"x\");",
+    );
+    let (r, ended) = run_bounded(
+        &sb,
+        &["run", "fifo.rhai", "--json", "--timeout", "5"],
+        std::time::Duration::from_secs(30),
+    );
+    assert!(
+        ended,
+        "the run blocked on the audit FIFO past its deadline:\n{}",
+        r.stderr
+    );
+    r.no_panic();
+    assert_ne!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("audit.jsonl") || r.stdout.contains("audit.jsonl"),
+        "{}\n{}",
+        r.stdout,
+        r.stderr
+    );
+    assert!(!sb.path().join("w/done.txt").exists());
+}
