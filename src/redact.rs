@@ -78,7 +78,29 @@ fn is_env_member(key: &str) -> bool {
 /// `text` with process environments, secret-looking values and the caller's environment values
 /// replaced by [`MASK`] (see the module docs for the rules).
 pub fn redact(text: &str) -> String {
-    mask_env_values(&mask_members(text))
+    mask_env_values(&mask_members(&mask_url_and_bearer(text)))
+}
+
+/// Passwords in URLs (`scheme://user:PASSWORD@host`, RFC 3986 userinfo) and `Bearer TOKEN`
+/// credentials (RFC 6750) replaced by [`MASK`]; the user name and the host stay readable.
+fn mask_url_and_bearer(text: &str) -> std::borrow::Cow<'_, str> {
+    use std::sync::LazyLock;
+    static URL: LazyLock<regex::Regex> = LazyLock::new(|| {
+        regex::Regex::new(r#"(?i)\b([a-z][a-z0-9+.\-]*://[^\s:/@'"`]*):[^\s@/'"`]+@"#)
+            .expect("valid regex")
+    });
+    static BEARER: LazyLock<regex::Regex> = LazyLock::new(|| {
+        regex::Regex::new(r#"(?i)\b(bearer)\s+[A-Za-z0-9\-._~+/]+=*"#).expect("valid regex")
+    });
+    if !text.contains("://") && !text.to_ascii_lowercase().contains("bearer") {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let t = URL.replace_all(text, format!("${{1}}:{MASK}@").as_str());
+    std::borrow::Cow::Owned(
+        BEARER
+            .replace_all(&t, format!("${{1}} {MASK}").as_str())
+            .into_owned(),
+    )
 }
 
 /// [`redact`], then the first `max` bytes (on a char boundary, `…` when cut) — the form in which
@@ -314,6 +336,22 @@ mod tests {
         assert_eq!(
             redact("a == b; x=1; error: boom"),
             "a == b; x=1; error: boom"
+        );
+    }
+
+    #[test]
+    fn url_passwords_and_bearer_tokens_are_masked() {
+        let r = redact(
+            "git -c remote.x.url=https://u:Pa55wordXYZ@example.com/r.git DATABASE_URL=postgres://app:pw1@db/x curl -H 'Authorization: Bearer abc.DEF-123' ok",
+        );
+        assert!(
+            !r.contains("Pa55wordXYZ") && !r.contains("pw1@") && !r.contains("abc.DEF"),
+            "{r}"
+        );
+        assert!(r.contains("https://u:***@example.com/r.git"), "{r}");
+        assert_eq!(
+            redact("see https://example.com/a:b"),
+            "see https://example.com/a:b"
         );
     }
 

@@ -266,7 +266,6 @@ fn a_restore_into_the_state_dir_cannot_replace_the_audit_log() {
     assert!(audit.contains("backup.create"), "{audit}");
 }
 
-
 #[test]
 fn an_audit_log_that_is_a_fifo_stops_the_run_instead_of_blocking_it() {
     let sb = Sandbox::new();
@@ -301,4 +300,30 @@ fn an_audit_log_that_is_a_fifo_stops_the_run_instead_of_blocking_it() {
         r.stderr
     );
     assert!(!sb.path().join("w/done.txt").exists());
+}
+
+/// Run `runbook ARGS…` in `sb`, killing it when it has not ended after `limit`; returns the
+/// output and whether it ended on its own.
+fn run_bounded(sb: &Sandbox, args: &[&str], limit: std::time::Duration) -> (common::Run, bool) {
+    let mut child = sb
+        .cmd()
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    let mut ended = true;
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > limit {
+            ended = false;
+            child.kill().unwrap();
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    (
+        common::Run::from_output(child.wait_with_output().unwrap()),
+        ended,
+    )
 }

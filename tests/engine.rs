@@ -1281,5 +1281,10 @@ fn compensation_closures_see_a_let_that_shadows_a_parameter() {
         &[],
     );
     r.expect_code(1);
-    assert_eq!(r.output(), ["body sees /x", "undo sees /x"], "{:#}", r.report);
+    assert_eq!(
+        r.output(),
+        ["body sees /x", "undo sees /x"],
+        "{:#}",
+        r.report
+    );
 }

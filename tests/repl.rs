@@ -481,14 +481,21 @@ fn pty_ctrl_c_stops_an_input_stuck_on_a_stubborn_program_and_keeps_the_session()
     p.line(&stubborn);
     let until = std::time::Instant::now() + Duration::from_secs(20);
     while !ready.exists() {
-        assert!(std::time::Instant::now() < until, "the program never started");
+        assert!(
+            std::time::Instant::now() < until,
+            "the program never started"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     let pressed = std::time::Instant::now();
     p.ctrl_c();
     p.expect("interrupted (Ctrl-C)");
     p.prompt();
-    assert!(pressed.elapsed() < Duration::from_secs(3), "{:?}", pressed.elapsed());
+    assert!(
+        pressed.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        pressed.elapsed()
+    );
     p.line("kept + 41");
     p.expect("42");
     p.prompt();

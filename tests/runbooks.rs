@@ -1165,7 +1165,10 @@ fn rollback_without_build_script_skips_it_and_a_failing_step_returns_the_tree() 
     assert!(err.contains("restart_limit"), "{err}");
     assert!(
         r.effects("cmd.run").iter().all(|e| e["outcome"] != "done"
-            || !e["target"].as_str().unwrap_or_default().contains("checkout")),
+            || !e["target"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("checkout")),
         "{:#}",
         r.report
     );
