@@ -219,6 +219,9 @@ impl Ctx {
     /// Record a denial of `action` on `target` (audit + report) and return the error to throw.
     /// Used by reads (`fs::read`, `logs::search`, `http::get` …) that are not effects.
     pub fn deny(&self, action: &str, target: &str, err: Error) -> Error {
+        if let Err(limit) = self.charge_denial() {
+            return limit;
+        }
         let rec = self.audit_record(
             action,
             target,
@@ -313,6 +316,7 @@ impl Ctx {
         }
         for need in needs {
             if let Err(e) = self.check_need(need) {
+                self.charge_denial()?;
                 self.record(action, target, &args, Outcome::Denied, 0, &e.to_string())?;
                 return Err(e);
             }
@@ -392,6 +396,24 @@ impl Ctx {
             )));
         }
         result.map(Some)
+    }
+
+    /// A denial writes an audit record and a report entry too, so a script that catches denials
+    /// in a loop would grow both without end: each denial uses one unit of `policy.max_effects`,
+    /// and past it the run stops as a limit (nothing more is written).
+    fn charge_denial(&self) -> Result<()> {
+        if self.compensating {
+            return Ok(());
+        }
+        let used = self.effects_used.get() + 1;
+        let max = self.config.policy.max_effects;
+        if max > 0 && used > max {
+            return Err(Error::Limit(format!(
+                "effect budget: this run already caused or was denied {max} effects (policy.max_effects)"
+            )));
+        }
+        self.effects_used.set(used);
+        Ok(())
     }
 
     /// Audit and report an effect that did not act (denied, planned, would fail, failed preflight).

@@ -792,3 +792,26 @@ fn every_registered_effect_function_is_gated_under_dry_run() {
     let _ = target.kill();
     let _ = target.wait();
 }
+
+/// Denials are written to the audit log and the report too: a script that catches them in a
+/// loop must not grow either without end (attack finding). They use the effect budget.
+#[test]
+fn caught_denials_in_a_loop_stay_bounded() {
+    let sb = Sandbox::new();
+    sb.config("[policy]\nwrite = [\"w\"]\nmax_effects = 50\n");
+    let r = sb.run_script(
+        "deny-loop",
+        "let kinds = #{};\nfor i in 0..20000 { try { fs::write(\"/etc/nope\", \"x\"); } catch (e) { kinds[e.kind] = true; } }\nprint(kinds.keys().len());",
+        &["--dry-run"],
+    );
+    r.no_panic();
+    let effects = r.report["effects"].as_array().unwrap().len();
+    assert!(effects <= 50, "{effects} effects in the report");
+    let lines = std::fs::read_to_string(sb.state().join("audit.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .count();
+    assert!(lines <= 50, "{lines} audit lines");
+    // The script saw the denials, then the budget's limit.
+    assert_eq!(r.output(), ["2"], "{:#}", r.report);
+}
