@@ -227,7 +227,13 @@ mod tests {
                 "test -f svc.pid && kill -0 $(cat svc.pid) 2>/dev/null && echo \"pid $(cat svc.pid)\" || exit 3",
             ),
             // setsid: the daemon leaves the start command's process group, as real daemons do.
-            start_cmd: sh("setsid sleep 300 >/dev/null 2>&1 < /dev/null & echo $! > svc.pid"),
+            // The start command returns once the daemon leads its own session (field 6 of
+            // /proc/PID/stat), as a real start script returns once its daemon is in place: until
+            // then it is still in the start command's process group, which is ended with it.
+            start_cmd: sh(
+                "setsid sleep 300 >/dev/null 2>&1 < /dev/null & p=$!; echo $p > svc.pid; \
+                 while [ \"$(cut -d' ' -f6 /proc/$p/stat 2>/dev/null)\" != \"$p\" ]; do sleep 0.01; done",
+            ),
             stop_cmd: sh("kill $(cat svc.pid) && rm svc.pid"),
             ..ServiceSpec::default()
         };
