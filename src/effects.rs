@@ -464,27 +464,63 @@ impl Ctx {
         duration_ms: u64,
         error: Option<&str>,
     ) -> Value {
-        let mut rec = json!({
-            "time": crate::ctx::now_rfc3339(),
-            "run_id": self.run_id,
-            "pid": std::process::id(),
-            "runbook": self.runbook,
-            "user": current_user(),
-            "action": action,
-            "target": target,
-            "args": args,
-            "outcome": outcome.as_str(),
-            "dry_run": self.dry_run,
-            "duration_ms": duration_ms,
-        });
+        let mut rec = audit_record(
+            &AuditWho {
+                run_id: &self.run_id,
+                runbook: &self.runbook,
+                dry_run: self.dry_run,
+            },
+            action,
+            target,
+            args.clone(),
+            outcome.as_str(),
+            duration_ms,
+            error,
+        );
         if self.compensating {
             rec["compensation"] = Value::Bool(true);
         }
-        if let Some(e) = error {
-            rec["error"] = Value::String(e.to_string());
-        }
         rec
     }
+}
+
+/// Who writes an audit record: the run it belongs to.
+pub struct AuditWho<'a> {
+    pub run_id: &'a str,
+    pub runbook: &'a str,
+    pub dry_run: bool,
+}
+
+/// One audit record (README, "Audit log"): time, run, pid, user, action, target, args, outcome,
+/// dry run, duration in ms and, when given, the error. The one builder for the gate and the
+/// fleet controller, so every record has the same keys.
+#[allow(clippy::too_many_arguments)]
+pub fn audit_record(
+    who: &AuditWho<'_>,
+    action: &str,
+    target: &str,
+    args: Value,
+    outcome: &str,
+    duration_ms: u64,
+    error: Option<&str>,
+) -> Value {
+    let mut rec = json!({
+        "time": crate::ctx::now_rfc3339(),
+        "run_id": who.run_id,
+        "pid": std::process::id(),
+        "runbook": who.runbook,
+        "user": current_user(),
+        "action": action,
+        "target": target,
+        "args": args,
+        "outcome": outcome,
+        "dry_run": who.dry_run,
+        "duration_ms": duration_ms,
+    });
+    if let Some(e) = error {
+        rec["error"] = Value::String(e.to_string());
+    }
+    rec
 }
 
 /// One check made before an effect acts: `Err(reason)` when the effect would fail.

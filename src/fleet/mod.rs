@@ -250,23 +250,19 @@ impl Shared<'_> {
         ms: u64,
         err: Option<&str>,
     ) -> Value {
-        let mut rec = json!({
-            "time": crate::ctx::now_rfc3339(),
-            "run_id": self.run_id,
-            "pid": std::process::id(),
-            "runbook": self.runbook,
-            "user": crate::effects::current_user(),
-            "action": action,
-            "target": host,
-            "args": args,
-            "outcome": outcome,
-            "dry_run": self.dry_run,
-            "duration_ms": ms,
-        });
-        if let Some(e) = err {
-            rec["error"] = Value::String(e.to_string());
-        }
-        rec
+        crate::effects::audit_record(
+            &crate::effects::AuditWho {
+                run_id: &self.run_id,
+                runbook: &self.runbook,
+                dry_run: self.dry_run,
+            },
+            action,
+            host,
+            args,
+            outcome,
+            ms,
+            err,
+        )
     }
 
     /// Copy this binary to `~/.cache/runbook/runbook-SHA16` on the host unless an identical
