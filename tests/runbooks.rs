@@ -517,14 +517,26 @@ fn cert_check_warns_30_days_ahead_and_backs_up_the_files() {
     assert!((9.0..=10.0).contains(&days), "{s:#}");
     assert_eq!(r.effects("backup.create")[0]["outcome"], "done");
 
+    // nothing configured: measured nothing, so inconclusive (exit 6) with what to configure
     let r = run(&sb, "cert-check", &[]);
-    r.expect_code(1);
-    assert!(
-        r.report["error"]
-            .as_str()
-            .unwrap()
-            .contains("nothing to check")
+    r.no_panic().expect_code(6);
+    assert_eq!(r.report["status"], "inconclusive");
+    assert_eq!(
+        r.report["checks"].as_array().unwrap().len(),
+        1,
+        "{:#}",
+        r.report
     );
+    let c = r.check("certificates");
+    assert_eq!(c["status"], "unknown");
+    let why = c["detail"].as_str().unwrap();
+    assert!(
+        why.contains("nothing configured")
+            && why.contains("-p endpoints=")
+            && why.contains("-p files="),
+        "{why}"
+    );
+    assert!(r.report["effects"].as_array().unwrap().is_empty());
 }
 
 #[test]
