@@ -1613,3 +1613,131 @@ fn no_traffic_is_no_measurement() {
     );
     r.expect_code(6);
 }
+
+/// A sandbox whose inventory has `app` with its workdir `SANDBOX/app` holding the demo's
+/// package.json (and lock file when `with_lock`); npm may run `npm outdated/audit --json`.
+fn npm_sandbox(with_lock: bool) -> Sandbox {
+    let sb = Sandbox::new();
+    let src = common::demo::fixture_dir();
+    sb.file(
+        "app/package.json",
+        &std::fs::read_to_string(src.join("package.json")).unwrap(),
+    );
+    if with_lock {
+        sb.file(
+            "app/package-lock.json",
+            &std::fs::read_to_string(src.join("package-lock.json")).unwrap(),
+        );
+    }
+    sb.config(&format!(
+        "[policy]\nread = [\"{0}\"]\ncommands = [\"npm\"]\nread_only_commands = [\"npm outdated --json\", \"npm audit --json\"]\n\n[services.app]\nmanager = \"pm2\"\nworkdir = \"{0}/app\"\n",
+        sb.path().display()
+    ));
+    sb
+}
+
+/// `runbook run dependency-audit -p service=app` with npm's registry at `registry` and npm's
+/// cache inside the sandbox (nothing reaches the internet or the user's cache).
+fn dependency_audit_with_registry(sb: &Sandbox, registry: &str) -> Run {
+    let out = sb
+        .cmd()
+        .args(["run", "dependency-audit", "--json", "-p", "service=app"])
+        .env("npm_config_registry", registry)
+        .env("npm_config_cache", sb.path().join("npm-cache"))
+        .env("npm_config_update_notifier", "false")
+        // npm retries an unreachable registry for ~70 s by default
+        .env("npm_config_fetch_retries", "0")
+        .output()
+        .expect("spawn runbook");
+    Run::from_output(out)
+}
+
+/// A fake npm registry on loopback whose bulk advisory endpoint answers `advisories` (JSON) and
+/// every other request 404; serves until the test ends.
+fn fake_registry(advisories: &'static str) -> String {
+    let server = tiny_http::Server::http("127.0.0.1:0").expect("bind fake registry");
+    let url = format!("http://{}/", server.server_addr().to_ip().unwrap());
+    std::thread::spawn(move || {
+        for mut req in server.incoming_requests() {
+            let mut body = Vec::new();
+            let _ = std::io::Read::read_to_end(req.as_reader(), &mut body);
+            let resp = if req.url().starts_with("/-/npm/v1/security/advisories/bulk") {
+                tiny_http::Response::from_string(advisories).with_header(
+                    "Content-Type: application/json"
+                        .parse::<tiny_http::Header>()
+                        .unwrap(),
+                )
+            } else {
+                tiny_http::Response::from_string("{}").with_status_code(404)
+            };
+            let _ = req.respond(resp);
+        }
+    });
+    url
+}
+
+/// Issue 12: an audit that could not run (registry unreachable, no lock file) measured nothing:
+/// the vulnerability check is unknown with npm's own message (exit 6), never failed; only
+/// vulnerabilities npm reports fail it.
+#[test]
+fn dependency_audit_is_unknown_when_npm_cannot_audit_and_fails_only_on_vulnerabilities() {
+    // registry unreachable (nothing listens on port 9 of loopback)
+    let sb = npm_sandbox(true);
+    let r = dependency_audit_with_registry(&sb, "http://127.0.0.1:9/");
+    r.no_panic().expect_code(6);
+    assert_eq!(
+        statuses(&r),
+        vec![(
+            "no high+ vulnerabilities".to_string(),
+            "unknown".to_string()
+        )]
+    );
+    let why = r.check("no high+ vulnerabilities")["detail"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        why.starts_with("npm audit could not run: ") && why.contains("ECONNREFUSED 127.0.0.1:9"),
+        "{why}"
+    );
+    assert!(
+        r.output().iter().any(|l| l
+            .starts_with("outdated package(s) unknown: npm outdated could not run:")
+            && l.contains("ECONNREFUSED")),
+        "{:?}",
+        r.output()
+    );
+
+    // no lock file: npm's ENOLOCK words
+    let sb = npm_sandbox(false);
+    let r = dependency_audit_with_registry(&sb, "http://127.0.0.1:9/");
+    r.no_panic().expect_code(6);
+    let why = r.check("no high+ vulnerabilities")["detail"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        why.contains("ENOLOCK") && why.contains("requires an existing lockfile"),
+        "{why}"
+    );
+
+    // a registry that knows one high advisory for express: failed, with the count
+    let sb = npm_sandbox(true);
+    let reg = fake_registry(
+        r#"{"express":[{"id":1,"url":"http://127.0.0.1/advisory/1","title":"test advisory","severity":"high","vulnerable_versions":"<99.0.0","cwe":[],"cvss":{"score":7.5,"vectorString":null}}]}"#,
+    );
+    let r = dependency_audit_with_registry(&sb, &reg);
+    r.no_panic().expect_code(1);
+    let c = r.check("no high+ vulnerabilities");
+    assert_eq!(c["status"], "failed", "{c:#}");
+    assert_eq!(c["value"], 1, "{c:#}");
+
+    // the same registry with no advisory: ok
+    let sb = npm_sandbox(true);
+    let reg = fake_registry("{}");
+    let r = dependency_audit_with_registry(&sb, &reg);
+    r.no_panic();
+    let c = r.check("no high+ vulnerabilities");
+    assert_eq!(c["status"], "ok", "{c:#}");
+    assert_eq!(c["value"], 0, "{c:#}");
+}
