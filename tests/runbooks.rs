@@ -1741,3 +1741,48 @@ fn dependency_audit_is_unknown_when_npm_cannot_audit_and_fails_only_on_vulnerabi
     assert_eq!(c["status"], "ok", "{c:#}");
     assert_eq!(c["value"], 0, "{c:#}");
 }
+
+/// service-unresponsive on a service whose inventory entry has no `health_url`: health cannot
+/// be probed, so the check is unknown naming the key (exit 6, not a script error) and nothing
+/// is restarted.
+#[test]
+fn service_unresponsive_without_health_url_is_unknown_and_restarts_nothing() {
+    let s = Second::start();
+    let toml: String = s
+        .config_toml("")
+        .lines()
+        .filter(|l| !l.starts_with("health_url"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(!toml.contains("health_url"), "{toml}");
+    let sb = Sandbox::new();
+    sb.config(&toml);
+    let before = s.restart_time();
+    let r = run(
+        &sb,
+        "service-unresponsive",
+        &["-p", &format!("service={APP2}")],
+    );
+    r.no_panic().expect_code(6);
+    assert_eq!(r.report["status"], "inconclusive");
+    assert_eq!(
+        statuses(&r),
+        vec![(format!("{APP2} healthy"), "unknown".to_string())]
+    );
+    let why = r.check(&format!("{APP2} healthy"))["detail"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        why.contains("no health_url") && why.contains(&format!("services.{APP2}.health_url")),
+        "{why}"
+    );
+    assert!(
+        r.report["effects"].as_array().unwrap().is_empty(),
+        "{:#}",
+        r.report
+    );
+    assert!(sb.audit().is_empty(), "{:#?}", sb.audit());
+    assert_eq!(s.restart_time(), before);
+    assert!(s.up());
+}
