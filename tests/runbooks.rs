@@ -1786,3 +1786,102 @@ fn service_unresponsive_without_health_url_is_unknown_and_restarts_nothing() {
     assert_eq!(s.restart_time(), before);
     assert!(s.up());
 }
+
+/// log-cleanup's dry run lists each file once, with the one action the real run then takes:
+/// a rotated file old enough to delete is not also listed for compression, and a dated name
+/// with a rotation suffix is not listed by both patterns.
+#[test]
+fn log_cleanup_dry_run_lists_each_file_once() {
+    let sb = Sandbox::new();
+    let logs = sb.path().join("logs");
+    sb.config(&format!(
+        "[policy]\nread = [\"{0}\"]\nwrite = [\"{0}/logs\"]\n",
+        sb.path().display()
+    ));
+    let files = [
+        ("combined.log", "now"),                      // live: never
+        ("error.log", "60 days ago"),                 // live: never
+        ("combined.log.1", "3 days ago"),             // compress
+        ("combined.log.2", "40 days ago"),            // delete (not also compress)
+        ("combined-2026-10-01.log", "45 days ago"),   // delete
+        ("combined-2026-11-20.log.1", "3 days ago"),  // compress (rotated and dated: once)
+        ("combined-2026-09-01.log.3", "50 days ago"), // delete (rotated and dated: once)
+        ("app1.log", "40 days ago"),                  // Winston set: delete
+        ("app2.log", "5 days ago"),                   // Winston set: compress
+        ("app3.log", "now"),                          // Winston set: the one being written
+    ];
+    for (name, ago) in files {
+        sb.file(&format!("logs/{name}"), &format!("{name}\n"));
+        age(&logs.join(name), ago);
+    }
+    let dir = format!("dir={}", logs.display());
+    let mut expected: Vec<String> = [
+        "combined.log.1",
+        "combined.log.2",
+        "combined-2026-10-01.log",
+        "combined-2026-11-20.log.1",
+        "combined-2026-09-01.log.3",
+        "app1.log",
+        "app2.log",
+    ]
+    .iter()
+    .map(|n| logs.join(n).display().to_string())
+    .collect();
+    expected.sort();
+
+    let r = run(&sb, "log-cleanup", &["--dry-run", "-p", &dir]);
+    r.no_panic().expect_code(0);
+    let mut planned: Vec<String> = r
+        .output()
+        .iter()
+        .filter_map(|l| l.strip_prefix("planned: ").map(String::from))
+        .collect();
+    planned.sort();
+    assert_eq!(planned, expected, "{:?}", r.output());
+    // the planned effects' audit records name each file once too
+    let mut audited: Vec<String> = sb
+        .audit()
+        .iter()
+        .filter(|a| a["action"] == "logs.cleanup" && a["outcome"] == "planned")
+        .flat_map(|a| {
+            a["args"]["paths"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p.as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    audited.sort();
+    assert_eq!(audited, expected);
+    for (name, _) in files {
+        assert!(logs.join(name).exists(), "dry run touched {name}");
+    }
+
+    // the real run does exactly what the dry run listed
+    let r = run(&sb, "log-cleanup", &["-p", &dir]);
+    r.no_panic().expect_code(0);
+    let mut cleaned: Vec<String> = r
+        .output()
+        .iter()
+        .filter_map(|l| l.strip_prefix("cleaned: ").map(String::from))
+        .collect();
+    cleaned.sort();
+    assert_eq!(cleaned, expected, "{:?}", r.output());
+    let mut left: Vec<String> = std::fs::read_dir(&logs)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        vec![
+            "app2.log.gz",
+            "app3.log",
+            "combined-2026-11-20.log.1.gz",
+            "combined.log",
+            "combined.log.1.gz",
+            "error.log",
+        ]
+    );
+}
