@@ -30,6 +30,28 @@ fn traffic(demo: &Demo, n: usize) {
     demo.get("/api/components");
 }
 
+/// Run `f` while a thread sends GET requests to `{base}1` … `{base}5` back to back (real traffic
+/// during a sampling window); the traffic stops when `f` returns.
+fn during_traffic<T>(base: String, f: impl FnOnce() -> T) -> T {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = stop.clone();
+    let t = std::thread::spawn(move || {
+        let mut i = 0;
+        while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+            i += 1;
+            let _ = http(
+                "GET",
+                &format!("{base}{}", i % 5 + 1),
+                Duration::from_secs(5),
+            );
+        }
+    });
+    let out = f();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    t.join().unwrap();
+    out
+}
+
 fn names(r: &Run) -> Vec<String> {
     r.report["checks"]
         .as_array()
@@ -248,7 +270,10 @@ fn performance_check_and_slo_report_read_stats_and_logs() {
     );
     r.expect_code(1);
 
-    let r = run(&sb, "slo-report", &[]);
+    // its request targets are over a window too: traffic during it
+    let r = during_traffic(demo.url("/api/pages/"), || {
+        run(&sb, "slo-report", &["-p", "sample=2s"])
+    });
     r.no_panic();
     assert!(r.report["error"].is_null(), "{:#}", r.report);
     for name in [
@@ -1208,7 +1233,9 @@ fn no_green_without_data_on_the_second_service() {
     let svc = format!("service={APP2}");
 
     // slo-report: no timeout/slow counters, no status field in the log → unknown, not 0 %
-    let r = run(&sb, "slo-report", &["-p", &svc]);
+    let r = during_traffic(s.url("/orders/"), || {
+        run(&sb, "slo-report", &["-p", &svc, "-p", "sample=2s"])
+    });
     r.no_panic();
     assert!(r.report["error"].is_null(), "{:#}", r.report);
     for name in [
@@ -1452,7 +1479,7 @@ fn quick_params(name: &str, service: &str, port: u16) -> Vec<String> {
     let mut p = vec![format!("service={service}")];
     match name {
         "memory-leak" => p.extend(["samples=3", "interval=1s", "warmup=0s"].map(String::from)),
-        "performance-check" => p.push("sample=1s".into()),
+        "performance-check" | "slo-report" => p.push("sample=1s".into()),
         "health-check" => p.extend(["cpu_window=1s", "cpu_max=101"].map(String::from)),
         "performance-issue" => p.push("cpu_max=101".into()),
         "rollback" => p.push("tag=v0.0.0-none".into()),
@@ -1884,4 +1911,68 @@ fn log_cleanup_dry_run_lists_each_file_once() {
             "error.log",
         ]
     );
+}
+
+/// slo-report's request targets are rates over a recent window (two stats readings `sample`
+/// apart), not since the process started: an error burst before the window does not fail it,
+/// and a window without traffic measures nothing (unknown, saying so).
+#[test]
+fn slo_report_request_rates_are_over_the_window_not_since_start() {
+    let demo = Demo::start();
+    let sb = demo.sandbox("");
+    // before the window: 10 failed requests out of 16 since start
+    demo.post("/admin/errors?count=10");
+    for i in 0..10 {
+        assert_eq!(demo.get(&format!("/api/pages/{}", i + 1)).0, 500);
+    }
+    traffic(&demo, 6);
+    let since_start: Value = serde_json::from_str(&demo.get("/api/stats").1).unwrap();
+    assert!(
+        since_start["errorRate"].as_f64().unwrap() > 50.0,
+        "{since_start:#}"
+    );
+
+    let r = during_traffic(demo.url("/api/pages/"), || {
+        run(&sb, "slo-report", &["-p", "sample=2s"])
+    });
+    r.no_panic();
+    assert!(r.report["error"].is_null(), "{:#}", r.report);
+    let e = r.check("错误率 error rate");
+    assert_eq!(e["status"], "ok", "{e:#}");
+    assert_eq!(e["value"].as_f64(), Some(0.0), "{e:#}");
+    let s = r.check("API 成功率 success rate");
+    assert_eq!(s["status"], "ok", "{s:#}");
+    assert_eq!(s["value"].as_f64(), Some(100.0), "{s:#}");
+    assert_eq!(r.check("平均响应时间 average response")["status"], "ok");
+    assert!(
+        r.output()
+            .iter()
+            .any(|l| l.starts_with("in the last 2 s: ") && !l.contains(": 0 request")),
+        "{:?}",
+        r.output()
+    );
+    r.expect_code(documented_code(&r));
+
+    // no traffic in the window: every request target is unknown, saying why
+    let r = run(&sb, "slo-report", &["-p", "sample=1s"]);
+    r.no_panic();
+    for name in [
+        "平均响应时间 average response",
+        "错误率 error rate",
+        "慢请求比例 slow-request ratio",
+        "API 超时率 timeout rate",
+        "API 成功率 success rate",
+    ] {
+        let c = r.check(name);
+        assert_eq!(c["status"], "unknown", "{c:#}");
+        assert!(
+            c["detail"]
+                .as_str()
+                .unwrap()
+                .contains("no request completed in the 1 s window"),
+            "{c:#}"
+        );
+    }
+    r.expect_code(documented_code(&r));
+    assert_ne!(r.code, 0);
 }
