@@ -1359,5 +1359,45 @@ fn bash_completes_runbook_names_and_their_parameters() {
     assert_eq!(
         bash_complete(&sb, "runbook --runbooks more run zz-"),
         ["zz-extra"]
+
+/// `policy.max_effects = 0` used to mean "no limit" while the other limits refuse 0: it is
+/// refused the same way (exit 2, naming the file and the key), and 1 allows exactly one effect.
+#[test]
+fn max_effects_zero_is_a_config_error_like_the_other_limits() {
+    let sb = Sandbox::new();
+    std::fs::create_dir_all(sb.path().join("w")).unwrap();
+    sb.file(
+        "x.rhai",
+        "//! @action\nfs::write(\"w/a.txt\", \"1\");\nfs::write(\"w/b.txt\", \"2\");\n",
+    );
+    sb.config("[policy]\nwrite = [\"w\"]\nmax_effects = 0\n");
+    let out = sb.run(&["run", "x.rhai"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("config runbook.toml: policy.max_effects = 0: must be at least 1"),
+        "{err}"
+    );
+    assert!(
+        !sb.path().join("w/a.txt").exists(),
+        "ran with a refused config"
+    );
+    assert!(sb.audit().is_empty());
+    // the same message from every command that loads the config
+    let out = sb.run(&["audit"]);
+    assert_eq!(out.status.code(), Some(2));
+
+    sb.config("[policy]\nwrite = [\"w\"]\nmax_effects = 1\n");
+    let r = common::Run::from_output(sb.run(&["run", "x.rhai", "--json"]));
+    r.expect_code(3);
+    assert!(sb.path().join("w/a.txt").exists());
+    assert!(!sb.path().join("w/b.txt").exists());
+    assert!(
+        r.report["error"]
+            .as_str()
+            .unwrap()
+            .contains("policy.max_effects"),
+        "{:#}",
+        r.report
     );
 }

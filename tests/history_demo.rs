@@ -154,7 +154,7 @@ fn slo_report_measures_availability_recovery_downtime_and_error_budget_from_hist
         "错误预算消耗速率 burn rate 1h/5m",
     ];
     // No history yet: each is unknown and says so.
-    let r = run(&sb, "slo-report", &[]);
+    let r = run(&sb, "slo-report", &["-p", "sample=1s"]);
     r.no_panic();
     for n in time_checks {
         assert_eq!(r.check(n)["status"], "unknown", "{n}: {:#}", r.check(n));
@@ -166,7 +166,7 @@ fn slo_report_measures_availability_recovery_downtime_and_error_budget_from_hist
         );
     }
     // A database now exists, but holds no health samples.
-    let r = run(&sb, "slo-report", &[]);
+    let r = run(&sb, "slo-report", &["-p", "sample=1s"]);
     assert!(
         r.check(time_checks[0])["detail"]
             .as_str()
@@ -194,7 +194,7 @@ fn slo_report_measures_availability_recovery_downtime_and_error_budget_from_hist
         .unwrap();
     }
     drop(db);
-    let r = run(&sb, "slo-report", &[]);
+    let r = run(&sb, "slo-report", &["-p", "sample=1s"]);
     r.no_panic();
     let a = r.check(time_checks[0]);
     assert_eq!(a["status"], "failed", "{a:#}");

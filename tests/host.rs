@@ -839,3 +839,75 @@ fn http_bodies_have_a_ceiling_and_count_against_the_memory_budget() {
         r.stderr
     );
 }
+
+/// Issue 11: a device mounted twice counts once in `metrics::disks()`. In a private mount
+/// namespace (`unshare -m`, root) the test mounts a 4 MiB tmpfs, binds it to a second folder,
+/// and binds a folder of the root file system elsewhere: the tmpfs is listed once, the root
+/// file system's bind not at all. No skip: without `unshare` or root the test fails saying so.
+#[test]
+fn disks_count_a_bind_mounted_device_once_in_a_private_mount_namespace() {
+    let unshare = ["/usr/bin/unshare", "/bin/unshare"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .expect("this test needs util-linux `unshare` (apt-get install util-linux) to make a private mount namespace");
+    assert_eq!(
+        unsafe { libc::geteuid() },
+        0,
+        "this test needs root: it mounts a tmpfs inside `unshare -m`"
+    );
+    let sb = Sandbox::new();
+    let base = sb.path();
+    for d in ["a-tmpfs", "b-bind", "c-rootbind", "c-src"] {
+        std::fs::create_dir_all(base.join(d)).unwrap();
+    }
+    sb.file(
+        "disks.rhai",
+        "//! @action\nfor d in metrics::disks() { print(`${d.mount}|${d.fs}|${d.total}`); }\n",
+    );
+    let shell = format!(
+        "set -e; mount -t tmpfs -o size=4m runbook-test {b}/a-tmpfs; mount --bind {b}/a-tmpfs {b}/b-bind; \
+         mount --bind {b}/c-src {b}/c-rootbind; exec {bin} run disks.rhai --json",
+        b = base.display(),
+        bin = common::bin().display()
+    );
+    let cmd = sb.cmd();
+    let out = std::process::Command::new(unshare)
+        .args(["-m", "--propagation", "private", "sh", "-c", &shell])
+        .current_dir(&base)
+        .envs(
+            cmd.get_envs()
+                .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))),
+        )
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .expect("spawn unshare");
+    let r = Run::from_output(out);
+    r.no_panic().expect_code(0);
+    let lines = r.output();
+    let under = |d: &str| -> Vec<&String> {
+        lines
+            .iter()
+            .filter(|l| l.starts_with(&format!("{}|", base.join(d).display())))
+            .collect()
+    };
+    let tmpfs: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains("|tmpfs|4194304"))
+        .collect();
+    assert_eq!(tmpfs.len(), 1, "the 4 MiB tmpfs once: {lines:#?}");
+    assert_eq!(
+        under("a-tmpfs").len() + under("b-bind").len(),
+        1,
+        "{lines:#?}"
+    );
+    // listed under the first of its two mount points of equal depth
+    assert_eq!(under("a-tmpfs").len(), 1, "{lines:#?}");
+    assert!(under("c-rootbind").is_empty(), "{lines:#?}");
+    assert!(lines.iter().any(|l| l.starts_with("/|")), "{lines:#?}");
+    // the mounts stayed in the test's namespace
+    let host = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !host.contains("a-tmpfs"),
+        "mount leaked out of the namespace"
+    );
+}

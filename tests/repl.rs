@@ -684,3 +684,57 @@ fn save_turns_a_bare_expression_into_a_print() {
     r.expect_code(0);
     assert_eq!(r.output(), vec!["42"]);
 }
+
+/// Each effect of a REPL session gets its own `seq` under the session's one run id, so its
+/// `started` record pairs with its own outcome (every input used to start again at seq 1).
+#[test]
+fn piped_effects_of_one_session_get_increasing_seqs_that_pair() {
+    let sb = Sandbox::new();
+    write_policy(&sb);
+    let (code, out, err) = piped(
+        &sb,
+        ":yes on\nfs::write(\"out/a.txt\", \"1\")\nfs::write(\"out/b.txt\", \"2\"); fs::write(\"out/c.txt\", \"3\")\n",
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    let raw = sb.audit_raw_at(&sb.state().join("audit.jsonl"));
+    assert_eq!(raw.len(), 6, "{raw:#?}");
+    let run_id = raw[0]["run_id"].as_str().expect("run_id").to_string();
+    assert!(run_id.starts_with("repl-"), "{run_id}");
+    for (i, target) in ["out/a.txt", "out/b.txt", "out/c.txt"].iter().enumerate() {
+        let seq = i as u64 + 1;
+        let recs: Vec<&serde_json::Value> = raw
+            .iter()
+            .filter(|r| r["seq"].as_u64() == Some(seq))
+            .collect();
+        let outcomes: Vec<&str> = recs
+            .iter()
+            .map(|r| r["outcome"].as_str().unwrap_or(""))
+            .collect();
+        assert_eq!(outcomes, vec!["started", "done"], "seq {seq}: {raw:#?}");
+        for r in &recs {
+            assert_eq!(r["run_id"], run_id.as_str(), "{raw:#?}");
+            assert!(
+                r["target"].as_str().unwrap_or("").ends_with(target),
+                "seq {seq} is {target}: {raw:#?}"
+            );
+        }
+    }
+    let shown = sb.run(&["audit", "--json", "--last", "0"]);
+    assert!(shown.status.success());
+    let shown: Vec<serde_json::Value> =
+        serde_json::from_slice(&shown.stdout).expect("audit --json");
+    let outcomes: Vec<(&str, u64)> = shown
+        .iter()
+        .map(|r| {
+            (
+                r["outcome"].as_str().unwrap_or(""),
+                r["seq"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    assert_eq!(
+        outcomes,
+        vec![("done", 1), ("done", 2), ("done", 3)],
+        "{shown:#?}"
+    );
+}

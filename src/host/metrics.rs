@@ -485,9 +485,12 @@ fn overlay_upperdir(super_options: &str) -> Option<&str> {
         .find_map(|o| o.strip_prefix("upperdir="))
 }
 
-/// Every real file system once: each device is listed under its shortest mount point, so bind
+/// Every file system that holds files once, keyed by device id (`st_dev` of the mount point, or
+/// of an overlay's upper layer): each device is listed under its shortest mount point, so bind
 /// mounts and overlays whose upper layer lives on an already listed device are not counted twice.
-/// Pseudo file systems (proc, sysfs, cgroup, tmpfs …) are left out, as sysinfo does.
+/// tmpfs mounts are listed (they fill up like disks: `/dev/shm`, `/run`); pseudo file systems
+/// (proc, sysfs, cgroup, devtmpfs …, as sysinfo leaves them out) and file systems of size 0
+/// (container runtimes mask paths with empty read-only tmpfs) are not.
 pub fn disks() -> Result<Vec<DiskInfo>> {
     let list = Disks::new_with_refreshed_list_specifics(DiskRefreshKind::nothing())
         .map_err(|e| Error::failed(format!("metrics::disks: {e}")))?;
@@ -522,7 +525,9 @@ pub fn disks() -> Result<Vec<DiskInfo>> {
         if !seen.insert(key) {
             continue;
         }
-        if let Ok(info) = disk_info(&mp, &fs) {
+        if let Ok(info) = disk_info(&mp, &fs)
+            && info.total > 0
+        {
             out.push(info);
         }
     }
