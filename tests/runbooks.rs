@@ -1477,6 +1477,36 @@ fn tree_hash(dir: &Path, skip: &[&str]) -> Vec<(String, String)> {
 
 const POLICY_CMDS: &str = "commands = [\"git\", \"npm\"]\nread_only_commands = [\"git status --porcelain --untracked-files=no\", \"git tag --list *\", \"git rev-parse HEAD\", \"git show *\", \"npm outdated --json\", \"npm audit --json\"]";
 
+/// Run every shipped runbook against `app` (its quick parameters, `--dry-run` when `dry`):
+/// no panic, no script error, the documented exit code when the run did not end in an error;
+/// then `after(name, run)` for the test's own assertions.
+fn run_every_shipped(
+    sb: &Sandbox,
+    app: &common::pm2app::Pm2App,
+    dry: bool,
+    mut after: impl FnMut(&str, &Run),
+) {
+    for name in shipped() {
+        let params = quick_params(&name, app.spec.name, app.port);
+        let mut args: Vec<&str> = params.iter().map(String::as_str).collect();
+        if dry {
+            args.push("--dry-run");
+        }
+        args.extend(["--timeout", "300"]);
+        let r = run(sb, &name, &args);
+        r.no_panic();
+        assert_ne!(
+            r.code, 5,
+            "{name}: script error (dry run: {dry}): {:#}",
+            r.report
+        );
+        if r.report["error"].is_null() {
+            assert_eq!(r.code, documented_code(&r), "{name}: {:#}", r.report);
+        }
+        after(&name, &r);
+    }
+}
+
 #[test]
 fn every_shipped_runbook_dry_run_leaves_the_demo_untouched() {
     let demo = Demo::start();
@@ -1485,20 +1515,7 @@ fn every_shipped_runbook_dry_run_leaves_the_demo_untouched() {
     let work = demo.workdir();
     let before = tree_hash(&work, &["logs"]);
     let restarts = demo.restart_time();
-    for name in shipped() {
-        let params = quick_params(&name, APP, demo.port);
-        let mut args: Vec<&str> = params.iter().map(String::as_str).collect();
-        args.extend(["--dry-run", "--timeout", "300"]);
-        let r = run(&sb, &name, &args);
-        r.no_panic();
-        assert_ne!(
-            r.code, 5,
-            "{name}: script error under --dry-run: {:#}",
-            r.report
-        );
-        if r.report["error"].is_null() {
-            assert_eq!(r.code, documented_code(&r), "{name}: {:#}", r.report);
-        }
+    run_every_shipped(&sb, &demo, true, |name, r| {
         for e in r.report["effects"].as_array().into_iter().flatten() {
             let ro = e["action"] == "cmd.run" && e["outcome"] == "done";
             assert!(
@@ -1512,7 +1529,7 @@ fn every_shipped_runbook_dry_run_leaves_the_demo_untouched() {
             "{name} changed the demo's files"
         );
         assert_eq!(demo.restart_time(), restarts, "{name} restarted the demo");
-    }
+    });
 }
 
 #[test]
@@ -1522,39 +1539,14 @@ fn every_shipped_runbook_runs_for_real_on_the_second_service_and_leaves_it_up() 
     orders(&s, 6);
     let pid = s.pid();
     // dry runs first: nothing changes, the process is the same
-    for name in shipped() {
-        let params = quick_params(&name, APP2, s.port);
-        let mut args: Vec<&str> = params.iter().map(String::as_str).collect();
-        args.extend(["--dry-run", "--timeout", "300"]);
-        let r = run(&sb, &name, &args);
-        r.no_panic();
-        assert_ne!(
-            r.code, 5,
-            "{name}: script error under --dry-run: {:#}",
-            r.report
-        );
-        if r.report["error"].is_null() {
-            assert_eq!(r.code, documented_code(&r), "{name}: {:#}", r.report);
-        }
+    run_every_shipped(&sb, &s, true, |name, _| {
         assert!(
             s.up() && s.pid() == pid,
             "{name} --dry-run touched the service"
         );
-    }
-    for name in shipped() {
-        let params = quick_params(&name, APP2, s.port);
-        let mut args: Vec<&str> = params.iter().map(String::as_str).collect();
-        args.extend(["--timeout", "300"]);
-        let r = run(&sb, &name, &args);
-        r.no_panic();
-        assert_ne!(
-            r.code, 5,
-            "{name}: script error on the second service: {:#}",
-            r.report
-        );
-        if r.report["error"].is_null() {
-            assert_eq!(r.code, documented_code(&r), "{name}: {:#}", r.report);
-        } else {
+    });
+    run_every_shipped(&sb, &s, false, |name, r| {
+        if !r.report["error"].is_null() {
             assert_eq!(r.code, 1, "{name}: {:#}", r.report);
         }
         // no check passes on data it did not have: the checks the service cannot feed are unknown
@@ -1567,7 +1559,7 @@ fn every_shipped_runbook_runs_for_real_on_the_second_service_and_leaves_it_up() 
             "{name} left the second service down: {:#}",
             r.report
         );
-    }
+    });
 }
 
 /// A fresh demo with no traffic (fresh-user finding): the stats endpoint says 0 % cache hits
