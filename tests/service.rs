@@ -512,13 +512,7 @@ fn systemd_through_a_fake_systemctl_on_path() {
         service::restart("lowcode-platform");
         "#,
     );
-    let r = common::Run::from_output(
-        sb.cmd()
-            .env("PATH", &path)
-            .args(["run", "s.rhai", "--json"])
-            .output()
-            .unwrap(),
-    );
+    let r = sb.runbook("s.rhai").env("PATH", &path).json();
     r.expect_code(0).no_panic();
     let calls = std::fs::read_to_string(sb.path().join("fakebin/calls")).unwrap();
     assert!(
@@ -540,13 +534,7 @@ fn systemd_through_a_fake_systemctl_on_path() {
         service::restart("lowcode-platform");
         "#,
     );
-    let r = common::Run::from_output(
-        sb.cmd()
-            .env("PATH", &path)
-            .args(["run", "s.rhai", "--json"])
-            .output()
-            .unwrap(),
-    );
+    let r = sb.runbook("s.rhai").env("PATH", &path).json();
     r.expect_code(5).no_panic();
     let err = r.report["error"].as_str().unwrap_or_default();
     assert!(
