@@ -652,6 +652,17 @@ fn start_stuck_run(
     (child, conn.unwrap())
 }
 
+/// A listener that never answers, a fresh sandbox, and `call` with `URL` / `HP` (host:port)
+/// pointing at the listener.
+fn stuck_target(call: &str) -> (TcpListener, Sandbox, String) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let script = call
+        .replace("URL", &format!("\"http://127.0.0.1:{port}/\""))
+        .replace("HP", &format!("\"127.0.0.1:{port}\""));
+    (listener, Sandbox::new(), script)
+}
+
 #[test]
 fn ctrl_c_ends_stuck_http_and_tls_waits_within_a_second() {
     for call in [
@@ -659,12 +670,7 @@ fn ctrl_c_ends_stuck_http_and_tls_waits_within_a_second() {
         "http::get(URL, #{ timeout_ms: 60000 })",
         "tls::cert(HP, #{ timeout_ms: 60000 })",
     ] {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let sb = Sandbox::new();
-        let script = call
-            .replace("URL", &format!("\"http://127.0.0.1:{port}/\""))
-            .replace("HP", &format!("\"127.0.0.1:{port}\""));
+        let (listener, sb, script) = stuck_target(call);
         let (child, _conn) = start_stuck_run(
             &sb,
             &format!("{script};\nprint(\"after\");"),
@@ -693,12 +699,7 @@ fn the_run_deadline_caps_a_request_timeout() {
         "http::check(URL, #{ timeout_ms: 60000 })",
         "tls::cert(HP, #{ timeout_ms: 60000 })",
     ] {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let sb = Sandbox::new();
-        let script = call
-            .replace("URL", &format!("\"http://127.0.0.1:{port}/\""))
-            .replace("HP", &format!("\"127.0.0.1:{port}\""));
+        let (listener, sb, script) = stuck_target(call);
         let start = Instant::now();
         let (child, _conn) =
             start_stuck_run(&sb, &format!("{script};"), &["--timeout", "1"], &listener);
