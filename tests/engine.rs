@@ -445,13 +445,10 @@ fn check_reports_syntax_errors_and_unknown_functions_with_positions() {
         stdout.contains("runbooks/nomod.rhai:2:1: Undefined module: nosuchmod"),
         "{stdout}"
     );
-    let out = sb.run(&["check", "runbooks/good.rhai"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    sb.invoke()
+        .command(["check", "runbooks/good.rhai"])
+        .output()
+        .exit(0);
 }
 
 #[test]
@@ -462,14 +459,8 @@ fn builtin_stdlib_and_runbooks_work_from_an_unrelated_directory() {
     // A script outside any repository importing the built-in stdlib.
     let script = elsewhere.join("t.rhai");
     std::fs::write(&script, "import \"thresholds\" as t;\nimport \"checks\" as c;\nprint(t::DISK_PCT);\nc::below(\"x\", 1.0, t::DISK_PCT, \"%\");\n").unwrap();
-    let out = sb
-        .cmd()
-        .current_dir(&elsewhere)
-        .args(["run", "t.rhai", "--json"])
-        .output()
-        .unwrap();
-    let r = common::Run::from_output(out);
-    r.expect_code(0);
+    let r = sb.runbook("t.rhai").dir(&elsewhere).json();
+    r.exit(0);
     assert_eq!(r.output(), vec!["85.0"]);
     assert_eq!(r.check("x")["threshold"], 85.0);
 
@@ -493,11 +484,11 @@ fn import_resolves_next_to_the_script_first() {
         "lib/main.rhai",
         "import \"thresholds\" as t;\nprint(t::DISK_PCT);\n",
     );
-    let r = common::Run::from_output(sb.run(&["run", "lib/main.rhai", "--json"]));
+    let r = sb.run_json("lib/main.rhai", &[]);
     r.expect_code(6);
     assert_eq!(r.output(), vec!["1.0"]);
     sb.file("lib/broken.rhai", "import \"missing_mod\" as m;\nm::f();\n");
-    let r = common::Run::from_output(sb.run(&["run", "lib/broken.rhai", "--json"]));
+    let r = sb.run_json("lib/broken.rhai", &[]);
     r.expect_code(5);
     assert!(r.report["error"].as_str().unwrap().contains("missing_mod"));
 }
@@ -623,7 +614,7 @@ fn import_cycles_are_errors_naming_the_chain() {
     let sb = Sandbox::new();
     sb.file("a.rhai", "//! @action\nimport \"b\" as b;\nprint(\"a\");\n");
     sb.file("b.rhai", "import \"a\" as a;\nexport const X = 1;\n");
-    let r = Run::from_output(sb.run(&["run", "a.rhai", "--json"]));
+    let r = sb.run_json("a.rhai", &[]);
     r.expect_code(5).no_panic();
     let err = r.report["error"].as_str().unwrap();
     assert!(
@@ -641,7 +632,7 @@ fn import_cycles_are_errors_naming_the_chain() {
     sb.file("c.rhai", "//! @action\nimport \"d\" as d;\n");
     sb.file("d.rhai", "import \"e\" as e;\n");
     sb.file("e.rhai", "import \"d\" as d;\n");
-    let r = Run::from_output(sb.run(&["run", "c.rhai", "--json"]));
+    let r = sb.run_json("c.rhai", &[]);
     r.expect_code(5).no_panic();
     let err = r.report["error"].as_str().unwrap();
     assert!(err.contains("d.rhai → e.rhai → d.rhai"), "{err}");
@@ -662,16 +653,10 @@ fn import_cycles_are_errors_naming_the_chain() {
         "import \"base\" as base;\nexport const V = base::B + 2;\n",
     );
     sb.file("base.rhai", "export const B = 10;\n");
-    let r = Run::from_output(sb.run(&["run", "top.rhai", "--json"]));
+    let r = sb.run_json("top.rhai", &[]);
     r.expect_code(0);
     assert_eq!(r.output(), vec!["23"]);
-    let out = sb.run(&["check", "top.rhai"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    sb.invoke().command(["check", "top.rhai"]).output().exit(0);
 }
 
 /// A script must be a regular file of at most 1 MiB: `/dev/zero`, a FIFO, a directory and a big
