@@ -355,7 +355,7 @@ print(`total=${m.total}`)
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    let r = common::Run::from_output(sb.run(&["run", "drafts/session.rhai", "--json"]));
+    let r = sb.run_json("drafts/session.rhai", &[]);
     r.expect_code(0);
     r.check("total is 42").is_ok();
     assert_eq!(r.output(), vec!["total=42"]);
@@ -675,7 +675,7 @@ fn save_turns_a_bare_expression_into_a_print() {
         draft.contains("\ncheck(\"total\", m.total == 40)"),
         "{draft}"
     );
-    let r = common::Run::from_output(sb.run(&["run", "drafts/bare.rhai", "--json"]));
+    let r = sb.run_json("drafts/bare.rhai", &[]);
     r.expect_code(0);
     assert_eq!(r.output(), vec!["42"]);
 }
