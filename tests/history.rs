@@ -27,10 +27,11 @@ checks::below("latency", ms, 100.0, "ms");
 "#;
 
 fn probe(sb: &Sandbox, args: &[&str]) -> Run {
-    sb.file("probe.rhai", PROBE);
-    let mut a = vec!["run", "probe.rhai", "--json"];
-    a.extend_from_slice(args);
-    Run::from_output(sb.run(&a))
+    sb.invoke()
+        .script_named("probe", PROBE)
+        .args(args)
+        .spawn_json()
+        .wait()
 }
 
 fn history_json(sb: &Sandbox, args: &[&str]) -> Value {
