@@ -30,7 +30,8 @@ fn run_with_env(
             inv.env(k, v)
         })
         .args(extra)
-        .output()
+        .spawn_json()
+        .wait()
 }
 
 /// A child process killed when dropped.
