@@ -4,12 +4,7 @@
 
 mod common;
 
-use common::{CheckExt, Run, Sandbox};
-
-/// `runbook run NAME --json ARGS…` in `sb`.
-fn run(sb: &Sandbox, name: &str, args: &[&str]) -> Run {
-    sb.run_json(name, args)
-}
+use common::{CheckExt, Run};
 
 fn names(r: &Run) -> Vec<String> {
     r.check_names()
@@ -20,8 +15,7 @@ fn names(r: &Run) -> Vec<String> {
 /// with the figure it reports (the handbook's target, below 70 %).
 #[test]
 fn health_check_passes_on_this_machine_with_no_config() {
-    let sb = Sandbox::new();
-    let r = run(&sb, "health-check", &[]);
+    let r = Run::new().runbook("health-check").json();
     r.no_panic();
     assert!(r.report["error"].is_null(), "{:#}", r.report);
     r.check("memory").is_ok();
