@@ -316,27 +316,8 @@ fn run_bounded(sb: &Sandbox, args: &[&str], limit: std::time::Duration) -> (comm
 /// Run `runbook ARGS` in the sandbox; return its exit code, stderr and peak RSS in MiB (wait4's
 /// rusage of that one child).
 fn run_with_peak_rss(sb: &Sandbox, args: &[&str]) -> (Option<i32>, String, i64) {
-    use std::process::Stdio;
-    #[allow(clippy::zombie_processes)] // reaped with wait4 below, for the child's own rusage
-    let child = sb
-        .cmd()
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id() as libc::pid_t;
-    let mut stderr = child.stderr.unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        stderr.read_to_string(&mut s).unwrap();
-        s
-    });
-    let mut status = 0;
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    assert_eq!(unsafe { libc::wait4(pid, &mut status, 0, &mut usage) }, pid);
-    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
-    (code, reader.join().unwrap(), usage.ru_maxrss / 1024)
+    let (r, rss_mib) = sb.invoke().command(args).spawn().wait_peak_rss();
+    ((r.code >= 0).then_some(r.code), r.stderr, rss_mib)
 }
 
 #[test]

@@ -415,35 +415,19 @@ fn two_runs_of_one_runbook_do_not_interleave() {
 #[test]
 fn output_is_capped_and_memory_stays_bounded() {
     let sb = Sandbox::new();
-    sb.file("loud.rhai", "loop { print(\"x\".pad(100, \"x\")); }\n");
-    // Reaped below with wait4 (for the child's own rusage), not `wait()`.
-    #[allow(clippy::zombie_processes)]
-    let child = sb
-        .cmd()
-        .args(["run", "loud.rhai", "--json", "--timeout", "5"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id() as libc::pid_t;
-    // Read stdout on a thread, reap with wait4 to get the child's own peak RSS.
-    let mut stdout = child.stdout.unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        std::io::Read::read_to_string(&mut stdout, &mut s).unwrap();
-        s
-    });
-    let mut status = 0;
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(rc, pid);
-    let out = reader.join().unwrap();
-    let report: Value = serde_json::from_str(&out).unwrap();
+    // The process's own peak RSS, from wait4's rusage.
+    let (r, rss_mib) = sb
+        .invoke()
+        .script_named("loud", "loop { print(\"x\".pad(100, \"x\")); }\n")
+        .args(["--timeout", "5"])
+        .spawn_json()
+        .wait_peak_rss();
+    let (report, out) = (&r.report, &r.stdout);
     assert_eq!(report["exit_code"], 3);
     assert_eq!(report["output_truncated"], true);
     assert_eq!(report["output"].as_array().unwrap().len(), 10_000);
     assert!(report["output_dropped_lines"].as_u64().unwrap() > 10_000);
     assert!(out.len() < 2 << 20, "report of {} bytes", out.len());
-    let rss_mib = usage.ru_maxrss / 1024;
     assert!(rss_mib < 300, "peak RSS {rss_mib} MiB");
 
     // The byte cap: lines of 1000 bytes stop at 4 MiB, long before 10 000 lines.

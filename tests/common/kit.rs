@@ -533,6 +533,51 @@ impl Running {
         wait_for_descendant(self.pid(), comm, within)
     }
 
+    /// Wait for the exit and read the process's own peak resident memory (wait4's rusage,
+    /// `ru_maxrss`) in MiB; kills it and fails after the invocation's timeout.
+    pub fn wait_peak_rss(mut self) -> (Run, i64) {
+        let pid = self.pid() as libc::pid_t;
+        let mut status = 0;
+        // SAFETY: rusage is plain old data; all-zero is a valid value.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        let exited = poll_until(self.timeout, || {
+            // SAFETY: wait4 on our own child, not reaped elsewhere, with valid out-pointers.
+            unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) == pid }
+        });
+        if !exited {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        let stdout = self
+            .out
+            .take()
+            .map(|h| h.join().unwrap())
+            .unwrap_or_default();
+        let stderr = self
+            .err
+            .take()
+            .map(|h| h.join().unwrap())
+            .unwrap_or_default();
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&stdout).to_string(),
+            String::from_utf8_lossy(&stderr).to_string(),
+        );
+        assert!(
+            exited,
+            "runbook ran longer than {:?}; killed\nstdout:\n{stdout}\nstderr:\n{stderr}",
+            self.timeout
+        );
+        let code = if libc::WIFEXITED(status) {
+            libc::WEXITSTATUS(status)
+        } else {
+            -1
+        };
+        let mut r = Run::from_parts(code, stdout, stderr);
+        r.audit_path = Some(self.audit.clone());
+        r.sandbox = self.keep.take();
+        (r, usage.ru_maxrss / 1024)
+    }
+
     /// Wait for the exit (killing it and failing after the invocation's timeout).
     pub fn wait(mut self) -> Run {
         let status = wait_exit(&mut self.child, self.timeout);
