@@ -1267,3 +1267,76 @@ fn compensation_closures_see_a_let_that_shadows_a_parameter() {
         r.report
     );
 }
+
+/// Complete `line` (cursor at its end) in a real bash with the dynamic completion script
+/// sourced (`source <(COMPLETE=bash runbook)`), returning COMPREPLY. Bash calls the function
+/// with the command, the current word and the previous word, as here.
+fn bash_complete(sb: &Sandbox, line: &str) -> Vec<String> {
+    let bin = common::bin();
+    let dir = bin.parent().unwrap();
+    let words: Vec<&str> = line.split(' ').collect();
+    let script = format!(
+        "export PATH={dir}:$PATH\nsource <(COMPLETE=bash runbook)\n\
+         COMP_WORDS=({words})\nCOMP_CWORD={cword}\nCOMP_LINE='{line}'\nCOMP_POINT={point}\n\
+         _clap_complete_runbook runbook '{cur}' '{prev}'\nprintf '%s\\n' \"${{COMPREPLY[@]}}\"\n",
+        dir = dir.display(),
+        words = words
+            .iter()
+            .map(|w| format!("'{w}'"))
+            .collect::<Vec<_>>()
+            .join(" "),
+        cword = words.len() - 1,
+        point = line.len(),
+        cur = words[words.len() - 1],
+        prev = words[words.len().saturating_sub(2)],
+    );
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .current_dir(sb.path())
+        .env("RUNBOOK_STATE_DIR", sb.path().join("state"))
+        .env("RUNBOOK_CONFIG_DIR", sb.path().join("userconf"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+#[test]
+fn bash_completes_runbook_names_and_their_parameters() {
+    let sb = Sandbox::new();
+    sb.file(
+        "runbooks/disk-sweep.rhai",
+        "//! Sweep a disk.\n//! @param path: string = \"/var\"  folder to sweep\n//! @param depth: int  how deep\ncheck(\"x\", true);\n",
+    );
+    // Built-in and local runbook names.
+    let names = bash_complete(&sb, "runbook run he");
+    assert!(names.contains(&"health-check".to_string()), "{names:?}");
+    assert!(names.iter().all(|n| n.starts_with("he")), "{names:?}");
+    assert_eq!(bash_complete(&sb, "runbook show disk-"), ["disk-sweep"]);
+    // Parameters of the runbook named on the line, as KEY=.
+    let mut params = bash_complete(&sb, "runbook run disk-sweep -p ");
+    params.sort();
+    assert_eq!(params, ["depth=", "path="]);
+    assert_eq!(
+        bash_complete(&sb, "runbook run --dry-run disk-sweep --param de"),
+        ["depth="]
+    );
+    // A folder given with --runbooks is searched too.
+    sb.file(
+        "more/zz-extra.rhai",
+        "//! Extra.\n//! @param level: int = 1  level\ncheck(\"x\", true);\n",
+    );
+    assert_eq!(
+        bash_complete(&sb, "runbook --runbooks more run zz-"),
+        ["zz-extra"]
+    );
+}
