@@ -9,7 +9,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::Sandbox;
+use common::{CheckExt, Sandbox};
 use expectrl::process::unix::{PtyStream, WaitStatus};
 use expectrl::stream::log::LogStream;
 use expectrl::{ControlCode, Eof, Expect};
@@ -64,6 +64,11 @@ impl Pty {
     /// loses keys when the terminal mode switches.)
     fn prompt(&mut self) {
         self.expect("> \r");
+    }
+
+    /// The REPL's process id.
+    fn pid(&self) -> u32 {
+        self.s.get_process().pid().as_raw() as u32
     }
 
     fn line(&mut self, text: &str) {
@@ -350,9 +355,9 @@ print(`total=${m.total}`)
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    let r = common::Run::from_output(sb.run(&["run", "drafts/session.rhai", "--json"]));
+    let r = sb.run_json("drafts/session.rhai", &[]);
     r.expect_code(0);
-    assert_eq!(r.check("total is 42")["ok"], true);
+    r.check("total is 42").is_ok();
     assert_eq!(r.output(), vec!["total=42"]);
 }
 
@@ -479,14 +484,9 @@ fn pty_ctrl_c_stops_an_input_stuck_on_a_stubborn_program_and_keeps_the_session()
     p.expect("refused: io");
     p.prompt();
     p.line(&stubborn);
-    let until = std::time::Instant::now() + Duration::from_secs(20);
-    while !ready.exists() {
-        assert!(
-            std::time::Instant::now() < until,
-            "the program never started"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    common::wait_until(Duration::from_secs(20), "the program to start", || {
+        ready.exists()
+    });
     let pressed = std::time::Instant::now();
     p.ctrl_c();
     p.expect("interrupted (Ctrl-C)");
@@ -500,22 +500,16 @@ fn pty_ctrl_c_stops_an_input_stuck_on_a_stubborn_program_and_keeps_the_session()
     p.expect("42");
     p.prompt();
     // No process of the program's group is left (SIGKILL follows the ignored SIGTERM).
-    let until = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let left = std::process::Command::new("pgrep")
+    let mut left = String::new();
+    let gone = common::poll_until(Duration::from_secs(10), || {
+        let out = std::process::Command::new("pgrep")
             .args(["-f", "exec sleep 31|^sleep 31$"])
             .output()
             .expect("pgrep");
-        if left.stdout.is_empty() {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < until,
-            "left running: {}",
-            String::from_utf8_lossy(&left.stdout)
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+        left = String::from_utf8_lossy(&out.stdout).to_string();
+        left.is_empty()
+    });
+    assert!(gone, "left running: {left}");
 }
 
 /// `:run` of a runbook that may cause effects asks once before it starts; declining runs nothing.
@@ -608,7 +602,8 @@ fn pty_ctrl_c_during_an_effect_audits_it_interrupted() {
     p.expect("yes]> \r");
     p.line("let before = 1; print(\"start\" + \"ing\"); cmd::run(\"sleep\", [\"30\"])");
     p.expect("starting");
-    std::thread::sleep(Duration::from_millis(500));
+    // Ctrl-C once the command runs.
+    common::wait_for_descendant(p.pid(), "sleep", Duration::from_secs(30));
     let t0 = std::time::Instant::now();
     p.ctrl_c();
     p.expect("interrupted cmd.run sleep");
@@ -680,7 +675,7 @@ fn save_turns_a_bare_expression_into_a_print() {
         draft.contains("\ncheck(\"total\", m.total == 40)"),
         "{draft}"
     );
-    let r = common::Run::from_output(sb.run(&["run", "drafts/bare.rhai", "--json"]));
+    let r = sb.run_json("drafts/bare.rhai", &[]);
     r.expect_code(0);
     assert_eq!(r.output(), vec!["42"]);
 }

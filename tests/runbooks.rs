@@ -11,14 +11,12 @@ use std::time::Duration;
 
 use common::demo::{APP, Demo, http};
 use common::second::{APP2, Second};
-use common::{Run, Sandbox};
+use common::{CheckExt, Run, Sandbox};
 use serde_json::Value;
 
 /// `runbook run NAME --json ARGS…` in `sb`.
 fn run(sb: &Sandbox, name: &str, args: &[&str]) -> Run {
-    let mut a = vec!["run", name, "--json"];
-    a.extend_from_slice(args);
-    Run::from_output(sb.run(&a))
+    sb.run_json(name, args)
 }
 
 /// Real traffic: `n` page reads (half of them cache hits), a few component lists.
@@ -53,12 +51,7 @@ fn during_traffic<T>(base: String, f: impl FnOnce() -> T) -> T {
 }
 
 fn names(r: &Run) -> Vec<String> {
-    r.report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["name"].as_str().unwrap().to_string())
-        .collect()
+    r.check_names()
 }
 
 /// Set a file's modification time into the past with `touch -d`.
@@ -253,14 +246,14 @@ fn performance_check_and_slo_report_read_stats_and_logs() {
     demo.post("/admin/reset");
     r.no_panic();
     assert!(r.report["error"].is_null(), "{:#}", r.report);
-    assert_eq!(r.check("error rate")["ok"], true, "{:#}", r.report);
+    r.check("error rate").is_ok();
     // every request of the window took ≥ 300 ms: above the 200 ms target (since start it is not)
     let avg = r.check("average response time");
     assert_eq!(avg["ok"], false, "{avg:#}");
     // (the demo's average is over completed requests, its count includes those in flight)
     assert!(avg["value"].as_f64().unwrap() > 200.0, "{avg:#}");
     // the two 1.1 s requests were before the window: not in its slow ratio
-    assert_eq!(r.check("slow-request ratio")["ok"], true, "{:#}", r.report);
+    r.check("slow-request ratio").is_ok();
     assert!(
         r.output()
             .iter()
@@ -290,8 +283,8 @@ fn performance_check_and_slo_report_read_stats_and_logs() {
             names(&r)
         );
     }
-    assert_eq!(r.check("错误率 error rate")["ok"], true);
-    assert_eq!(r.check("未授权访问 unauthorized access")["ok"], true);
+    r.check("错误率 error rate").is_ok();
+    r.check("未授权访问 unauthorized access").is_ok();
     // the demo reports every counter but timeouts: that target is unknown, not 0 %; so are the
     // targets that exist only over time, with a fresh history (saying how much there is)
     let over_time = [
@@ -320,7 +313,8 @@ fn log_analysis_groups_errors_by_fingerprint() {
     demo.post("/admin/slow?ms=1100");
     demo.get("/api/pages/2");
     demo.post("/admin/reset");
-    std::thread::sleep(Duration::from_millis(300));
+    // Two /api/pages/2 from traffic(), one just now: all written once the third is.
+    demo.wait_logged("GET /api/pages/2 ", 3);
     let r = run(&sb, "log-analysis", &["-p", "error_max=5"]);
     r.no_panic().expect_code(1);
     let errs = r.check("errors in window");
@@ -426,7 +420,7 @@ fn backup_restore_test_and_data_recovery_round_trip() {
 
     let r = run(&sb, "backup", &[]);
     r.no_panic().expect_code(0);
-    assert_eq!(r.check("backup verifies")["ok"], true);
+    r.check("backup verifies").is_ok();
     let created = r.effects("backup.create");
     assert_eq!(created.len(), 1);
     assert_eq!(created[0]["outcome"], "done");
@@ -438,8 +432,8 @@ fn backup_restore_test_and_data_recovery_round_trip() {
 
     let r = run(&sb, "restore-test", &[]);
     r.no_panic().expect_code(0);
-    assert_eq!(r.check("archive verifies")["ok"], true);
-    assert_eq!(r.check("restore wrote every entry")["ok"], true);
+    r.check("archive verifies").is_ok();
+    r.check("restore wrote every entry").is_ok();
     assert!(
         r.output()
             .iter()
@@ -455,7 +449,7 @@ fn backup_restore_test_and_data_recovery_round_trip() {
     assert_eq!(std::fs::read_to_string(&env_path).unwrap(), "BROKEN=1\n");
     let r = run(&sb, "data-recovery", &["-p", "what=env"]);
     r.no_panic().expect_code(0);
-    assert_eq!(r.check("env restored")["ok"], true);
+    r.check("env restored").is_ok();
     assert_eq!(std::fs::read_to_string(&env_path).unwrap(), original_env);
 }
 
@@ -470,7 +464,7 @@ fn security_scan_finds_refusals_floods_and_injection_attempts() {
     demo.get("/api/pages/..%2f..%2fetc%2fpasswd");
     demo.get("/api/pages/%3Cscript%3Ealert(1)%3C%2Fscript%3E");
     demo.get("/api/pages/1'%20OR%201=1");
-    std::thread::sleep(Duration::from_millis(300));
+    demo.wait_logged("OR%201=1", 1);
 
     let r = run(
         &sb,
@@ -483,7 +477,7 @@ fn security_scan_finds_refusals_floods_and_injection_attempts() {
     assert_eq!(refused["ok"], false);
     let sus = r.check("suspicious requests");
     assert_eq!(sus["value"], 3, "{:#}", r.report);
-    assert_eq!(r.check("request rate per IP")["ok"], true);
+    r.check("request rate per IP").is_ok();
     assert!(
         r.output()
             .iter()
@@ -570,11 +564,11 @@ fn config_review_reports_keys_without_printing_values() {
     let sb = demo.sandbox("");
     let r = run(&sb, "config-review", &[]);
     r.no_panic().expect_code(1);
-    assert_eq!(r.check("NODE_ENV set")["ok"], true);
-    assert_eq!(r.check("JWT_SECRET set")["ok"], true);
+    r.check("NODE_ENV set").is_ok();
+    r.check("JWT_SECRET set").is_ok();
     assert_eq!(r.check("RATE_LIMIT_MAX set")["ok"], false); // not in the demo's .env
     assert_eq!(r.check("JWT_SECRET not a placeholder")["ok"], false); // change-me-in-production
-    assert_eq!(r.check("LOG_LEVEL valid")["ok"], true);
+    r.check("LOG_LEVEL valid").is_ok();
     let doc = r.stdout.clone();
     for secret in ["change-me-in-production", "postgres://lowcode:secret"] {
         assert!(
@@ -816,7 +810,7 @@ fn rollback_checks_out_the_tag_rebuilds_restarts_and_verifies() {
         "npm run build",
         &format!("{APP} healthy on v1.4.2"),
     ] {
-        assert_eq!(r.check(step)["ok"], true, "{step}: {:#}", r.report);
+        r.check(step).is_ok();
     }
     assert!(
         std::fs::read_to_string(work.join("package.json"))
@@ -1522,6 +1516,36 @@ fn tree_hash(dir: &Path, skip: &[&str]) -> Vec<(String, String)> {
 
 const POLICY_CMDS: &str = "commands = [\"git\", \"npm\"]\nread_only_commands = [\"git status --porcelain --untracked-files=no\", \"git tag --list *\", \"git rev-parse HEAD\", \"git show *\", \"npm outdated --json\", \"npm audit --json\"]";
 
+/// Run every shipped runbook against `app` (its quick parameters, `--dry-run` when `dry`):
+/// no panic, no script error, the documented exit code when the run did not end in an error;
+/// then `after(name, run)` for the test's own assertions.
+fn run_every_shipped(
+    sb: &Sandbox,
+    app: &common::pm2app::Pm2App,
+    dry: bool,
+    mut after: impl FnMut(&str, &Run),
+) {
+    for name in shipped() {
+        let params = quick_params(&name, app.spec.name, app.port);
+        let mut args: Vec<&str> = params.iter().map(String::as_str).collect();
+        if dry {
+            args.push("--dry-run");
+        }
+        args.extend(["--timeout", "300"]);
+        let r = run(sb, &name, &args);
+        r.no_panic();
+        assert_ne!(
+            r.code, 5,
+            "{name}: script error (dry run: {dry}): {:#}",
+            r.report
+        );
+        if r.report["error"].is_null() {
+            assert_eq!(r.code, documented_code(&r), "{name}: {:#}", r.report);
+        }
+        after(&name, &r);
+    }
+}
+
 #[test]
 fn every_shipped_runbook_dry_run_leaves_the_demo_untouched() {
     let demo = Demo::start();
@@ -1530,20 +1554,7 @@ fn every_shipped_runbook_dry_run_leaves_the_demo_untouched() {
     let work = demo.workdir();
     let before = tree_hash(&work, &["logs"]);
     let restarts = demo.restart_time();
-    for name in shipped() {
-        let params = quick_params(&name, APP, demo.port);
-        let mut args: Vec<&str> = params.iter().map(String::as_str).collect();
-        args.extend(["--dry-run", "--timeout", "300"]);
-        let r = run(&sb, &name, &args);
-        r.no_panic();
-        assert_ne!(
-            r.code, 5,
-            "{name}: script error under --dry-run: {:#}",
-            r.report
-        );
-        if r.report["error"].is_null() {
-            assert_eq!(r.code, documented_code(&r), "{name}: {:#}", r.report);
-        }
+    run_every_shipped(&sb, &demo, true, |name, r| {
         for e in r.report["effects"].as_array().into_iter().flatten() {
             let ro = e["action"] == "cmd.run" && e["outcome"] == "done";
             assert!(
@@ -1557,7 +1568,7 @@ fn every_shipped_runbook_dry_run_leaves_the_demo_untouched() {
             "{name} changed the demo's files"
         );
         assert_eq!(demo.restart_time(), restarts, "{name} restarted the demo");
-    }
+    });
 }
 
 #[test]
@@ -1567,39 +1578,14 @@ fn every_shipped_runbook_runs_for_real_on_the_second_service_and_leaves_it_up() 
     orders(&s, 6);
     let pid = s.pid();
     // dry runs first: nothing changes, the process is the same
-    for name in shipped() {
-        let params = quick_params(&name, APP2, s.port);
-        let mut args: Vec<&str> = params.iter().map(String::as_str).collect();
-        args.extend(["--dry-run", "--timeout", "300"]);
-        let r = run(&sb, &name, &args);
-        r.no_panic();
-        assert_ne!(
-            r.code, 5,
-            "{name}: script error under --dry-run: {:#}",
-            r.report
-        );
-        if r.report["error"].is_null() {
-            assert_eq!(r.code, documented_code(&r), "{name}: {:#}", r.report);
-        }
+    run_every_shipped(&sb, &s, true, |name, _| {
         assert!(
             s.up() && s.pid() == pid,
             "{name} --dry-run touched the service"
         );
-    }
-    for name in shipped() {
-        let params = quick_params(&name, APP2, s.port);
-        let mut args: Vec<&str> = params.iter().map(String::as_str).collect();
-        args.extend(["--timeout", "300"]);
-        let r = run(&sb, &name, &args);
-        r.no_panic();
-        assert_ne!(
-            r.code, 5,
-            "{name}: script error on the second service: {:#}",
-            r.report
-        );
-        if r.report["error"].is_null() {
-            assert_eq!(r.code, documented_code(&r), "{name}: {:#}", r.report);
-        } else {
+    });
+    run_every_shipped(&sb, &s, false, |name, r| {
+        if !r.report["error"].is_null() {
             assert_eq!(r.code, 1, "{name}: {:#}", r.report);
         }
         // no check passes on data it did not have: the checks the service cannot feed are unknown
@@ -1612,7 +1598,7 @@ fn every_shipped_runbook_runs_for_real_on_the_second_service_and_leaves_it_up() 
             "{name} left the second service down: {:#}",
             r.report
         );
-    }
+    });
 }
 
 /// A fresh demo with no traffic (fresh-user finding): the stats endpoint says 0 % cache hits

@@ -1174,9 +1174,16 @@ malformed line
         for s in servers.drain(2..4) {
             drop(s);
         }
-        std::thread::sleep(Duration::from_millis(50));
+        // Each client has the server's FIN (reads end of file) before it closes in turn.
+        for c in clients.iter_mut().take(2) {
+            c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            assert_eq!(c.read(&mut [0u8; 1]).unwrap(), 0, "the server's FIN");
+        }
         drop(clients.drain(..2));
-        std::thread::sleep(Duration::from_millis(100));
+        // The kernel moves the sockets on as the FINs and ACKs cross loopback: poll for it.
+        crate::host::testutil::poll_until(Duration::from_secs(10), || {
+            connections(port).is_ok_and(|c| c.close_wait == 2 && c.time_wait == 2)
+        });
         let c = connections(port).unwrap();
         assert_eq!(c.close_wait, 2, "{c:?}");
         assert_eq!(c.time_wait, 2, "{c:?}");
@@ -1231,9 +1238,15 @@ malformed line
                 .spawn()
                 .unwrap(),
         );
-        std::thread::sleep(Duration::from_millis(200));
+        // Running its loop once it has used 0.1 s of CPU.
+        crate::host::testutil::poll_until(Duration::from_secs(30), || {
+            crate::host::testutil::cpu_ticks_of(busy.0.id()).is_some_and(|t| t >= 10)
+        });
         let top = processes(SortBy::Cpu, 5).unwrap();
         assert!(top.len() <= 5);
+        assert!(top.windows(2).all(|w| w[0].cpu >= w[1].cpu), "{top:?}");
+        // On a shared host more than five processes may be busier: look the loop up in a long list.
+        let top = processes(SortBy::Cpu, 10_000).unwrap();
         assert!(top.windows(2).all(|w| w[0].cpu >= w[1].cpu), "{top:?}");
         let me = top
             .iter()
@@ -1272,7 +1285,10 @@ malformed line
         let prog = dir.path().join("rbk-test-sleeper-long");
         std::fs::copy("/bin/sleep", &prog).unwrap();
         let child = Child(std::process::Command::new(&prog).arg("30").spawn().unwrap());
-        std::thread::sleep(Duration::from_millis(100));
+        // Found by its name once it has exec'd.
+        crate::host::testutil::poll_until(Duration::from_secs(10), || {
+            crate::host::testutil::comm_of(child.0.id()).as_deref() == Some("rbk-test-sleepe")
+        });
         let p = process(&ProcessRef::parse("rbk-test-sleeper-long"))
             .unwrap()
             .unwrap();
