@@ -20,7 +20,9 @@ use rayon::prelude::*;
 
 use super::filter::{FIELD, LEVEL, TIME, json_time_ms, logfmt_field, parse_view, plain_time_ms};
 use super::filter::{FieldPath, JsonNeeds, JsonView, LevelFilter, TimeRange};
-use super::line::{complete_end, count_terminators, line_end, line_start, terminator_len, trim};
+use super::line::{
+    complete_end, count_byte, count_terminators, line_end, line_start, terminator_len, trim,
+};
 use super::matcher::Matcher;
 use super::reader::{Format, LogFile, is_gzip, open_detect, open_range, read_at, sniff};
 use crate::cancel::Cancel;
@@ -129,21 +131,37 @@ pub struct UnitOut<S> {
     pub disorder: bool,
 }
 
+/// Numbers lines by counting terminators between hits (never line by line).
 #[derive(Default)]
 struct LineCounter {
     before: u64,
     upto: usize,
+    /// The current region holds a `\r`: count `\r\n` once and bare `\r` too. Told once per
+    /// region, so the usual all-`\n` text costs one vectorised `\n` count per gap.
+    cr: bool,
 }
 
 impl LineCounter {
     #[inline]
+    fn start(&mut self, region: &[u8]) {
+        self.cr = memchr::memchr(b'\r', region).is_some();
+    }
+    #[inline]
+    fn count(&self, gap: &[u8]) -> u64 {
+        if self.cr {
+            count_terminators(gap)
+        } else {
+            count_byte(gap, b'\n') as u64
+        }
+    }
+    #[inline]
     fn at(&mut self, region: &[u8], ls: usize) -> u64 {
-        self.before += count_terminators(&region[self.upto..ls]);
+        self.before += self.count(&region[self.upto..ls]);
         self.upto = ls;
         self.before + 1
     }
     fn finish(&mut self, region: &[u8]) {
-        self.before += count_terminators(&region[self.upto..]);
+        self.before += self.count(&region[self.upto..]);
         self.upto = 0;
     }
 }
@@ -182,6 +200,9 @@ impl<'p, S: Sink> State<'p, S> {
 
     /// Every complete line of `region` (which ends after a terminator or at the end of data).
     fn region(&mut self, region: &[u8]) {
+        if self.want_lines {
+            self.counter.start(region);
+        }
         if self.count_only {
             if self.want_lines {
                 self.counter.finish(region);
