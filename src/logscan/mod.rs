@@ -574,6 +574,7 @@ pub fn tail(exp: &Expansion, n: usize, q: Option<&Query>, cancel: &Cancel) -> Re
             count_only: false,
             windowed: false,
             detect: false,
+            inside: false,
         };
         if gz {
             tail_window(&plan, &unit, n - got.len(), &mut got, &mut out, cancel)?;

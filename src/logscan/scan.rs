@@ -65,14 +65,102 @@ pub struct Plan {
 /// escapes inside, exactly one occurrence on the line). `None`: parse the line instead.
 #[inline]
 pub fn quick_json_time(line: &[u8]) -> Option<i64> {
-    const KEY: &[u8] = b"\"timestamp\":\"";
-    let at = memchr::memmem::find(line, KEY)?;
-    let rest = &line[at + KEY.len()..];
-    let end = memchr::memchr2(b'"', b'\\', rest)?;
-    if rest[end] != b'"' || memchr::memmem::find(&rest[end..], KEY).is_some() {
+    quick_json_time_cached(line, &mut TimeCache::default())
+}
+
+/// The `"timestamp":"` searcher, built once (building a memmem searcher per line cost a
+/// quarter of a time-window scan).
+static TIMESTAMP_KEY: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\"timestamp\":\""));
+
+/// The last timestamp parsed in full, split into the part up to its seconds, the zone text
+/// after its fraction, and the Unix ms of that second: a later value with the same second
+/// and the same zone text differs only in its fraction, so it is read without a date
+/// parse. Consecutive log lines mostly share their second.
+#[derive(Default)]
+pub struct TimeCache {
+    second: [u8; 19],
+    zone: [u8; 8],
+    zone_len: u8,
+    base_ms: i64,
+    valid: bool,
+}
+
+/// `s` as `YYYY-MM-DDTHH:MM:SS`, an optional `.` and 1–9 digits, then the rest: (the
+/// fraction in ms, truncated as the full parse does, the rest).
+#[inline]
+fn split_fraction(s: &[u8]) -> Option<(i64, &[u8])> {
+    if s.len() < 20 {
         return None;
     }
-    super::filter::parse_timestamp(std::str::from_utf8(&rest[..end]).ok()?)
+    let tail = &s[19..];
+    if tail[0] != b'.' {
+        return Some((0, tail));
+    }
+    let digits = tail[1..].iter().take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 || digits > 9 {
+        return None;
+    }
+    let mut ms = 0i64;
+    for k in 0..3 {
+        ms = ms * 10
+            + tail
+                .get(1 + k)
+                .filter(|_| k < digits)
+                .map_or(0, |d| (d - b'0') as i64);
+    }
+    Some((ms, &tail[1 + digits..]))
+}
+
+/// Whether `p` is laid out exactly as `YYYY-MM-DDTHH:MM:SS` (`T`, `t` or a space).
+fn is_second_prefix(p: &[u8]) -> bool {
+    p.iter().enumerate().all(|(i, &b)| match i {
+        4 | 7 => b == b'-',
+        10 => matches!(b, b'T' | b't' | b' '),
+        13 | 16 => b == b':',
+        _ => b.is_ascii_digit(),
+    })
+}
+
+impl TimeCache {
+    #[inline]
+    fn parse(&mut self, s: &[u8]) -> Option<i64> {
+        if self.valid
+            && s.len() >= 20
+            && s[..19] == self.second
+            && let Some((frac, zone)) = split_fraction(s)
+            && zone == &self.zone[..self.zone_len as usize]
+        {
+            return Some(self.base_ms + frac);
+        }
+        let ms = super::filter::parse_timestamp(std::str::from_utf8(s).ok()?)?;
+        self.valid = false;
+        if s.len() >= 20
+            && is_second_prefix(&s[..19])
+            && let Some((frac, zone)) = split_fraction(s)
+            && zone.len() <= self.zone.len()
+        {
+            self.second.copy_from_slice(&s[..19]);
+            self.zone[..zone.len()].copy_from_slice(zone);
+            self.zone_len = zone.len() as u8;
+            self.base_ms = ms - frac;
+            self.valid = true;
+        }
+        Some(ms)
+    }
+}
+
+/// [`quick_json_time`] reusing the second already parsed on an earlier line (`cache`).
+#[inline]
+pub fn quick_json_time_cached(line: &[u8], cache: &mut TimeCache) -> Option<i64> {
+    let key = TIMESTAMP_KEY.needle().len();
+    let at = TIMESTAMP_KEY.find(line)?;
+    let rest = &line[at + key..];
+    let end = memchr::memchr2(b'"', b'\\', rest)?;
+    if rest[end] != b'"' || TIMESTAMP_KEY.find(&rest[end..]).is_some() {
+        return None;
+    }
+    cache.parse(&rest[..end])
 }
 
 /// A line that passed every filter.
@@ -116,6 +204,9 @@ pub struct Unit {
     /// A whole file not looked at yet: gzip and the format are told from its first bytes
     /// when it is scanned (one open per file).
     pub detect: bool,
+    /// The whole file is inside the time window (see [`super::window::Span::inside`]): lines
+    /// are not checked against the window one by one, only each buffer's first line is.
+    pub inside: bool,
 }
 
 /// What one unit produced.
@@ -182,6 +273,11 @@ struct State<'p, S> {
     /// Latest line time seen (windowed units), and whether one went back past the slack.
     max_t: i64,
     disorder: bool,
+    times: TimeCache,
+    /// The unit is inside the window as a whole: the time filter is not applied per line
+    /// (`needs` is the plan's without the time), only each region's first time is checked.
+    inside: bool,
+    needs: JsonNeeds,
 }
 
 impl<'p, S: Sink> State<'p, S> {
@@ -208,6 +304,9 @@ impl<'p, S: Sink> State<'p, S> {
                 self.counter.finish(region);
             }
             return;
+        }
+        if self.inside {
+            self.check_inside(region);
         }
         let n = region.len();
         let mut pos = 0;
@@ -236,6 +335,30 @@ impl<'p, S: Sink> State<'p, S> {
         }
     }
 
+    /// Order check of a unit inside the window: the first readable time among the first few
+    /// lines of `region` must be inside the window and not go back past the slack; else the
+    /// unit is marked `disorder` (the caller scans everything again, line by line).
+    fn check_inside(&mut self, region: &[u8]) {
+        let plan = self.plan;
+        let Some(tr) = &plan.time else {
+            return;
+        };
+        let t = region.split(|&b| b == b'\n').take(16).find_map(|l| {
+            if self.json {
+                quick_json_time_cached(l, &mut self.times)
+                    .or_else(|| super::window::line_time(l, true))
+            } else {
+                plain_time_ms(l)
+            }
+        });
+        if let Some(t) = t {
+            if !tr.contains(t) || t < self.max_t - super::window::SLACK_MS {
+                self.disorder = true;
+            }
+            self.max_t = self.max_t.max(t);
+        }
+    }
+
     #[inline]
     fn handle(&mut self, region: &[u8], ls: usize, le: usize, crossed: bool) {
         let plan = self.plan;
@@ -261,13 +384,13 @@ impl<'p, S: Sink> State<'p, S> {
         }
         // Only the time is needed: read the `"timestamp":"…"` member by a byte search and
         // parse the JSON only when that fails (issue 14.4).
-        let quick_t = if self.json && !plan.raw && plan.time_only {
-            quick_json_time(line)
+        let quick_t = if self.json && !plan.raw && plan.time_only && !self.inside {
+            quick_json_time_cached(line, &mut self.times)
         } else {
             None
         };
-        let view = if quick_t.is_none() && self.json && !plan.raw && plan.needs.any() {
-            match parse_view(trim(line), &plan.needs) {
+        let view = if quick_t.is_none() && self.json && !plan.raw && self.needs.any() {
+            match parse_view(trim(line), &self.needs) {
                 Ok(v) => Some(v),
                 Err(_) => {
                     self.skipped += 1;
@@ -286,7 +409,7 @@ impl<'p, S: Sink> State<'p, S> {
                 return;
             }
         }
-        if let Some(tr) = &plan.time {
+        if let Some(tr) = plan.time.as_ref().filter(|_| !self.inside) {
             let t = match (&view, quick_t) {
                 (_, Some(t)) => Some(t),
                 (Some(v), None) => v.get(TIME).and_then(json_time_ms),
@@ -384,6 +507,12 @@ pub fn scan_unit<S: Sink>(
         count_only: unit.count_only,
         max_t: i64::MIN + super::window::SLACK_MS,
         disorder: false,
+        times: TimeCache::default(),
+        inside: unit.inside && plan.time.is_some() && !plan.raw,
+        needs: JsonNeeds {
+            time: plan.needs.time && !unit.inside,
+            ..plan.needs.clone()
+        },
     };
     if let Some(f) = unit.format {
         st.set_format(f);
@@ -616,7 +745,7 @@ pub fn plan_units_with(
             }
         }
     }
-    let spans: Vec<Option<(u64, u64)>> = match window {
+    let spans: Vec<Option<(u64, u64, bool)>> = match window {
         Some(w) => {
             let gz: Vec<bool> = kinds.iter().map(|k| k.is_some_and(|k| k.0)).collect();
             let json: Vec<Option<bool>> = kinds
@@ -631,15 +760,15 @@ pub fn plan_units_with(
             warnings.extend(notes);
             spans
                 .into_iter()
-                .map(|s| s.map(|s| (s.start, s.end)))
+                .map(|s| s.map(|s| (s.start, s.end, s.inside)))
                 .collect()
         }
-        None => files.iter().map(|f| Some((0, f.size))).collect(),
+        None => files.iter().map(|f| Some((0, f.size, false))).collect(),
     };
     let windowed = window.is_some();
     let mut units = Vec::new();
     for (i, f) in files.iter().enumerate() {
-        let (Some((gz, format)), Some((lo, hi))) = (kinds[i], spans[i]) else {
+        let (Some((gz, format)), Some((lo, hi, inside))) = (kinds[i], spans[i]) else {
             continue;
         };
         if single(f) {
@@ -653,6 +782,7 @@ pub fn plan_units_with(
                 count_only: false,
                 windowed: false,
                 detect: true,
+                inside: false,
             });
             continue;
         }
@@ -667,6 +797,7 @@ pub fn plan_units_with(
                 count_only: false,
                 windowed,
                 detect: false,
+                inside,
             });
             continue;
         }
@@ -684,6 +815,7 @@ pub fn plan_units_with(
         );
         for u in &mut units[first..] {
             u.windowed = windowed;
+            u.inside = inside;
         }
     }
     units
@@ -718,6 +850,7 @@ fn split_range(
         count_only: false,
         windowed: false,
         detect: false,
+        inside: false,
     };
     let mut start = lo;
     for k in 1..pieces {
