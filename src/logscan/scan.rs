@@ -693,7 +693,8 @@ fn scan_loop<S: Sink>(
 }
 
 /// Split `files` into units: a gzip file is one unit; a plain file of at least 2 × [`MIN_CHUNK`]
-/// is cut at line starts into up to 4 ranges per worker thread. Files that cannot be opened
+/// is cut at line starts into up to 16 ranges per worker thread (small pieces, so a core
+/// slowed by other work does not leave the other waiting at the end). Files that cannot be opened
 /// become warnings.
 pub fn plan_units(files: &[LogFile], threads: usize, warnings: &mut Vec<String>) -> Vec<Unit> {
     plan_units_with(files, threads, MIN_CHUNK, None, warnings)
@@ -836,7 +837,7 @@ fn split_range(
 ) {
     let size = hi - lo;
     let pieces = if threads > 1 && size >= 2 * min_chunk {
-        (size / min_chunk).min(threads as u64 * 4)
+        (size / min_chunk).min(threads as u64 * 16)
     } else {
         1
     };
