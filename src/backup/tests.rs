@@ -1325,7 +1325,10 @@ fn restore_moves_folders_the_target_lacks_whole_and_files_into_folders_it_has() 
         let mtime = fs::metadata(&p).unwrap().modified().unwrap();
         assert_eq!(mtime, t0(), "{name}");
     }
-    assert_eq!(fs::read(target.path().join("app/d1/keep.txt")).unwrap(), b"keep");
+    assert_eq!(
+        fs::read(target.path().join("app/d1/keep.txt")).unwrap(),
+        b"keep"
+    );
     assert!(r.pre_restore.is_some(), "app/x.txt was replaced");
     // Nothing of the staging folder is left behind.
     let left: Vec<_> = fs::read_dir(target.path())
