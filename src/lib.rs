@@ -10,6 +10,7 @@ pub mod app;
 pub mod audit;
 pub mod cancel;
 pub mod cli;
+pub mod complete;
 pub mod ctx;
 pub mod effects;
 pub mod engine;

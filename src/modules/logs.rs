@@ -327,7 +327,9 @@ pub mod logs_module {
     /// Delete — or with `compress: true` gzip-compress — the files directly in folder `dir` whose
     /// name matches `opts.pattern` (a glob on the name, e.g. `"*.log.*"`) and that were last
     /// modified more than `opts.older_than` ago (a duration such as `"30d"`, or an int of
-    /// seconds). Effect `logs.cleanup`: checked against the policy's write roots, audited, and
+    /// seconds) — and, with `opts.younger_than`, at most that long ago (so a compress pass
+    /// `#{older_than: "2d", younger_than: "30d"}` leaves the files a `"30d"` delete pass takes
+    /// to it, also under `--dry-run`). Effect `logs.cleanup`: checked against the policy's write roots, audited, and
     /// under `--dry-run` only planned. Symbolic links and folders are never touched; with
     /// `compress`, files already ending in `.gz` are left out; compression writes `NAME.gz`
     /// (modification time kept) and removes `NAME` only once the copy is complete and synced;
@@ -465,30 +467,37 @@ fn expand_checked(c: &Ctx, action: &str, path: &str) -> Result<Expansion> {
 }
 
 fn older_than(o: &Opts<'_>) -> Result<Duration> {
-    let v = o.raw("older_than").ok_or_else(|| {
+    age_opt(o, "older_than")?.ok_or_else(|| {
         Error::Usage("logs::cleanup: option \"older_than\" is required (e.g. \"30d\")".into())
-    })?;
+    })
+}
+
+/// A `logs::cleanup` age option (`"30d"` or an int of seconds), `None` when not given.
+fn age_opt(o: &Opts<'_>, key: &str) -> Result<Option<Duration>> {
+    let Some(v) = o.raw(key) else {
+        return Ok(None);
+    };
     let secs = match v.as_int() {
         Ok(i) if i >= 0 => i as u64,
         Ok(i) => {
             return Err(Error::Usage(format!(
-                "logs::cleanup: option \"older_than\" must be ≥ 0, got {i}"
+                "logs::cleanup: option \"{key}\" must be ≥ 0, got {i}"
             )));
         }
         Err(_) => {
-            let s = o.string("older_than")?.unwrap_or_default();
+            let s = o.string(key)?.unwrap_or_default();
             crate::policy::parse_duration_s(&s)
-                .map_err(|e| Error::Usage(format!("logs::cleanup: option \"older_than\": {e}")))?
+                .map_err(|e| Error::Usage(format!("logs::cleanup: option \"{key}\": {e}")))?
         }
     };
-    Ok(Duration::from_secs(secs))
+    Ok(Some(Duration::from_secs(secs)))
 }
 
 fn cleanup_effect(c: &Ctx, dir: &str, opts: Map) -> Result<Map> {
     let o = Opts::new(
         "logs::cleanup",
         opts,
-        &["pattern", "older_than", "compress"],
+        &["pattern", "older_than", "younger_than", "compress"],
     )?;
     let pattern = o
         .string("pattern")?
@@ -500,7 +509,15 @@ fn cleanup_effect(c: &Ctx, dir: &str, opts: Map) -> Result<Map> {
     let compress = o.bool("compress", false)?;
     let dir_path = Path::new(dir);
     c.allow_read("logs.cleanup", dir_path)?;
-    let items = logscan::cleanup::plan(dir_path, &pattern, age, compress, SystemTime::now())?;
+    let younger = age_opt(&o, "younger_than")?;
+    let now = SystemTime::now();
+    let mut items = logscan::cleanup::plan(dir_path, &pattern, age, compress, now)?;
+    if let Some(y) = younger {
+        // files modified at most `younger_than` ago: keeps a compress pass clear of the files a
+        // delete pass with that age takes (under --dry-run both would otherwise list them)
+        let since = now.checked_sub(y).unwrap_or(SystemTime::UNIX_EPOCH);
+        items.retain(|i| i.modified >= since);
+    }
     let listed: Vec<String> = items.iter().map(|i| i.path.display().to_string()).collect();
     let mut out = Map::new();
     let set = |out: &mut Map,
