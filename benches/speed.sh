@@ -12,6 +12,10 @@
 # interleaved runs on a warm page cache. The machine may be shared: the ratios are what count.
 #
 # Usage: CARGO_LOCK=/work/cargo.lock flock /work/bench.lock benches/speed.sh [DATA_DIR]   (default ${TMPDIR:-/tmp}/runbook-speed-bench)
+#        BIG=1 ... benches/speed.sh [DIR]: only the 4 GiB measurement of issue 14 (about 4.4 GB of disk in DIR,
+#        default ${TMPDIR:-/tmp}/runbook-speed-big, made from DATA_DIR's 256 MiB live log and deleted afterwards
+#        unless KEEP=1): "errors in the last ~1 %" of a 4 GiB Winston log plus 10 rotated .gz files
+#        (target <= 50 ms), and top/stats over the 4 GiB log vs `rg -c`.
 # Needs: apt-get install -y ripgrep zip unzip pigz hyperfine   (hyperfine/pigz optional), python3,
 # GNU time at /usr/bin/time. Data is generated into DATA_DIR at the first run (not committed).
 set -euo pipefail
@@ -29,6 +33,83 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 RB="$work/runbook"
 cp "$target_dir/release/runbook" "$RB"
+
+if [ "${BIG:-0}" = 1 ]; then
+    big=${1:-${TMPDIR:-/tmp}/runbook-speed-big}
+    src=${DATA_DIR:-${TMPDIR:-/tmp}/runbook-speed-bench}/logs/combined.log
+    [ -f "$src" ] || { echo "BIG=1 needs $src: run benches/speed.sh once first" >&2; exit 2; }
+    mkdir -p "$big/logs"
+    big=$(cd "$big" && pwd)
+    [ "${KEEP:-0}" = 1 ] || trap 'rm -rf "$work" "$big"' EXIT
+    if [ ! -f "$big/logs/combined.log" ]; then
+        echo "generating $big/logs: 16 x 256 MiB (one day each, 2026-11-01..16) + 10 rotated .gz (October)..." >&2
+        for n in $(seq 1 10); do           # .10.gz is the oldest (2026-10-20), .1.gz 2026-10-29
+            head -c $((48 << 20)) "$src" | head -n -1 \
+                | sed "s/\"timestamp\":\"2026-11-29T/\"timestamp\":\"2026-10-$((30 - n))T/" \
+                | gzip -1 > "$big/logs/combined.log.$n.gz"
+        done
+        for d in $(seq -w 1 16); do
+            sed "s/\"timestamp\":\"2026-11-29T/\"timestamp\":\"2026-11-${d}T/" "$src"
+        done > "$big/logs/combined.log"
+    fi
+    mkdir -p "$work/state" "$work/conf"
+    export RUNBOOK_STATE_DIR="$work/state" RUNBOOK_CONFIG_DIR="$work/conf"
+    printf '[policy]\nread = ["%s", "%s"]\ntimeout_s = 3600\nmax_memory_mb = 1024\n' "$big" "$work" > "$work/runbook.toml"
+    cat "$big/logs/combined.log" > /dev/null
+    echo "machine: $(nproc) CPU(s), load average $(cut -d' ' -f1-3 /proc/loadavg) (shared: ratios count, not times)"
+    echo "logs: $(du -sb "$big/logs" | cut -f1) bytes in $(ls "$big/logs" | wc -l) files"
+    python3 - "$RB" "$work" "$big/logs" <<'PY'
+import json, os, re, statistics, subprocess, sys, time
+rb, work, logs = sys.argv[1:4]
+RUNS = int(os.environ.get("RUNS", "5"))
+live = f"{logs}/combined.log"
+def script(name, body):
+    p = f"{work}/{name}.rhai"
+    with open(p, "w") as f:
+        f.write("//! @action\n" + body)
+    return [rb, "run", p, "--json"]
+def run(cmd, shell=False):
+    t = time.perf_counter()
+    out = subprocess.run(cmd, shell=shell, cwd=work, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    dt = time.perf_counter() - t
+    if out.returncode not in (0, 1):
+        raise SystemExit(f"{cmd} failed ({out.returncode}): {out.stderr.decode()[-2000:]}")
+    return dt, out.stdout.decode()
+def interleaved(cmds):
+    times = {n: [] for n in cmds}
+    outs = {n: run(*c)[1] for n, c in cmds.items()}
+    for _ in range(RUNS):
+        for n, c in cmds.items():
+            times[n].append(run(*c)[0])
+    return {n: statistics.median(t) for n, t in times.items()}, outs
+def rss(cmd):
+    out = subprocess.run(["/usr/bin/time", "-v"] + cmd, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", out.stderr.decode()).group(1)) / 1024
+out1 = lambda js: json.loads(js)["output"][0]
+def line(label, ours, peer, peer_name, extra=""):
+    print(f"  {label:44} runbook {ours*1000:8.1f} ms   {peer_name} {peer*1000:8.1f} ms   ratio {ours/peer:5.2f}x {extra}")
+# T: the time of the first line after 99 % of the live file's bytes (the last ~1 %).
+size = os.path.getsize(live)
+with open(live, "rb") as f:
+    f.seek(size * 99 // 100)
+    f.readline()
+    since = re.search(rb'"timestamp":"([^"]+)"', f.readline()).group(1).decode()
+files = sorted((os.path.join(logs, x) for x in os.listdir(logs)), key=lambda p: (p == live, -len(p), p))
+print(f"== BIG: errors since {since} (the last ~1 % of a {size / 2**30:.1f} GiB log) + 10 rotated .gz ==")
+q = script("bigwin", f'print(logs::count("{logs}/combined.log*", "", #{{ level: "error", since: "{since}" }}));')
+t, o = interleaved({"rb": (q,), "rg": (["rg", "-z", "-c", '"level":"error"'] + files,)})
+line("errors in the last ~1 % vs rg -z -c (all)", t["rb"], t["rg"], "rg", f"(target <= 50 ms; {out1(o['rb'])} errors)")
+print(f"  peak RSS {rss(q):.1f} MiB")
+print(f"== BIG: top / stats over the {size / 2**30:.1f} GiB log vs rg -c ==")
+q_top = script("bigtop", f'let t = logs::top("{live}", "", #{{ level: "error", limit: 10 }}); print(t.len());')
+q_stats = script("bigstats", f'print(logs::stats("{live}", "慢请求", "(\\\\d+)ms").count);')
+t, o = interleaved({"top": (q_top,), "stats": (q_stats,), "rg": (["rg", "-c", "慢请求", live],)})
+line("top (level error, by fingerprint) vs rg -c", t["top"], t["rg"], "rg -c", "(target <= 1.0x)")
+line("stats (慢请求, (\\d+)ms) vs rg -c", t["stats"], t["rg"], "rg -c", f"(target <= 1.0x; {out1(o['stats'])} values)")
+print(f"  peak RSS top {rss(q_top):.1f} MiB, stats {rss(q_stats):.1f} MiB")
+PY
+    exit 0
+fi
 
 data=${1:-${TMPDIR:-/tmp}/runbook-speed-bench}
 mkdir -p "$data"

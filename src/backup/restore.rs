@@ -353,19 +353,32 @@ pub fn restore(
         .prefix(".runbook-restore-")
         .tempdir_in(target)
         .map_err(|e| Error::io("backup::restore: creating staging directory in", target, e))?;
-    // The staging root is resolved once; every worker writes `staging/N` through it.
-    let root = staging.path().to_path_buf();
+    // The staging root is resolved once; every file is staged at its own name under
+    // `staging/t` (names were checked in step 1: relative, no `..`, no empty component), so a
+    // folder the target lacks is moved into place by one rename, not one per file, and the
+    // files are created across many folders instead of all in one (whose lock both cores
+    // would queue on).
+    let root = staging.path().join("t");
     let staged: Vec<(PathBuf, PathBuf, String)> = chosen
         .iter()
-        .enumerate()
-        .map(|(n, (_, rec))| {
+        .map(|(_, rec)| {
             (
-                root.join(n.to_string()),
+                root.join(&rec.name),
                 target.join(&rec.name),
                 rec.name.clone(),
             )
         })
         .collect();
+    let mut parents: BTreeSet<&Path> = BTreeSet::new();
+    for (from, _, _) in &staged {
+        if let Some(p) = from.parent() {
+            parents.insert(p);
+        }
+    }
+    std::fs::create_dir(&root).map_err(|e| Error::io("backup::restore: creating", &root, e))?;
+    for p in parents {
+        std::fs::create_dir_all(p).map_err(|e| Error::io("backup::restore: creating", p, e))?;
+    }
     // Largest first on all cores, so one big entry does not finish last on a lone core. Each
     // entry is read once: the zip reader checks CRC-32 and header while the SHA-256 and size
     // are compared with the manifest — verification and extraction share the pass.
@@ -452,33 +465,38 @@ pub fn restore(
     let old_dir = staging.path().join("old");
     std::fs::create_dir(&old_dir)
         .map_err(|e| Error::io("backup::restore: creating", &old_dir, e))?;
-    let mut created_dirs = Vec::new();
-    let mut done: Vec<(PathBuf, Option<PathBuf>)> = Vec::new();
+    // What was moved: (destination, what it replaced) for a file; a whole folder the target
+    // lacked is (destination, None) with its staging path kept for the way back.
+    let mut done: Vec<(PathBuf, Option<PathBuf>, Option<PathBuf>)> = Vec::new();
     let swap = (|| -> Result<()> {
-        // Parents already known to exist: one look per directory, not per file.
-        let mut present: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
-        for (n, (from, to, _)) in staged.iter().enumerate() {
-            if let Some(parent) = to.parent()
-                && !present.contains(parent)
-            {
-                if !parent.exists() {
-                    let mut missing = Vec::new();
-                    let mut p = parent.to_path_buf();
-                    while !p.exists() && p.starts_with(target) {
-                        missing.push(p.clone());
-                        if !p.pop() {
-                            break;
-                        }
-                    }
-                    for m in missing.into_iter().rev() {
-                        std::fs::create_dir(&m)
-                            .map_err(|e| Error::io("backup::restore: creating", &m, e))?;
-                        created_dirs.push(m);
-                    }
+        // Per folder of the target (relative name → exists), looked at once each.
+        let mut exists: HashMap<String, bool> = HashMap::new();
+        let mut moved_dirs: BTreeSet<String> = BTreeSet::new();
+        for (n, (from, to, name)) in staged.iter().enumerate() {
+            // The shallowest folder on the way to `name` that the target lacks: moved whole.
+            let mut missing = None;
+            let mut end = 0;
+            while let Some(i) = name[end..].find('/') {
+                let prefix = &name[..end + i];
+                let here = *exists
+                    .entry(prefix.to_string())
+                    .or_insert_with(|| std::fs::symlink_metadata(target.join(prefix)).is_ok());
+                if !here {
+                    missing = Some(prefix);
+                    break;
                 }
-                present.insert(parent.to_path_buf());
+                end += i + 1;
             }
-            let saved = if to.exists() {
+            if let Some(dir) = missing {
+                if moved_dirs.insert(dir.to_string()) {
+                    let (src, dst) = (root.join(dir), target.join(dir));
+                    std::fs::rename(&src, &dst)
+                        .map_err(|e| Error::io("backup::restore: moving into place", &dst, e))?;
+                    done.push((dst, None, Some(src)));
+                }
+                continue;
+            }
+            let saved = if std::fs::symlink_metadata(to).is_ok() {
                 let keep = old_dir.join(format!("{n}"));
                 std::fs::rename(to, &keep)
                     .map_err(|e| Error::io("backup::restore: moving aside", to, e))?;
@@ -492,24 +510,24 @@ pub fn restore(
                 }
                 return Err(Error::io("backup::restore: moving into place", to, e));
             }
-            done.push((to.clone(), saved));
+            done.push((to.clone(), saved, None));
         }
         Ok(())
     })();
     if let Err(e) = swap {
         // Put back what was already swapped, newest first.
-        for (to, saved) in done.iter().rev() {
-            match saved {
-                Some(keep) => {
+        for (to, saved, dir_from) in done.iter().rev() {
+            match (saved, dir_from) {
+                (Some(keep), _) => {
                     let _ = std::fs::rename(keep, to);
                 }
-                None => {
+                (None, Some(from)) => {
+                    let _ = std::fs::rename(to, from);
+                }
+                (None, None) => {
                     let _ = std::fs::remove_file(to);
                 }
             }
-        }
-        for d in created_dirs.iter().rev() {
-            let _ = std::fs::remove_dir(d);
         }
         return Err(e);
     }

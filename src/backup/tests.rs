@@ -1289,3 +1289,51 @@ mod names_prop {
         }
     }
 }
+
+#[test]
+fn restore_moves_folders_the_target_lacks_whole_and_files_into_folders_it_has() {
+    let src = tempfile::tempdir().unwrap();
+    let backup = tempfile::tempdir().unwrap();
+    let files: [(&str, &[u8], u32); 5] = [
+        ("app/x.txt", b"x", 0o644),
+        ("app/d1/a.txt", b"a", 0o600),
+        ("app/d1/d2/b.txt", b"b", 0o640),
+        ("app/d1/d2/d4/e.txt", b"e", 0o644),
+        ("app/d3/c.txt", b"c", 0o755),
+    ];
+    for (name, data, mode) in files {
+        write_file(&src.path().join(name), data, mode, t0());
+    }
+    let made = create_one(backup.path(), "app", &[src.path().join("app")], &quiet()).unwrap();
+    // The target has `app/d1` (with a file the archive lacks) but not `d1/d2` nor `d3`.
+    let target = tempfile::tempdir().unwrap();
+    write_file(&target.path().join("app/d1/keep.txt"), b"keep", 0o644, t0());
+    write_file(&target.path().join("app/x.txt"), b"old x", 0o644, t0());
+    let r = restore(
+        Path::new(&made.path),
+        target.path(),
+        backup.path(),
+        &RestoreOptions::default(),
+        &no_cancel(),
+    )
+    .unwrap();
+    assert_eq!(r.restored, 5);
+    for (name, data, mode) in files {
+        let p = target.path().join(name);
+        assert_eq!(fs::read(&p).unwrap(), data, "{name}");
+        assert_eq!(fs::metadata(&p).unwrap().mode() & 0o777, mode, "{name}");
+        let mtime = fs::metadata(&p).unwrap().modified().unwrap();
+        assert_eq!(mtime, t0(), "{name}");
+    }
+    assert_eq!(
+        fs::read(target.path().join("app/d1/keep.txt")).unwrap(),
+        b"keep"
+    );
+    assert!(r.pre_restore.is_some(), "app/x.txt was replaced");
+    // Nothing of the staging folder is left behind.
+    let left: Vec<_> = fs::read_dir(target.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, ["app"], "{left:?}");
+}

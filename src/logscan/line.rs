@@ -76,17 +76,13 @@ pub fn count_terminators(buf: &[u8]) -> u64 {
     (newlines + bare_cr) as u64
 }
 
-/// Occurrences of `needle` in `hay`. Counted in 255-byte blocks into a `u8` per block, a
-/// shape the compiler turns into wide byte compares (16–32 bytes per step, no `unsafe`); the
-/// earlier hand-written 64-bit SWAR version was not inlined and ran at a quarter of the speed.
+/// Occurrences of `needle` in `hay`: memchr's vectorised count (AVX2 chosen at run time,
+/// 32 bytes per step with a popcount of the compare mask, as ripgrep's line counter does).
+/// The earlier portable loop (a `u8` per 255-byte block, compiled for baseline SSE2) cost
+/// a third of `logs::search`'s time when it numbered lines (issue 14.6).
+#[inline]
 pub fn count_byte(hay: &[u8], needle: u8) -> usize {
-    hay.chunks(255)
-        .map(|block| {
-            block
-                .iter()
-                .fold(0u8, |acc, &b| acc.wrapping_add(u8::from(b == needle))) as usize
-        })
-        .sum()
+    memchr_iter(needle, hay).count()
 }
 
 /// `buf` without leading and trailing ASCII whitespace (and without a UTF-8 byte-order mark).

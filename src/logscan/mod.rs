@@ -436,30 +436,51 @@ pub fn search(exp: &Expansion, q: &Query, cancel: &Cancel) -> Result<SearchResul
         &mut warnings,
         cancel,
     )?;
+    // Which kept lines are returned (the first `limit` in file order, stopping at the first
+    // unit that ran out of budget), decided in order; their text and JSON are then built on
+    // all cores (parsing thousands of kept lines is not left to one thread at the end).
     let mut base: HashMap<usize, u64> = HashMap::new();
-    let (mut matches, mut total, mut skipped) = (Vec::new(), 0u64, 0u64);
-    // Units run in parallel share the budget: the matches returned stop at the first unit
-    // that ran out, so they are always the first ones in file order, without a gap.
+    let (mut total, mut skipped, mut taken) = (0u64, 0u64, 0usize);
     let mut budget_cut = false;
+    let mut parts = Vec::with_capacity(outs.len());
     for out in outs {
         let b = base.entry(out.file).or_insert(0);
-        let unit_cut = out.sink.over_budget;
-        for k in out.sink.kept {
-            if matches.len() < q.limit && !budget_cut {
-                matches.push(Match {
-                    file: path_string(&exp.files[out.file].path),
-                    line: *b + k.line_no,
-                    text: k.text(),
-                    json: k.json(),
-                });
-            }
-        }
-        budget_cut |= unit_cut;
+        let take = if budget_cut {
+            0
+        } else {
+            out.sink.kept.len().min(q.limit - taken)
+        };
+        taken += take;
+        budget_cut |= out.sink.over_budget;
+        parts.push((out.file, *b, take, out.sink.kept));
         *b += out.lines;
         total += out.sink.total;
         skipped += out.skipped;
         warnings.extend(out.warnings);
     }
+    let build = |(file, base, take, kept): (usize, u64, usize, VecDeque<Kept>)| -> Vec<Match> {
+        kept.into_iter()
+            .take(take)
+            .map(|k| Match {
+                file: path_string(&exp.files[file].path),
+                line: base + k.line_no,
+                text: k.text(),
+                json: k.json(),
+            })
+            .collect()
+    };
+    let matches: Vec<Match> = if taken >= 64 {
+        use rayon::prelude::*;
+        parts
+            .into_par_iter()
+            .map(build)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .flatten()
+            .collect()
+    } else {
+        parts.into_iter().flat_map(build).collect()
+    };
     if budget_cut {
         warnings.push(format!(
             "logs::search: stopped keeping matches after {} to stay within the memory budget \
@@ -553,6 +574,7 @@ pub fn tail(exp: &Expansion, n: usize, q: Option<&Query>, cancel: &Cancel) -> Re
             count_only: false,
             windowed: false,
             detect: false,
+            inside: false,
         };
         if gz {
             tail_window(&plan, &unit, n - got.len(), &mut got, &mut out, cancel)?;

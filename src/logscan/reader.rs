@@ -102,6 +102,7 @@ pub fn expand(pattern: &str) -> Result<Expansion> {
         &mut out.warnings,
         true,
     )?;
+    let found = stat_listed(found, &mut out.warnings);
     if found.is_empty() {
         out.warnings.push(format!("no file matches {pattern}"));
     }
@@ -182,6 +183,16 @@ fn walk(
             walk(&path, false, depth - 1, glob, found, warnings, false)?;
             continue;
         }
+        if plain_entry {
+            // Looked at (size, time) later, on all cores: one `stat` each, in parallel.
+            found.push(LogFile {
+                path,
+                size: 0,
+                modified: SystemTime::UNIX_EPOCH,
+                plain_entry,
+            });
+            continue;
+        }
         let meta = match std::fs::metadata(&path) {
             Ok(m) => m,
             Err(e) => {
@@ -201,6 +212,40 @@ fn walk(
         }
     }
     Ok(())
+}
+
+/// Size and modification time of the regular files [`walk`] listed without looking at them,
+/// on all cores (20 000 small files: one `stat` each is most of a glob's cost). A file gone
+/// or changed into something else since it was listed becomes a warning.
+fn stat_listed(found: Vec<LogFile>, warnings: &mut Vec<String>) -> Vec<LogFile> {
+    use rayon::prelude::*;
+    let stat = |mut f: LogFile| -> std::result::Result<LogFile, String> {
+        if !f.plain_entry {
+            return Ok(f);
+        }
+        match std::fs::metadata(&f.path) {
+            Ok(m) if m.is_file() => {
+                f.size = m.len();
+                f.modified = m.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+                Ok(f)
+            }
+            Ok(_) => Err(format!("{}: no longer a regular file", f.path.display())),
+            Err(e) => Err(format!("{}: {e}", f.path.display())),
+        }
+    };
+    let done: Vec<std::result::Result<LogFile, String>> = if found.len() >= 256 {
+        found.into_par_iter().with_min_len(64).map(stat).collect()
+    } else {
+        found.into_iter().map(stat).collect()
+    };
+    let mut out = Vec::with_capacity(done.len());
+    for r in done {
+        match r {
+            Ok(f) => out.push(f),
+            Err(w) => warnings.push(w),
+        }
+    }
+    out
 }
 
 /// How a file name places a file in its rotated set.
@@ -500,9 +545,12 @@ pub struct Format {
 
 /// The [`Format`] of a file starting with `head`.
 pub fn sniff(head: &[u8]) -> Format {
+    // Built once: a searcher per file cost more than the look itself over 20 000 small files.
+    static LEVEL_KEY: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\"level\":"));
     let json = sniff_json(head);
     let numeric_levels = json
-        && memchr::memmem::find_iter(head, b"\"level\":").any(|i| {
+        && LEVEL_KEY.find_iter(head).any(|i| {
             let rest = &head[i + 8..];
             rest.iter()
                 .find(|b| !b.is_ascii_whitespace())
@@ -518,18 +566,17 @@ pub fn sniff(head: &[u8]) -> Format {
 /// lines (up to 32) start with `{`.
 pub fn sniff_json(head: &[u8]) -> bool {
     let (mut json, mut total) = (0, 0);
-    for line in head.split(|&b| b == b'\n' || b == b'\r') {
-        let t = super::line::trim(line);
-        if t.is_empty() {
-            continue;
+    let mut pos = 0;
+    while pos <= head.len() && total < 32 {
+        let end = memchr::memchr2(b'\n', b'\r', &head[pos..]).map_or(head.len(), |i| pos + i);
+        let t = super::line::trim(&head[pos..end]);
+        if !t.is_empty() {
+            total += 1;
+            if t[0] == b'{' {
+                json += 1;
+            }
         }
-        total += 1;
-        if t[0] == b'{' {
-            json += 1;
-        }
-        if total == 32 {
-            break;
-        }
+        pos = end + 1;
     }
     json > 0 && json * 2 >= total
 }

@@ -20,7 +20,9 @@ use rayon::prelude::*;
 
 use super::filter::{FIELD, LEVEL, TIME, json_time_ms, logfmt_field, parse_view, plain_time_ms};
 use super::filter::{FieldPath, JsonNeeds, JsonView, LevelFilter, TimeRange};
-use super::line::{complete_end, count_terminators, line_end, line_start, terminator_len, trim};
+use super::line::{
+    complete_end, count_byte, count_terminators, line_end, line_start, terminator_len, trim,
+};
 use super::matcher::Matcher;
 use super::reader::{Format, LogFile, is_gzip, open_detect, open_range, read_at, sniff};
 use crate::cancel::Cancel;
@@ -63,14 +65,102 @@ pub struct Plan {
 /// escapes inside, exactly one occurrence on the line). `None`: parse the line instead.
 #[inline]
 pub fn quick_json_time(line: &[u8]) -> Option<i64> {
-    const KEY: &[u8] = b"\"timestamp\":\"";
-    let at = memchr::memmem::find(line, KEY)?;
-    let rest = &line[at + KEY.len()..];
-    let end = memchr::memchr2(b'"', b'\\', rest)?;
-    if rest[end] != b'"' || memchr::memmem::find(&rest[end..], KEY).is_some() {
+    quick_json_time_cached(line, &mut TimeCache::default())
+}
+
+/// The `"timestamp":"` searcher, built once (building a memmem searcher per line cost a
+/// quarter of a time-window scan).
+static TIMESTAMP_KEY: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\"timestamp\":\""));
+
+/// The last timestamp parsed in full, split into the part up to its seconds, the zone text
+/// after its fraction, and the Unix ms of that second: a later value with the same second
+/// and the same zone text differs only in its fraction, so it is read without a date
+/// parse. Consecutive log lines mostly share their second.
+#[derive(Default)]
+pub struct TimeCache {
+    second: [u8; 19],
+    zone: [u8; 8],
+    zone_len: u8,
+    base_ms: i64,
+    valid: bool,
+}
+
+/// `s` as `YYYY-MM-DDTHH:MM:SS`, an optional `.` and 1–9 digits, then the rest: (the
+/// fraction in ms, truncated as the full parse does, the rest).
+#[inline]
+fn split_fraction(s: &[u8]) -> Option<(i64, &[u8])> {
+    if s.len() < 20 {
         return None;
     }
-    super::filter::parse_timestamp(std::str::from_utf8(&rest[..end]).ok()?)
+    let tail = &s[19..];
+    if tail[0] != b'.' {
+        return Some((0, tail));
+    }
+    let digits = tail[1..].iter().take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 || digits > 9 {
+        return None;
+    }
+    let mut ms = 0i64;
+    for k in 0..3 {
+        ms = ms * 10
+            + tail
+                .get(1 + k)
+                .filter(|_| k < digits)
+                .map_or(0, |d| (d - b'0') as i64);
+    }
+    Some((ms, &tail[1 + digits..]))
+}
+
+/// Whether `p` is laid out exactly as `YYYY-MM-DDTHH:MM:SS` (`T`, `t` or a space).
+fn is_second_prefix(p: &[u8]) -> bool {
+    p.iter().enumerate().all(|(i, &b)| match i {
+        4 | 7 => b == b'-',
+        10 => matches!(b, b'T' | b't' | b' '),
+        13 | 16 => b == b':',
+        _ => b.is_ascii_digit(),
+    })
+}
+
+impl TimeCache {
+    #[inline]
+    fn parse(&mut self, s: &[u8]) -> Option<i64> {
+        if self.valid
+            && s.len() >= 20
+            && s[..19] == self.second
+            && let Some((frac, zone)) = split_fraction(s)
+            && zone == &self.zone[..self.zone_len as usize]
+        {
+            return Some(self.base_ms + frac);
+        }
+        let ms = super::filter::parse_timestamp(std::str::from_utf8(s).ok()?)?;
+        self.valid = false;
+        if s.len() >= 20
+            && is_second_prefix(&s[..19])
+            && let Some((frac, zone)) = split_fraction(s)
+            && zone.len() <= self.zone.len()
+        {
+            self.second.copy_from_slice(&s[..19]);
+            self.zone[..zone.len()].copy_from_slice(zone);
+            self.zone_len = zone.len() as u8;
+            self.base_ms = ms - frac;
+            self.valid = true;
+        }
+        Some(ms)
+    }
+}
+
+/// [`quick_json_time`] reusing the second already parsed on an earlier line (`cache`).
+#[inline]
+pub fn quick_json_time_cached(line: &[u8], cache: &mut TimeCache) -> Option<i64> {
+    let key = TIMESTAMP_KEY.needle().len();
+    let at = TIMESTAMP_KEY.find(line)?;
+    let rest = &line[at + key..];
+    let end = memchr::memchr2(b'"', b'\\', rest)?;
+    if rest[end] != b'"' || TIMESTAMP_KEY.find(&rest[end..]).is_some() {
+        return None;
+    }
+    cache.parse(&rest[..end])
 }
 
 /// A line that passed every filter.
@@ -114,6 +204,9 @@ pub struct Unit {
     /// A whole file not looked at yet: gzip and the format are told from its first bytes
     /// when it is scanned (one open per file).
     pub detect: bool,
+    /// The whole file is inside the time window (see [`super::window::Span::inside`]): lines
+    /// are not checked against the window one by one, only each buffer's first line is.
+    pub inside: bool,
 }
 
 /// What one unit produced.
@@ -129,21 +222,37 @@ pub struct UnitOut<S> {
     pub disorder: bool,
 }
 
+/// Numbers lines by counting terminators between hits (never line by line).
 #[derive(Default)]
 struct LineCounter {
     before: u64,
     upto: usize,
+    /// The current region holds a `\r`: count `\r\n` once and bare `\r` too. Told once per
+    /// region, so the usual all-`\n` text costs one vectorised `\n` count per gap.
+    cr: bool,
 }
 
 impl LineCounter {
     #[inline]
+    fn start(&mut self, region: &[u8]) {
+        self.cr = memchr::memchr(b'\r', region).is_some();
+    }
+    #[inline]
+    fn count(&self, gap: &[u8]) -> u64 {
+        if self.cr {
+            count_terminators(gap)
+        } else {
+            count_byte(gap, b'\n') as u64
+        }
+    }
+    #[inline]
     fn at(&mut self, region: &[u8], ls: usize) -> u64 {
-        self.before += count_terminators(&region[self.upto..ls]);
+        self.before += self.count(&region[self.upto..ls]);
         self.upto = ls;
         self.before + 1
     }
     fn finish(&mut self, region: &[u8]) {
-        self.before += count_terminators(&region[self.upto..]);
+        self.before += self.count(&region[self.upto..]);
         self.upto = 0;
     }
 }
@@ -164,6 +273,11 @@ struct State<'p, S> {
     /// Latest line time seen (windowed units), and whether one went back past the slack.
     max_t: i64,
     disorder: bool,
+    times: TimeCache,
+    /// The unit is inside the window as a whole: the time filter is not applied per line
+    /// (`needs` is the plan's without the time), only each region's first time is checked.
+    inside: bool,
+    needs: JsonNeeds,
 }
 
 impl<'p, S: Sink> State<'p, S> {
@@ -182,11 +296,17 @@ impl<'p, S: Sink> State<'p, S> {
 
     /// Every complete line of `region` (which ends after a terminator or at the end of data).
     fn region(&mut self, region: &[u8]) {
+        if self.want_lines {
+            self.counter.start(region);
+        }
         if self.count_only {
             if self.want_lines {
                 self.counter.finish(region);
             }
             return;
+        }
+        if self.inside {
+            self.check_inside(region);
         }
         let n = region.len();
         let mut pos = 0;
@@ -215,6 +335,30 @@ impl<'p, S: Sink> State<'p, S> {
         }
     }
 
+    /// Order check of a unit inside the window: the first readable time among the first few
+    /// lines of `region` must be inside the window and not go back past the slack; else the
+    /// unit is marked `disorder` (the caller scans everything again, line by line).
+    fn check_inside(&mut self, region: &[u8]) {
+        let plan = self.plan;
+        let Some(tr) = &plan.time else {
+            return;
+        };
+        let t = region.split(|&b| b == b'\n').take(16).find_map(|l| {
+            if self.json {
+                quick_json_time_cached(l, &mut self.times)
+                    .or_else(|| super::window::line_time(l, true))
+            } else {
+                plain_time_ms(l)
+            }
+        });
+        if let Some(t) = t {
+            if !tr.contains(t) || t < self.max_t - super::window::SLACK_MS {
+                self.disorder = true;
+            }
+            self.max_t = self.max_t.max(t);
+        }
+    }
+
     #[inline]
     fn handle(&mut self, region: &[u8], ls: usize, le: usize, crossed: bool) {
         let plan = self.plan;
@@ -240,13 +384,13 @@ impl<'p, S: Sink> State<'p, S> {
         }
         // Only the time is needed: read the `"timestamp":"…"` member by a byte search and
         // parse the JSON only when that fails (issue 14.4).
-        let quick_t = if self.json && !plan.raw && plan.time_only {
-            quick_json_time(line)
+        let quick_t = if self.json && !plan.raw && plan.time_only && !self.inside {
+            quick_json_time_cached(line, &mut self.times)
         } else {
             None
         };
-        let view = if quick_t.is_none() && self.json && !plan.raw && plan.needs.any() {
-            match parse_view(trim(line), &plan.needs) {
+        let view = if quick_t.is_none() && self.json && !plan.raw && self.needs.any() {
+            match parse_view(trim(line), &self.needs) {
                 Ok(v) => Some(v),
                 Err(_) => {
                     self.skipped += 1;
@@ -265,7 +409,7 @@ impl<'p, S: Sink> State<'p, S> {
                 return;
             }
         }
-        if let Some(tr) = &plan.time {
+        if let Some(tr) = plan.time.as_ref().filter(|_| !self.inside) {
             let t = match (&view, quick_t) {
                 (_, Some(t)) => Some(t),
                 (Some(v), None) => v.get(TIME).and_then(json_time_ms),
@@ -363,6 +507,12 @@ pub fn scan_unit<S: Sink>(
         count_only: unit.count_only,
         max_t: i64::MIN + super::window::SLACK_MS,
         disorder: false,
+        times: TimeCache::default(),
+        inside: unit.inside && plan.time.is_some() && !plan.raw,
+        needs: JsonNeeds {
+            time: plan.needs.time && !unit.inside,
+            ..plan.needs.clone()
+        },
     };
     if let Some(f) = unit.format {
         st.set_format(f);
@@ -543,7 +693,8 @@ fn scan_loop<S: Sink>(
 }
 
 /// Split `files` into units: a gzip file is one unit; a plain file of at least 2 × [`MIN_CHUNK`]
-/// is cut at line starts into up to 4 ranges per worker thread. Files that cannot be opened
+/// is cut at line starts into up to 16 ranges per worker thread (small pieces, so a core
+/// slowed by other work does not leave the other waiting at the end). Files that cannot be opened
 /// become warnings.
 pub fn plan_units(files: &[LogFile], threads: usize, warnings: &mut Vec<String>) -> Vec<Unit> {
     plan_units_with(files, threads, MIN_CHUNK, None, warnings)
@@ -595,7 +746,7 @@ pub fn plan_units_with(
             }
         }
     }
-    let spans: Vec<Option<(u64, u64)>> = match window {
+    let spans: Vec<Option<(u64, u64, bool)>> = match window {
         Some(w) => {
             let gz: Vec<bool> = kinds.iter().map(|k| k.is_some_and(|k| k.0)).collect();
             let json: Vec<Option<bool>> = kinds
@@ -610,15 +761,15 @@ pub fn plan_units_with(
             warnings.extend(notes);
             spans
                 .into_iter()
-                .map(|s| s.map(|s| (s.start, s.end)))
+                .map(|s| s.map(|s| (s.start, s.end, s.inside)))
                 .collect()
         }
-        None => files.iter().map(|f| Some((0, f.size))).collect(),
+        None => files.iter().map(|f| Some((0, f.size, false))).collect(),
     };
     let windowed = window.is_some();
     let mut units = Vec::new();
     for (i, f) in files.iter().enumerate() {
-        let (Some((gz, format)), Some((lo, hi))) = (kinds[i], spans[i]) else {
+        let (Some((gz, format)), Some((lo, hi, inside))) = (kinds[i], spans[i]) else {
             continue;
         };
         if single(f) {
@@ -632,6 +783,7 @@ pub fn plan_units_with(
                 count_only: false,
                 windowed: false,
                 detect: true,
+                inside: false,
             });
             continue;
         }
@@ -646,6 +798,7 @@ pub fn plan_units_with(
                 count_only: false,
                 windowed,
                 detect: false,
+                inside,
             });
             continue;
         }
@@ -663,6 +816,7 @@ pub fn plan_units_with(
         );
         for u in &mut units[first..] {
             u.windowed = windowed;
+            u.inside = inside;
         }
     }
     units
@@ -683,7 +837,7 @@ fn split_range(
 ) {
     let size = hi - lo;
     let pieces = if threads > 1 && size >= 2 * min_chunk {
-        (size / min_chunk).min(threads as u64 * 4)
+        (size / min_chunk).min(threads as u64 * 16)
     } else {
         1
     };
@@ -697,6 +851,7 @@ fn split_range(
         count_only: false,
         windowed: false,
         detect: false,
+        inside: false,
     };
     let mut start = lo;
     for k in 1..pieces {

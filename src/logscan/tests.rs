@@ -1069,3 +1069,156 @@ fn the_timestamp_member_is_read_without_parsing_and_falls_back_when_unsure() {
         [2, 3, 4]
     );
 }
+
+#[test]
+fn cached_second_gives_the_same_times_as_a_full_parse() {
+    use scan::{TimeCache, quick_json_time, quick_json_time_cached};
+    let values = [
+        "2026-11-29T09:00:00.001Z",
+        "2026-11-29T09:00:00.999Z",
+        "2026-11-29T09:00:00Z",
+        "2026-11-29T09:00:00.5Z",
+        "2026-11-29T09:00:00.123456789Z",
+        "2026-11-29T09:00:00.1234567891Z",
+        "2026-11-29T09:00:00.250+02:00",
+        "2026-11-29T09:00:00.250-05:30",
+        "2026-11-29T09:00:00.250+0200",
+        "2026-11-29T09:00:00.250",
+        "2026-11-29 09:00:00,250Z",
+        "2026-11-29T09:00:00.250Z ",
+        "2026-11-29T09:00:01.000Z",
+        "2026-11-29T09:00:60.100Z",
+        "2026-11-29T09:00-01:00",
+        "2026-11-29T09:00-01.5:00",
+        "2026-11-29T09:00:00.Z",
+        "2026-11-29T09:00:00.250Zjunk",
+        " 2026-11-29T09:00:00.250Z",
+        "1969-12-31T23:59:59.750Z",
+        "1969-12-31T23:59:59.250Z",
+    ];
+    let mut cache = TimeCache::default();
+    // Every value after every other one: a hit on a stale cache must still be exact.
+    for a in values {
+        for b in values {
+            for v in [a, b] {
+                let line = format!(r#"{{"level":"info","message":"m","timestamp":"{v}"}}"#);
+                assert_eq!(
+                    quick_json_time_cached(line.as_bytes(), &mut cache),
+                    quick_json_time(line.as_bytes()),
+                    "{v} after {a}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn files_inside_the_window_skip_the_per_line_check_and_equal_a_full_scan() {
+    let d = TempDir::new().unwrap();
+    let day = 86_400_000;
+    let mut all_meta = Vec::new();
+    let names = ["combined.log.2.gz", "combined.log.1", "combined.log"];
+    for (i, name) in names.iter().enumerate() {
+        let (body, meta) = timed_lines(T0 + i as i64 * day, 20_000, 0);
+        let bytes = if name.ends_with(".gz") {
+            gzip(body.as_bytes())
+        } else {
+            body.into_bytes()
+        };
+        write(d.path(), name, &bytes);
+        all_meta.push(meta);
+    }
+    let e = glob(d.path(), "combined.log*");
+    let flat: Vec<(i64, bool)> = all_meta.concat();
+    let wide = (Some(T0 - day), Some(T0 + 10 * day));
+    let (spans, notes) = window::narrow(
+        &e.files,
+        &[true, false, false],
+        &[None, Some(true), Some(true)],
+        filter::TimeRange {
+            since_ms: wide.0,
+            until_ms: wide.1,
+        },
+    );
+    assert!(notes.is_empty(), "{notes:?}");
+    assert!(
+        spans.iter().all(|s| s.is_some_and(|s| s.inside)),
+        "{spans:?}"
+    );
+    // `until` inside the newest file: that one is not inside, the older ones are.
+    let (spans, _) = window::narrow(
+        &e.files,
+        &[true, false, false],
+        &[None, Some(true), Some(true)],
+        filter::TimeRange {
+            since_ms: Some(T0),
+            until_ms: Some(T0 + 2 * day + 5_000_000),
+        },
+    );
+    let inside: Vec<bool> = spans.iter().map(|s| s.is_some_and(|s| s.inside)).collect();
+    assert_eq!(inside, [true, true, false]);
+    for (since, until) in [wide, (Some(T0), None), (None, Some(T0 + 20 * day))] {
+        let r = search(&e, &window_q(since, until, None), &never()).unwrap();
+        let all = expected(&flat, since, until, false);
+        assert_eq!(r.total, all.len() as u64, "since {since:?} until {until:?}");
+        assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+        let c = count(&e, &window_q(since, until, Some("error")), &never()).unwrap();
+        assert_eq!(c.count, expected(&flat, since, until, true).len() as u64);
+        let t = top(
+            &e,
+            &window_q(since, until, Some("error")),
+            &TopBy::Field("message".into()),
+            &never(),
+        )
+        .unwrap();
+        assert_eq!(t.total, c.count);
+        // The same answers as without a window (every line is inside).
+        let full = count(&e, &window_q(None, None, Some("error")), &never()).unwrap();
+        assert_eq!(c.count, full.count);
+    }
+}
+
+#[test]
+fn a_file_inside_the_window_whose_times_jump_is_read_line_by_line_with_a_warning() {
+    let d = TempDir::new().unwrap();
+    // A block of 5 000 lines (several scan buffers) written late, in the last quarter of the
+    // file (where bisection does not probe): once still inside the window, once before it.
+    // First and last lines are inside, so the file is scanned without per-line checks until
+    // a buffer's first time goes back; then every file is read again line by line.
+    for late_by in [1_800_000i64, 2 * 86_400_000] {
+        let (body, mut meta) = timed_lines(T0, 20_000, 0);
+        let mut lines: Vec<String> = body.lines().map(|l| format!("{l}\n")).collect();
+        for k in 14_000..19_000 {
+            let t = T0 - late_by + k as i64;
+            lines[k] = winston("error", "late block", &ts(t, 0));
+            meta[k] = (t, true);
+        }
+        let p = write(d.path(), "jump.log", lines.concat().as_bytes());
+        let e = exp(&p);
+        let since = Some(T0 - 3_600_000);
+        let (spans, _) = window::narrow(
+            &e.files,
+            &[false],
+            &[Some(true)],
+            filter::TimeRange {
+                since_ms: since,
+                until_ms: None,
+            },
+        );
+        assert!(spans[0].is_some_and(|s| s.inside), "{spans:?}");
+        let r = search(&e, &window_q(since, None, None), &never()).unwrap();
+        let got: Vec<u64> = r.matches.iter().map(|m| m.line).collect();
+        assert_eq!(
+            got,
+            expected(&meta, since, None, false),
+            "late by {late_by}"
+        );
+        assert!(
+            r.warnings.iter().any(|w| w.contains("read in full")),
+            "{:?}",
+            r.warnings
+        );
+        let c = count(&e, &window_q(since, None, Some("error")), &never()).unwrap();
+        assert_eq!(c.count, expected(&meta, since, None, true).len() as u64);
+    }
+}

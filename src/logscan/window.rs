@@ -71,6 +71,22 @@ pub fn first_time(f: &LogFile, gz: bool, json: Option<bool>) -> Option<i64> {
     first_time_in(&buf, json).map(|(_, t)| t)
 }
 
+/// The last readable time of plain file `f` (`size` bytes), from its last 64 KiB.
+pub fn last_time(f: &LogFile, json: bool) -> Option<i64> {
+    let from = f.size.saturating_sub(PROBE as u64);
+    let buf = read_at(&f.path, from, PROBE).ok()?;
+    // Skip the partial line the probe starts in (unless it starts the file).
+    let start = if from == 0 {
+        0
+    } else {
+        memchr::memchr(b'\n', &buf)? + 1
+    };
+    buf[start..]
+        .split(|&b| b == b'\n')
+        .rev()
+        .find_map(|l| line_time(l, json))
+}
+
 /// Result of [`bisect`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cut {
@@ -128,6 +144,11 @@ pub fn bisect(path: &Path, size: u64, json: bool, target_ms: i64) -> Cut {
 pub struct Span {
     pub start: u64,
     pub end: u64,
+    /// The whole file, whose first and last times are inside the window: by the time order
+    /// assumed of every file, each of its lines is, so they are not checked one by one (the
+    /// scan still checks the time of each buffer's first line and falls back to a full scan
+    /// when one is outside the window or goes back).
+    pub inside: bool,
 }
 
 /// Narrow each file of `files` to the part that can hold lines of `range`, given whether each
@@ -153,7 +174,14 @@ pub fn narrow(
         let whole = Some(Span {
             start: 0,
             end: f.size,
+            inside: false,
         });
+        // Inside the window as a whole: the first line at/after `since` and the last line
+        // (or, for gzip, the next file of the set's first line) before `until`, exactly.
+        let after_since = |first: Option<i64>| match range.since_ms {
+            None => true,
+            Some(s) => first.is_some_and(|t| t >= s),
+        };
         if let Some(s) = since {
             let mtime_ms = f
                 .modified
@@ -178,12 +206,26 @@ pub fn narrow(
             continue;
         }
         if gz[i] || f.size <= PROBE as u64 {
-            out.push(whole);
+            let mut span = whole;
+            if gz[i] {
+                let next_first = (i + 1 < files.len() && sets[i + 1] == sets[i])
+                    .then(|| first(i + 1))
+                    .flatten();
+                let before_until = match range.until_ms {
+                    None => true,
+                    Some(u) => next_first.is_some_and(|t| t < u),
+                };
+                if before_until && after_since(first(i)) {
+                    span = span.map(|s| Span { inside: true, ..s });
+                }
+            }
+            out.push(span);
             continue;
         }
         let mut span = Span {
             start: 0,
             end: f.size,
+            inside: false,
         };
         let mut unknown = false;
         if let Some(s) = since {
@@ -210,6 +252,14 @@ pub fn narrow(
         } else if span.start >= span.end {
             out.push(None);
         } else {
+            if span.start == 0 && span.end == f.size {
+                let json = json[i].unwrap_or(false);
+                span.inside = after_since(first(i))
+                    && match range.until_ms {
+                        None => true,
+                        Some(u) => last_time(f, json).is_some_and(|t| t < u),
+                    };
+            }
             out.push(Some(span));
         }
     }
