@@ -136,35 +136,6 @@ pub fn registered(action: &str) -> Option<&'static EffectFn> {
         .find(|e| e.action == action)
 }
 
-/// Outcome of one effect, as written to the audit log and the report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    Done,
-    Planned,
-    /// Under `--dry-run`: the effect's preflight says it would fail (the reason is the detail).
-    WouldFail,
-    Denied,
-    Failed,
-    Interrupted,
-    /// The write-ahead record, written before the effect acts.
-    Started,
-}
-
-impl Outcome {
-    /// The word used in the audit log and the JSON report.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Done => "done",
-            Outcome::Planned => "planned",
-            Outcome::WouldFail => "would_fail",
-            Outcome::Denied => "denied",
-            Outcome::Failed => "failed",
-            Outcome::Interrupted => "interrupted",
-            Outcome::Started => "started",
-        }
-    }
-}
-
 /// What an effect needs from the policy; checked before anything happens.
 #[derive(Debug, Clone)]
 pub enum Need {
@@ -180,28 +151,7 @@ pub enum Need {
     Host(String),
 }
 
-pub use crate::audit::AuditLog;
-
-/// The user running the tool: the account name of the real uid (from the password database),
-/// else `$USER`, else `uid:N`. `$USER` is not trusted first: it is whatever the caller set.
-pub fn current_user() -> String {
-    // SAFETY: getuid cannot fail; getpwuid_r writes only into the buffers we pass.
-    let uid = unsafe { libc::getuid() };
-    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut buf = vec![0 as libc::c_char; 4096];
-    let mut result: *mut libc::passwd = std::ptr::null_mut();
-    let rc = unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result) };
-    if rc == 0 && !result.is_null() && !pwd.pw_name.is_null() {
-        // SAFETY: pw_name points into `buf`, NUL-terminated by getpwuid_r.
-        let name = unsafe { std::ffi::CStr::from_ptr(pwd.pw_name) };
-        if let Ok(n) = name.to_str() {
-            return n.to_string();
-        }
-    }
-    std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| format!("uid:{uid}"))
-}
+pub use crate::audit::{AuditLog, Outcome, current_user};
 
 impl Ctx {
     /// Check one need against the policy; a denial is audited and reported before it is returned.
@@ -505,7 +455,7 @@ pub fn audit_record(
     error: Option<&str>,
 ) -> Value {
     let mut rec = json!({
-        "time": crate::ctx::now_rfc3339(),
+        "time": crate::timefmt::now_rfc3339(),
         "run_id": who.run_id,
         "pid": std::process::id(),
         "runbook": who.runbook,
@@ -594,28 +544,7 @@ fn writable(dir: &Path) -> std::result::Result<(), String> {
     }
 }
 
-/// Preflight of starting `program`: a path must be an executable file; a bare name must be
-/// found as one in a folder of `PATH`.
-pub fn on_path(program: &str) -> std::result::Result<(), String> {
-    if program.contains('/') {
-        return if is_executable(Path::new(program)) {
-            Ok(())
-        } else {
-            Err(format!("{program} is not an executable file"))
-        };
-    }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    if std::env::split_paths(&path).any(|d| is_executable(&d.join(program))) {
-        Ok(())
-    } else {
-        Err(format!("command {program:?} is not on PATH"))
-    }
-}
-
-fn is_executable(p: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
+pub use crate::fspath::on_path;
 
 /// Preflight of `npm run SCRIPT` (also `run-script`) in `cwd`: `package.json` there defines
 /// `scripts.SCRIPT`. Other npm command lines pass.

@@ -219,7 +219,7 @@ pub mod globals_module {
 
     /// The current time, RFC 3339 UTC with milliseconds (`2026-11-29T09:00:00.123Z`).
     pub fn now() -> String {
-        crate::ctx::now_rfc3339()
+        crate::timefmt::now_rfc3339()
     }
 
     /// Days from now until `timestamp` (RFC 3339; negative when it is in the past), as a float.

@@ -477,7 +477,7 @@ fn older_than(o: &Opts<'_>) -> Result<Duration> {
         }
         Err(_) => {
             let s = o.string("older_than")?.unwrap_or_default();
-            crate::policy::parse_duration_s(&s)
+            crate::timefmt::parse_duration_s(&s)
                 .map_err(|e| Error::Usage(format!("logs::cleanup: option \"older_than\": {e}")))?
         }
     };

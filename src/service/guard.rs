@@ -42,9 +42,9 @@ impl Holder {
             pid: std::process::id(),
             run_id: run_id.to_string(),
             runbook: runbook.to_string(),
-            user: crate::effects::current_user(),
+            user: crate::audit::current_user(),
             action: action.to_string(),
-            since: crate::ctx::now_rfc3339(),
+            since: crate::timefmt::now_rfc3339(),
         }
     }
 }
