@@ -15,7 +15,6 @@ use crate::backup::{self, CreateOptions, PruneOptions, RestoreOptions, Source};
 use crate::ctx::Ctx;
 use crate::effects::Need;
 use crate::error::{Error, Result};
-use crate::modules::Opts;
 
 #[export_module]
 pub mod backup_module {
@@ -231,17 +230,23 @@ fn path_list(func: &str, paths: &Dynamic) -> Result<Vec<String>> {
 
 fn create_effect(c: &Ctx, name: &str, paths: &Dynamic, opts: Map) -> Result<Dynamic> {
     let func = "backup::create";
-    let o = Opts::new(func, opts, &["exclude", "skip_unreadable", "progress"])?;
-    let exclude = o.strings("exclude")?;
-    let progress = if o.has("progress") {
-        Some(o.bool("progress", false)?)
-    } else {
-        None
-    };
+    /// The options of `backup::create`.
+    #[derive(Debug, Default, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct CreateOpts {
+        exclude: Option<crate::modules::Strings>,
+        skip_unreadable: Option<bool>,
+        progress: Option<bool>,
+    }
+    let o: CreateOpts = crate::modules::options(func, opts)?;
+    let exclude = o
+        .exclude
+        .map(crate::modules::Strings::into_vec)
+        .unwrap_or_default();
     let opts = CreateOptions {
         exclude: exclude.clone(),
-        skip_unreadable: o.bool("skip_unreadable", false)?,
-        progress,
+        skip_unreadable: o.skip_unreadable.unwrap_or(false),
+        progress: o.progress,
     };
     let paths = path_list(func, paths)?;
     let dir = c.config.backup_dir();
@@ -287,9 +292,18 @@ fn create_effect(c: &Ctx, name: &str, paths: &Dynamic, opts: Map) -> Result<Dyna
 
 fn restore_effect(c: &Ctx, archive: &str, target: &str, opts: Map) -> Result<Dynamic> {
     let func = "backup::restore";
-    let o = Opts::new(func, opts, &["only"])?;
+    /// The options of `backup::restore`.
+    #[derive(Debug, Default, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct RestoreOpts {
+        only: Option<crate::modules::Strings>,
+    }
+    let o: RestoreOpts = crate::modules::options(func, opts)?;
     let opts = RestoreOptions {
-        only: o.strings("only")?,
+        only: o
+            .only
+            .map(crate::modules::Strings::into_vec)
+            .unwrap_or_default(),
     };
     let archive = archive_path(c, archive);
     let target = PathBuf::from(target);
@@ -361,17 +375,15 @@ fn restore_effect(c: &Ctx, archive: &str, target: &str, opts: Map) -> Result<Dyn
 
 fn prune_effect(c: &Ctx, name: &str, opts: Map) -> Result<Dynamic> {
     let func = "backup::prune";
-    let o = Opts::new(func, opts, &["keep_last", "keep_days"])?;
-    let keep_last = if o.has("keep_last") {
-        Some(o.uint("keep_last", 0)?)
-    } else {
-        None
-    };
-    let keep_days = if o.has("keep_days") {
-        Some(o.uint("keep_days", 0)?)
-    } else {
-        None
-    };
+    /// The options of `backup::prune`.
+    #[derive(Debug, Default, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct PruneOpts {
+        keep_last: Option<u64>,
+        keep_days: Option<u64>,
+    }
+    let o: PruneOpts = crate::modules::options(func, opts)?;
+    let (keep_last, keep_days) = (o.keep_last, o.keep_days);
     let opts = PruneOptions {
         keep_last,
         keep_days,

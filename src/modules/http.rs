@@ -10,51 +10,58 @@ use std::time::Duration;
 
 use rhai::Map;
 use rhai::plugin::*;
+use serde::Deserialize;
 use serde_json::json;
 
 use crate::ctx::Ctx;
 use crate::effects::Need;
 use crate::error::{Error, Result, RhaiResult};
 use crate::host::http::{self as h, Body, Method, RequestOpts};
-use crate::modules::Opts;
 
-const KEYS: &[&str] = &[
-    "timeout_ms",
-    "headers",
-    "follow_redirects",
-    "body",
-    "json",
-    "max_body",
-];
+/// The options of `get`, `head`, `post` and `check`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HttpOpts {
+    timeout_ms: Option<u64>,
+    headers: Option<std::collections::BTreeMap<String, Dynamic>>,
+    follow_redirects: Option<bool>,
+    body: Option<String>,
+    json: Option<Dynamic>,
+    max_body: Option<u64>,
+}
 
 /// Read the options map of `func`; `body`/`json` only when `with_body`.
 fn request_opts(func: &str, opts: Map, with_body: bool, c: &Ctx) -> Result<RequestOpts> {
-    let o = Opts::new(func, opts, KEYS)?;
-    let timeout_ms = o.uint("timeout_ms", h::DEFAULT_TIMEOUT.as_millis() as u64)?;
+    let o: HttpOpts = crate::modules::options(func, opts)?;
+    let timeout_ms = o
+        .timeout_ms
+        .unwrap_or(h::DEFAULT_TIMEOUT.as_millis() as u64);
     if timeout_ms == 0 {
         return Err(Error::Usage(format!(
             "{func}: option \"timeout_ms\" must be > 0"
         )));
     }
-    let mut headers = Vec::new();
-    if let Some(map) = o.map("headers")? {
-        for (k, v) in map {
+    let headers: Vec<(String, String)> = o
+        .headers
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| {
             let v = if v.is_string() {
                 v.into_string().unwrap_or_default()
             } else {
                 v.to_string()
             };
-            headers.push((k.to_string(), v));
-        }
-    }
-    let body = match (o.string("body")?, o.raw("json")) {
+            (k, v)
+        })
+        .collect();
+    let body = match (o.body, o.json) {
         (Some(_), Some(_)) => {
             return Err(Error::Usage(format!(
                 "{func}: give either \"body\" or \"json\", not both"
             )));
         }
         (Some(text), None) => Some(Body::Text(text)),
-        (None, Some(v)) => Some(Body::Json(crate::modules::dynamic_to_json(v).map_err(
+        (None, Some(v)) => Some(Body::Json(crate::modules::dynamic_to_json(&v).map_err(
             |e| {
                 Error::Usage(format!(
                     "{func}: option \"json\" cannot be sent as JSON: {e}"
@@ -68,7 +75,7 @@ fn request_opts(func: &str, opts: Map, with_body: bool, c: &Ctx) -> Result<Reque
             "{func}: only http::post sends a body (\"body\" or \"json\")"
         )));
     }
-    let max_body = o.uint("max_body", h::DEFAULT_MAX_BODY as u64)?;
+    let max_body = o.max_body.unwrap_or(h::DEFAULT_MAX_BODY as u64);
     if max_body > h::MAX_BODY_CEILING as u64 {
         return Err(Error::Usage(format!(
             "{func}: option \"max_body\" must be at most {} (32 MiB), got {max_body}",
@@ -78,7 +85,7 @@ fn request_opts(func: &str, opts: Map, with_body: bool, c: &Ctx) -> Result<Reque
     Ok(RequestOpts {
         timeout: Duration::from_millis(timeout_ms),
         headers,
-        follow_redirects: o.bool("follow_redirects", false)?,
+        follow_redirects: o.follow_redirects.unwrap_or(false),
         body,
         max_body: usize::try_from(max_body).unwrap_or(usize::MAX),
         cancel: c.cancel.clone(),

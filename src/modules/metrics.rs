@@ -37,7 +37,6 @@ pub mod metrics_module {
     use super::{tcp_port, to_array, to_map};
     use crate::error::{Error, RhaiResult};
     use crate::host::metrics as m;
-    use crate::modules::Opts;
     use rhai::{Array, Dynamic, FLOAT, INT, Map};
     use std::path::Path;
 
@@ -189,12 +188,18 @@ pub mod metrics_module {
     #[rhai_fn(name = "processes", return_raw)]
     pub fn processes1(ncc: NativeCallContext, opts: Map) -> RhaiResult<Array> {
         let list = crate::modules::host(&ncc, |_| {
-            let o = Opts::new("metrics::processes", opts, &["sort", "limit"])?;
-            let sort = match o.string("sort")? {
+            #[derive(Debug, Default, serde::Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct ProcOpts {
+                sort: Option<String>,
+                limit: Option<u64>,
+            }
+            let o: ProcOpts = crate::modules::options("metrics::processes", opts)?;
+            let sort = match o.sort {
                 Some(s) => m::SortBy::parse(&s)?,
                 None => m::SortBy::Cpu,
             };
-            let limit = o.uint("limit", 10)?;
+            let limit = o.limit.unwrap_or(10);
             m::processes(sort, usize::try_from(limit).unwrap_or(usize::MAX))
         })?;
         to_array(&list)

@@ -14,11 +14,13 @@ use rhai::plugin::*;
 use crate::ctx::Ctx;
 use crate::error::{Error, Result};
 use crate::host::tls::{self as t, CertInfo, CertOpts};
-use crate::modules::Opts;
+use crate::modules::TimeoutOpts;
 
 fn cert_at(c: &Ctx, host_port: &str, opts: Map) -> Result<CertInfo> {
-    let o = Opts::new("tls::cert", opts, &["timeout_ms"])?;
-    let timeout_ms = o.uint("timeout_ms", t::DEFAULT_TIMEOUT.as_millis() as u64)?;
+    let o: TimeoutOpts = crate::modules::options("tls::cert", opts)?;
+    let timeout_ms = o
+        .timeout_ms
+        .unwrap_or(t::DEFAULT_TIMEOUT.as_millis() as u64);
     if timeout_ms == 0 {
         return Err(Error::Usage(
             "tls::cert: option \"timeout_ms\" must be > 0".into(),

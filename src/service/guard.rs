@@ -254,7 +254,7 @@ impl RestartLimit {
             .nth(self.max.saturating_sub(1) as usize)
             .map(|oldest_counted| oldest_counted + (self.window_s as i64) * 1000)
             .and_then(chrono::DateTime::from_timestamp_millis)
-            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            .map(crate::timefmt::rfc3339)
             .unwrap_or_else(|| "never (the limit allows no restarts)".into());
         Err(Error::denied(
             format!(
