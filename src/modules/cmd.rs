@@ -201,7 +201,7 @@ pub fn run(c: &Ctx, program: &str, args: Array, opts: Map) -> Result<Map> {
             args: audit_args,
             needs: &needs,
             read_only,
-            preflight: vec![Box::new(move || {
+            preflight: vec![Box::new(move |_| {
                 if !is_npm {
                     return Ok(());
                 }
@@ -212,7 +212,7 @@ pub fn run(c: &Ctx, program: &str, args: Array, opts: Map) -> Result<Map> {
                 crate::effects::npm_script(&dir, &npm_args)
             })],
         },
-        || {
+        |_| {
             let out = match pinned_program(program, &env) {
                 Some(found) => {
                     let mut spec = spec.clone();

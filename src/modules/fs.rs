@@ -168,20 +168,23 @@ pub mod fs_module {
     #[rhai_fn(return_raw)]
     pub fn mkdir(ncc: NativeCallContext, path: &str) -> RhaiResult<()> {
         crate::modules::host(&ncc, |c| {
-            let p = Path::new(path);
-            c.effect(
-                "fs.mkdir",
-                path,
-                serde_json::Value::Null,
-                &[crate::effects::Need::Write(p.into())],
-                false,
-                || {
-                    let real = c.config.check_write(p)?;
-                    std::fs::create_dir_all(&real)
-                        .map_err(|e| crate::error::Error::io("creating folder", &real, e))
+            let needs = [crate::effects::Need::Write(path.into())];
+            c.run_effect_or(
+                crate::effects::Effect {
+                    action: "fs.mkdir",
+                    target: path,
+                    args: serde_json::Value::Null,
+                    needs: &needs,
+                    read_only: false,
+                    preflight: Vec::new(),
                 },
-            )?;
-            Ok(())
+                |_| Ok(()),
+                |r| {
+                    let real = r.path(0)?;
+                    std::fs::create_dir_all(real)
+                        .map_err(|e| crate::error::Error::io("creating folder", real, e))
+                },
+            )
         })
     }
 }
@@ -323,25 +326,24 @@ fn write_effect(c: &Ctx, path: &Path, bytes: &[u8], append: bool) -> Result<()> 
             args,
             needs: &needs,
             read_only: false,
-            preflight: vec![Box::new(|| {
-                let real = c.config.check_write(path).map_err(|e| e.to_string())?;
-                crate::effects::parent_exists(&real)
+            preflight: vec![Box::new(|r| {
+                crate::effects::parent_exists(r.path(0).map_err(|e| e.to_string())?)
             })],
         },
-        || {
-            let real = c.config.check_write(path)?;
+        |r| {
+            let real = r.path(0)?;
             if append {
-                crate::host::refuse_non_regular(&real, "appending to")?;
+                crate::host::refuse_non_regular(real, "appending to")?;
                 let mut f = std::fs::OpenOptions::new()
                     .create(true)
                     .append(true)
-                    .open(&real)
-                    .map_err(|e| Error::io("opening for append", &real, e))?;
+                    .open(real)
+                    .map_err(|e| Error::io("opening for append", real, e))?;
                 f.write_all(bytes)
-                    .map_err(|e| Error::io("appending to", &real, e))?;
-                f.flush().map_err(|e| Error::io("appending to", &real, e))
+                    .map_err(|e| Error::io("appending to", real, e))?;
+                f.flush().map_err(|e| Error::io("appending to", real, e))
             } else {
-                write_atomic(&real, bytes)
+                write_atomic(real, bytes)
             }
         },
     )?;
@@ -352,20 +354,20 @@ fn copy_effect(c: &Ctx, from: &Path, to: &Path) -> Result<i64> {
     let target = format!("{} -> {}", from.display(), to.display());
     let src = c.allow_read("fs.copy", from)?;
     let needs = [Need::Write(to.into())];
-    let done = c.run_effect(
+    c.run_effect_or(
         crate::effects::Effect {
             action: "fs.copy",
             target: &target,
             args: json!({}),
             needs: &needs,
             read_only: false,
-            preflight: vec![Box::new(|| {
-                let real = c.config.check_write(to).map_err(|e| e.to_string())?;
-                crate::effects::parent_exists(&real)
+            preflight: vec![Box::new(|r| {
+                crate::effects::parent_exists(r.path(0).map_err(|e| e.to_string())?)
             })],
         },
-        || {
-            let dst = c.config.check_write(to)?;
+        |_| Ok(0),
+        |r| {
+            let dst = r.path(0)?;
             let dir = dst.parent().unwrap_or(Path::new("."));
             let tmp = tempfile::Builder::new()
                 .prefix(".runbook-")
@@ -381,56 +383,40 @@ fn copy_effect(c: &Ctx, from: &Path, to: &Path) -> Result<i64> {
             tmp.as_file()
                 .sync_all()
                 .map_err(|e| Error::io("syncing", tmp.path(), e))?;
-            tmp.persist(&dst)
-                .map_err(|e| Error::io("replacing", &dst, e.error))?;
+            tmp.persist(dst)
+                .map_err(|e| Error::io("replacing", dst, e.error))?;
             Ok(n as i64)
         },
-    )?;
-    Ok(done.unwrap_or(0))
+    )
 }
 
 fn remove_effect(c: &Ctx, path: &Path) -> Result<bool> {
     let target = path.display().to_string();
-    let done = c.effect(
-        "fs.remove",
-        &target,
-        json!({}),
-        &[Need::Write(path.into())],
-        false,
-        || {
-            // The path checked is the path removed: the folder part resolved (`..`, links),
-            // the last component kept, so a symlink is removed itself, never its target.
-            let real = resolved_keep_last(c, path)?;
-            match std::fs::symlink_metadata(&real) {
+    // The path checked is the path removed: the gate resolves the folder part (`..`, links)
+    // and keeps the last component, so a symlink is removed itself, never its target.
+    let needs = [Need::Remove(path.into())];
+    c.run_effect_or(
+        crate::effects::Effect {
+            action: "fs.remove",
+            target: &target,
+            args: json!({}),
+            needs: &needs,
+            read_only: false,
+            preflight: Vec::new(),
+        },
+        |_| Ok(false),
+        |r| {
+            let real = r.path(0)?;
+            match std::fs::symlink_metadata(real) {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-                Err(e) => Err(Error::io("removing", &real, e)),
-                Ok(m) if m.is_dir() => std::fs::remove_dir(&real)
+                Err(e) => Err(Error::io("removing", real, e)),
+                Ok(m) if m.is_dir() => std::fs::remove_dir(real)
                     .map(|_| true)
-                    .map_err(|e| Error::io("removing folder", &real, e)),
-                Ok(_) => std::fs::remove_file(&real)
+                    .map_err(|e| Error::io("removing folder", real, e)),
+                Ok(_) => std::fs::remove_file(real)
                     .map(|_| true)
-                    .map_err(|e| Error::io("removing", &real, e)),
+                    .map_err(|e| Error::io("removing", real, e)),
             }
         },
-    )?;
-    Ok(done.unwrap_or(false))
-}
-
-/// `path` with its folder resolved through the policy (`..` and links, checked against
-/// `policy.write`) and its last component kept as given; the whole resolved path (following a
-/// last-component link) must be writable too.
-fn resolved_keep_last(c: &Ctx, path: &Path) -> Result<std::path::PathBuf> {
-    c.config.check_write(path)?;
-    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
-        return c.config.check_write(path);
-    };
-    let parent = if parent.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        parent
-    };
-    let real_parent = c.config.check_write(parent)?;
-    let real = real_parent.join(name);
-    c.config.check_write(&real)?;
-    Ok(real)
+    )
 }

@@ -437,9 +437,9 @@ pub fn act(c: &Ctx, name: &str, action: Action, opts: Map) -> Result<Status> {
             args,
             needs: &needs,
             read_only: false,
-            preflight: vec![Box::new(move || mgr_pre.preflight(verb))],
+            preflight: vec![Box::new(move |_| mgr_pre.preflight(verb))],
         },
-        || {
+        |_| {
             let _lock = ServiceLock::acquire(
                 &c.config.state_dir,
                 &key,
@@ -479,11 +479,11 @@ pub fn signal_effect(c: &Ctx, name: &str, sig: &str) -> Result<bool> {
             args,
             needs: &needs,
             read_only: false,
-            preflight: vec![Box::new(move || {
+            preflight: vec![Box::new(move |_| {
                 can_signal(mgr_pre.as_ref(), name, &sig_pre)
             })],
         },
-        || {
+        |_| {
             let _lock = ServiceLock::acquire(
                 &c.config.state_dir,
                 &key,

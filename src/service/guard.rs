@@ -427,7 +427,7 @@ mod tests {
             "{msg}"
         );
         assert!(
-            msg.contains("next allowed at 2027-01-15T08:10:00Z"),
+            msg.contains("next allowed at 2027-01-15T08:10:00.000Z"),
             "{msg}"
         );
         assert_eq!(
