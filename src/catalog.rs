@@ -186,6 +186,119 @@ pub fn doc_text(f: &Value) -> String {
         .to_string()
 }
 
+/// One stdlib module (`stdlib/NAME.rhai`, built into the binary) as `runbook docs` shows it.
+#[derive(Debug, Clone)]
+pub struct StdlibModule {
+    /// The import name (`checks`).
+    pub name: String,
+    /// Its `//!` header, as plain text.
+    pub summary: String,
+    /// Its public functions: name, parameter names, `///` doc as plain text.
+    pub functions: Vec<(String, Vec<String>, String)>,
+    /// Its `export const`s: name, value as written, the `//` lines above it.
+    pub constants: Vec<(String, String, String)>,
+}
+
+/// The stdlib modules built into the binary, with their docs (from the parsed scripts: Rhai
+/// keeps each function's `///` comments), in name order. A module that does not parse is
+/// listed with its error as summary.
+pub fn stdlib_docs() -> Vec<StdlibModule> {
+    let mut engine = rhai::Engine::new_raw();
+    // Only parsed, never run: no depth limit (the running engine sets its own).
+    engine.set_max_expr_depths(0, 0);
+    let mut out: Vec<StdlibModule> = crate::script::embedded::STDLIB
+        .iter()
+        .map(|(name, text)| {
+            let summary = text
+                .lines()
+                .take_while(|l| l.starts_with("//!"))
+                .map(|l| l.trim_start_matches("//!").trim())
+                .collect::<Vec<_>>()
+                .join("\n")
+                .trim()
+                .to_string();
+            let (functions, summary) = match engine.compile(*text) {
+                Ok(ast) => (
+                    ast.iter_functions()
+                        .filter(|f| f.access != rhai::FnAccess::Private)
+                        .map(|f| {
+                            let doc = f
+                                .comments
+                                .iter()
+                                .flat_map(|c| c.lines())
+                                .map(|l| {
+                                    let l = l.trim_start().trim_start_matches("///");
+                                    l.strip_prefix(' ').unwrap_or(l).to_string()
+                                })
+                                .collect::<Vec<_>>()
+                                .join("\n");
+                            (
+                                f.name.to_string(),
+                                f.params.iter().map(|p| p.to_string()).collect(),
+                                doc.trim().to_string(),
+                            )
+                        })
+                        .collect(),
+                    summary,
+                ),
+                Err(e) => (Vec::new(), format!("(does not parse: {e})")),
+            };
+            let mut constants = Vec::new();
+            let mut above: Vec<&str> = Vec::new();
+            for line in text.lines() {
+                let t = line.trim();
+                if let Some(rest) = t.strip_prefix("export const ") {
+                    if let Some((n, v)) = rest.split_once('=') {
+                        constants.push((
+                            n.trim().to_string(),
+                            v.trim().trim_end_matches(';').trim().to_string(),
+                            above.join("\n"),
+                        ));
+                    }
+                    above.clear();
+                } else if let Some(c) = t.strip_prefix("//").filter(|_| !t.starts_with("//!")) {
+                    above.push(c.trim());
+                } else {
+                    above.clear();
+                }
+            }
+            StdlibModule {
+                name: name.to_string(),
+                summary,
+                functions,
+                constants,
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+/// The ```` ```rhai ```` blocks that follow an `Example:` line in `doc`, each as code.
+pub fn examples(doc: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut lines = doc.lines();
+    let mut armed = false;
+    while let Some(l) = lines.next() {
+        let t = l.trim();
+        if t.starts_with("Example:") || t.starts_with("Examples:") {
+            armed = true;
+        } else if armed && t.starts_with("```") {
+            let mut code = Vec::new();
+            for l in lines.by_ref() {
+                if l.trim().starts_with("```") {
+                    break;
+                }
+                code.push(l);
+            }
+            out.push(code.join("\n"));
+        } else if !t.is_empty() {
+            armed = false;
+        }
+    }
+    out
+}
+
 /// `runbook docs [--json]`: the reference of every host function.
 pub fn docs(as_json: bool) -> Result<i32> {
     let docs = function_docs();
@@ -205,6 +318,31 @@ pub fn docs(as_json: bool) -> Result<i32> {
                 })
             })
             .collect();
+        let mut arr = arr;
+        for m in stdlib_docs() {
+            for (name, params, doc) in &m.functions {
+                arr.push(json!({
+                    "schema_version": crate::SCHEMA_VERSION,
+                    "module": m.name,
+                    "name": name,
+                    "signature": format!("{}::{name}({})", m.name, params.join(", ")),
+                    "doc": doc,
+                    "effect": false,
+                    "stdlib": true,
+                }));
+            }
+            for (name, value, doc) in &m.constants {
+                arr.push(json!({
+                    "schema_version": crate::SCHEMA_VERSION,
+                    "module": m.name,
+                    "name": name,
+                    "constant": value,
+                    "doc": doc,
+                    "effect": false,
+                    "stdlib": true,
+                }));
+            }
+        }
         println!("{}", serde_json::to_string_pretty(&arr).unwrap_or_default());
         return Ok(0);
     }
@@ -241,6 +379,35 @@ pub fn docs(as_json: bool) -> Result<i32> {
             if !d.is_empty() {
                 println!("{d}\n");
             }
+        }
+    }
+    println!("# stdlib modules\n");
+    println!(
+        "Rhai modules built into the binary: `import \"NAME\" as NAME;` (a file of the same name next"
+    );
+    println!("to the runbook or in a `stdlib/` folder beside its runbooks folder comes first).\n");
+    for m in stdlib_docs() {
+        println!("## `{}` (stdlib)\n", m.name);
+        if !m.summary.is_empty() {
+            println!("{}\n", m.summary);
+        }
+        for (name, params, doc) in &m.functions {
+            println!("### `{}::{name}({})`\n", m.name, params.join(", "));
+            if !doc.is_empty() {
+                println!("{doc}\n");
+            }
+        }
+        if !m.constants.is_empty() {
+            println!("Constants:\n");
+            for (name, value, doc) in &m.constants {
+                let doc = if doc.is_empty() {
+                    String::new()
+                } else {
+                    format!(" — {}", doc.replace('\n', " "))
+                };
+                println!("* `{}::{name}` = `{value}`{doc}", m.name);
+            }
+            println!();
         }
     }
     Ok(0)

@@ -90,7 +90,7 @@ fn result_map(out: Option<Output>) -> Result<Map> {
             truncated: o.stdout_truncated || o.stderr_truncated,
             stdout: o.stdout,
             stderr: o.stderr,
-            duration_ms: o.duration_ms as u64,
+            duration_ms: o.duration_ms,
             timed_out: o.timed_out,
             planned: false,
         },
