@@ -7,30 +7,82 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 static ALLOCATED: AtomicU64 = AtomicU64::new(0);
-/// Live bytes above which an allocation fails (0: no ceiling); see [`set_ceiling`].
+/// Live bytes above which the process stops (0: no ceiling); see [`set_ceiling`].
 static CEILING: AtomicU64 = AtomicU64::new(0);
 
-/// Refuse any allocation that would take the live bytes above `bytes` (0: no ceiling).
+/// End the process, with exit code 3 (limit) and one line on stderr, before any allocation
+/// that would take the live bytes above `bytes` (0: no ceiling).
 ///
-/// This is the backstop behind the engine's per-operation memory check: one native call (a
-/// `print` of an array holding the same large string many times, say) can ask for more than
-/// the budget before the check runs again. A refused allocation ends the process through
-/// Rust's allocation-error handler ("memory allocation of N bytes failed", SIGABRT), which
-/// is crude but keeps the host alive. The engine sets it to four times the budget plus 64 MiB:
-/// an operation that doubles a value within the budget (`s += s` holds the old value, a copy
-/// and the grown buffer at once) still ends in the engine's clean "memory limit" stop.
+/// This is the backstop behind the engine's per-operation memory check: one native call (`s += s`
+/// on a large string, a `print` of an array holding the same large string many times) can ask
+/// for more than the budget before the check runs again. The engine sets it to the budget plus
+/// [`HEADROOM`], so no input raises the live heap above `policy.max_memory_mb` + 48 MiB, and the
+/// process's peak RSS (heap plus ~16 MiB of code, stacks and allocator slack) stays under the
+/// budget + 64 MiB (issue 11's bound). The stop is immediate: nothing more can be allocated, so no
+/// report is written and no `on_failure` compensation runs; an effect in flight keeps its
+/// `started` audit record, which `runbook audit` shows as "no outcome (process ended)".
+pub const HEADROOM: u64 = 48 << 20;
+
+/// Set the ceiling (see [`HEADROOM`]); 0 removes it.
 pub fn set_ceiling(bytes: u64) {
     CEILING.store(bytes, Ordering::Relaxed);
 }
 
+/// Stop the process (see [`stop_at_ceiling`]) if `more` bytes would pass the ceiling.
 #[inline]
-fn over_ceiling(more: usize) -> bool {
+fn check_ceiling(more: usize) {
     let ceiling = CEILING.load(Ordering::Relaxed);
-    ceiling != 0
+    if ceiling != 0
         && ALLOCATED
             .load(Ordering::Relaxed)
             .saturating_add(more as u64)
             > ceiling
+    {
+        stop_at_ceiling(more, ceiling);
+    }
+}
+
+/// Say why on stderr and end the process with exit code 3, without allocating (the allocator
+/// cannot call itself): the message is assembled in a stack buffer and written with `write(2)`,
+/// then `_exit(2)` skips destructors that could allocate.
+#[cold]
+#[inline(never)]
+fn stop_at_ceiling(more: usize, ceiling: u64) -> ! {
+    let mut buf = [0u8; 256];
+    let mut n = 0;
+    let mut put = |b: &[u8]| {
+        let k = b.len().min(buf.len() - n);
+        buf[n..n + k].copy_from_slice(&b[..k]);
+        n += k;
+    };
+    put(b"runbook: memory limit: one operation asked for ");
+    put(decimal(&mut [0; 20], (more as u64) >> 20));
+    put(b" MiB with ");
+    put(decimal(
+        &mut [0; 20],
+        ALLOCATED.load(Ordering::Relaxed) >> 20,
+    ));
+    put(b" MiB in use, above policy.max_memory_mb + 48 MiB (");
+    put(decimal(&mut [0; 20], ceiling >> 20));
+    put(b" MiB); stopped at once (no report, no compensations)\n");
+    // SAFETY: write(2) and _exit(2) are async-signal-safe and touch no Rust state.
+    unsafe {
+        libc::write(2, buf.as_ptr().cast(), n);
+        libc::_exit(3);
+    }
+}
+
+/// `v` in decimal, written into the end of `buf`.
+fn decimal(buf: &mut [u8; 20], mut v: u64) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            return &buf[i..];
+        }
+    }
 }
 
 /// The system allocator, counting live bytes.
@@ -39,9 +91,7 @@ pub struct CountingAlloc;
 // SAFETY: every method forwards to `System` unchanged and only adjusts a counter.
 unsafe impl GlobalAlloc for CountingAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if over_ceiling(layout.size()) {
-            return std::ptr::null_mut();
-        }
+        check_ceiling(layout.size());
         let p = unsafe { System.alloc(layout) };
         if !p.is_null() {
             ALLOCATED.fetch_add(layout.size() as u64, Ordering::Relaxed);
@@ -50,9 +100,7 @@ unsafe impl GlobalAlloc for CountingAlloc {
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        if over_ceiling(layout.size()) {
-            return std::ptr::null_mut();
-        }
+        check_ceiling(layout.size());
         let p = unsafe { System.alloc_zeroed(layout) };
         if !p.is_null() {
             ALLOCATED.fetch_add(layout.size() as u64, Ordering::Relaxed);
@@ -66,8 +114,8 @@ unsafe impl GlobalAlloc for CountingAlloc {
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if new_size > layout.size() && over_ceiling(new_size - layout.size()) {
-            return std::ptr::null_mut();
+        if new_size > layout.size() {
+            check_ceiling(new_size - layout.size());
         }
         let p = unsafe { System.realloc(ptr, layout, new_size) };
         if !p.is_null() {

@@ -343,7 +343,7 @@ pub fn build(limits: &Limits, cancel: Cancel, stdlib: StdlibPath) -> Engine {
     crate::alloc::set_ceiling(if max_memory == 0 {
         0
     } else {
-        max_memory.saturating_mul(4).saturating_add(64 << 20)
+        max_memory.saturating_add(crate::alloc::HEADROOM)
     });
     register_size_guards(&mut engine, limits);
     let memory_limit = if max_memory == 0 {

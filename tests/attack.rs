@@ -327,3 +327,62 @@ fn run_bounded(sb: &Sandbox, args: &[&str], limit: std::time::Duration) -> (comm
         ended,
     )
 }
+
+/// Run `runbook ARGS` in the sandbox; return its exit code, stderr and peak RSS in MiB (wait4's
+/// rusage of that one child).
+fn run_with_peak_rss(sb: &Sandbox, args: &[&str]) -> (Option<i32>, String, i64) {
+    use std::process::Stdio;
+    #[allow(clippy::zombie_processes)] // reaped with wait4 below, for the child's own rusage
+    let child = sb
+        .cmd()
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as libc::pid_t;
+    let mut stderr = child.stderr.unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        stderr.read_to_string(&mut s).unwrap();
+        s
+    });
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::wait4(pid, &mut status, 0, &mut usage) }, pid);
+    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+    (code, reader.join().unwrap(), usage.ru_maxrss / 1024)
+}
+
+#[test]
+fn one_operation_cannot_take_memory_past_the_budget_plus_64_mib() {
+    // Found: the allocator's backstop let one operation grow to 4× the budget + 64 MiB and then
+    // aborted (SIGABRT). Each script below makes a single operation ask for far more than the
+    // 64 MiB budget: the process stops with exit 3 and a clear line, peak RSS under 128 MiB.
+    let sb = Sandbox::new();
+    sb.config("[policy]\nmax_memory_mb = 64\n");
+    let scripts = [
+        // 60 MB string (within the budget), then one append that doubles it.
+        (
+            "double",
+            "let s = \"x\"; s.pad(60_000_000, \"x\");\ns += s;\n",
+        ),
+        // An array holding one 30 MB string 40 times, turned into one string.
+        (
+            "join",
+            "let s = \"y\"; s.pad(30_000_000, \"y\");\nlet a = []; a.pad(40, s);\nlet t = a.to_string();\n",
+        ),
+        // A map holding one 30 MB string under ten keys, in its debug form.
+        (
+            "map",
+            "let s = \"z\"; s.pad(30_000_000, \"z\");\nlet m = #{};\nfor i in 0..10 { m[`k${i}`] = s; }\nlet t = m.to_debug();\n",
+        ),
+    ];
+    for (name, body) in scripts {
+        sb.file(&format!("{name}.rhai"), &format!("//! @action\n{body}"));
+        let (code, stderr, rss_mib) = run_with_peak_rss(&sb, &["run", &format!("{name}.rhai")]);
+        assert_eq!(code, Some(3), "{name}: exit {code:?}, stderr {stderr}");
+        assert!(stderr.contains("memory limit"), "{name}: {stderr}");
+        assert!(rss_mib < 64 + 64, "{name}: peak RSS {rss_mib} MiB");
+    }
+}
