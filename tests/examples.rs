@@ -12,9 +12,17 @@ mod common;
 use common::Sandbox;
 
 /// Examples not run, each with the reason (kept short: the test checks it stays small).
-const NOT_RUN: &[(&str, &str)] = &[];
+const NOT_RUN: &[(&str, &str)] = &[(
+    "tls::cert",
+    "reaches a public TLS endpoint; tests/host.rs runs tls::cert against a local rustls server",
+)];
 
-/// Every stdlib function must carry an example.
+/// Host modules (`""`: the global functions) every function of which must carry an example.
+/// The others do not all have one yet; any example they have is run all the same.
+const EVERY_FUNCTION_HAS_AN_EXAMPLE: &[&str] =
+    &["", "json", "fs", "metrics", "logs", "cmd", "http", "tls"];
+
+/// Every stdlib function, and every function of the modules above, must carry an example.
 #[test]
 fn every_documented_example_runs() {
     assert!(NOT_RUN.len() <= 5, "the not-run list must stay short");
@@ -52,12 +60,16 @@ fn every_documented_example_runs() {
         "logs/error.log",
         "{\"level\":\"error\",\"message\":\"boom\"}\n",
     );
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    sb.file("certs/server.pem", &cert.cert.pem());
     sb.config(&format!(
         r#"
 [policy]
 read = [{root:?}]
 write = [{root:?}]
 http_hosts = ["127.0.0.1", "localhost"]
+env = ["NODE_ENV"]
+commands = ["echo"]
 
 [services.lowcode-platform]
 manager = "command"
@@ -91,14 +103,15 @@ error_logs = [{errors:?}]
                 format!("{module}::{}", f["name"].as_str().unwrap_or(""))
             };
             let doc = runbook::catalog::doc_text(f);
-            examples.extend(
-                runbook::catalog::examples(&doc)
-                    .into_iter()
-                    .map(|code| (full.clone(), code)),
+            let found = runbook::catalog::examples(&doc);
+            assert!(
+                !found.is_empty() || !EVERY_FUNCTION_HAS_AN_EXAMPLE.contains(&module.as_str()),
+                "{full}: its docs have no `Example:` block"
             );
+            examples.extend(found.into_iter().map(|code| (full.clone(), code)));
         }
     }
-    assert!(examples.len() >= 20, "{} examples found", examples.len());
+    assert!(examples.len() >= 90, "{} examples found", examples.len());
     let mut failures = Vec::new();
     for (i, (name, code)) in examples.iter().enumerate() {
         if NOT_RUN.iter().any(|(n, _)| n == name) {

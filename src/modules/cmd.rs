@@ -42,6 +42,12 @@ pub mod cmd_module {
     /// (`failed`, naming it), `args` holds a non-string, or the run is interrupted. A program
     /// still running after `timeout_s` has its whole process group ended and throws `limit`
     /// ("… timeout after N s", exit 3 unless caught; audited `interrupted`).
+    ///
+    /// Example:
+    /// ```rhai
+    /// let r = cmd::run("echo", ["hello"]);
+    /// print(r.stdout);
+    /// ```
     #[rhai_fn(name = "run", return_raw)]
     pub fn run2(ncc: NativeCallContext, program: &str, args: Array) -> RhaiResult<Map> {
         run3(ncc, program, args, Map::new())
@@ -54,6 +60,12 @@ pub mod cmd_module {
     /// * `env` — map of extra environment variables (their values never reach the audit log).
     ///
     /// Throws as `cmd::run(program, args)`, and on unknown or ill-typed options.
+    ///
+    /// Example:
+    /// ```rhai
+    /// let r = cmd::run("echo", ["built"], #{ cwd: "logs", timeout_s: 30, env: #{ NODE_ENV: "production" } });
+    /// print(r.code);
+    /// ```
     #[rhai_fn(name = "run", return_raw)]
     pub fn run3(ncc: NativeCallContext, program: &str, args: Array, opts: Map) -> RhaiResult<Map> {
         crate::modules::host(&ncc, |c| super::run(c, program, args, opts))

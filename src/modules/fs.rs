@@ -30,6 +30,11 @@ pub mod fs_module {
     /// Whether `path` exists (file, folder or anything else).
     ///
     /// Throws `denied` when `path` is outside the policy's read roots.
+    ///
+    /// Example:
+    /// ```rhai
+    /// print(fs::exists("logs/combined.log"));
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn exists(ncc: NativeCallContext, path: &str) -> RhaiResult<bool> {
         crate::modules::host(&ncc, |c| {
@@ -42,6 +47,12 @@ pub mod fs_module {
     ///
     /// Throws when the file is missing or unreadable, larger than 16 MiB (`limit`), or outside
     /// the policy's read roots (`denied`).
+    ///
+    /// Example:
+    /// ```rhai
+    /// let text = fs::read("logs/combined.log");
+    /// print(text.len());
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn read(ncc: NativeCallContext, path: &str) -> RhaiResult<String> {
         crate::modules::host(&ncc, |c| {
@@ -54,6 +65,12 @@ pub mod fs_module {
     /// (`size` bytes, `modified` RFC 3339 UTC).
     ///
     /// Throws when the path does not exist or is outside the policy's read roots.
+    ///
+    /// Example:
+    /// ```rhai
+    /// let s = fs::stat("logs/combined.log");
+    /// print(s.size);
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn stat(ncc: NativeCallContext, path: &str) -> RhaiResult<Map> {
         crate::modules::host(&ncc, |c| {
@@ -74,6 +91,11 @@ pub mod fs_module {
     /// Paths of the entries of folder `dir`, sorted (not recursive).
     ///
     /// Throws when `dir` is not a readable folder or outside the policy's read roots.
+    ///
+    /// Example:
+    /// ```rhai
+    /// print(fs::list("logs"));
+    /// ```
     #[rhai_fn(name = "list", return_raw)]
     pub fn list1(ncc: NativeCallContext, dir: &str) -> RhaiResult<Array> {
         list2(ncc, dir, "*")
@@ -82,6 +104,11 @@ pub mod fs_module {
     /// Paths of the entries of folder `dir` whose file name matches `glob` (`*.log`), sorted.
     ///
     /// Throws when `glob` is invalid, `dir` is not a readable folder, or outside the read roots.
+    ///
+    /// Example:
+    /// ```rhai
+    /// print(fs::list("logs", "*.log"));
+    /// ```
     #[rhai_fn(name = "list", return_raw)]
     pub fn list2(ncc: NativeCallContext, dir: &str, glob: &str) -> RhaiResult<Array> {
         crate::modules::host(&ncc, |c| {
@@ -100,6 +127,11 @@ pub mod fs_module {
     ///
     /// Throws when `glob` is invalid, `dir` is not a readable folder, outside the read roots,
     /// or holds more than 100 000 matching files (`limit`).
+    ///
+    /// Example:
+    /// ```rhai
+    /// print(fs::find(".", "*.log"));
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn find(ncc: NativeCallContext, dir: &str, glob: &str) -> RhaiResult<Array> {
         crate::modules::host(&ncc, |c| {
@@ -115,6 +147,11 @@ pub mod fs_module {
     /// SHA-256 of the contents of file `path`, as 64 lowercase hex digits (streamed; any size).
     ///
     /// Throws when the file is missing or unreadable, or outside the policy's read roots.
+    ///
+    /// Example:
+    /// ```rhai
+    /// print(fs::sha256("logs/combined.log"));
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn sha256(ncc: NativeCallContext, path: &str) -> RhaiResult<String> {
         crate::modules::host(&ncc, |c| {
@@ -126,6 +163,11 @@ pub mod fs_module {
     /// Replace the contents of `path` with `text`, atomically (effect `fs.write`).
     ///
     /// Throws `denied` outside the policy's write roots, or an I/O error naming the path.
+    ///
+    /// Example:
+    /// ```rhai
+    /// fs::write("notes.txt", "checked by runbook\n");
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn write(ncc: NativeCallContext, path: &str, text: &str) -> RhaiResult<()> {
         crate::modules::host(&ncc, |c| {
@@ -136,6 +178,11 @@ pub mod fs_module {
     /// Append `text` to `path`, creating it if needed (effect `fs.append`).
     ///
     /// Throws `denied` outside the policy's write roots, or an I/O error naming the path.
+    ///
+    /// Example:
+    /// ```rhai
+    /// fs::append("notes.txt", "one more line\n");
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn append(ncc: NativeCallContext, path: &str, text: &str) -> RhaiResult<()> {
         crate::modules::host(&ncc, |c| {
@@ -146,6 +193,11 @@ pub mod fs_module {
     /// Copy file `from` to `to` (replacing `to` atomically; effect `fs.copy`). Returns bytes copied.
     ///
     /// Throws `denied` when `from` is not readable or `to` not writable by policy, or an I/O error.
+    ///
+    /// Example:
+    /// ```rhai
+    /// fs::copy("logs/combined.log", "combined.copy");
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn copy(ncc: NativeCallContext, from: &str, to: &str) -> RhaiResult<i64> {
         crate::modules::host(&ncc, |c| {
@@ -157,6 +209,12 @@ pub mod fs_module {
     /// Removing a path that does not exist is not an error (returns `false`).
     ///
     /// Throws `denied` outside the write roots, or an I/O error (e.g. folder not empty).
+    ///
+    /// Example:
+    /// ```rhai
+    /// fs::write("old.tmp", "x");
+    /// print(fs::remove("old.tmp"));   // true
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn remove(ncc: NativeCallContext, path: &str) -> RhaiResult<bool> {
         crate::modules::host(&ncc, |c| super::remove_effect(c, Path::new(path)))
@@ -165,6 +223,11 @@ pub mod fs_module {
     /// Create folder `path` and its parents (effect `fs.mkdir`).
     ///
     /// Throws `denied` outside the write roots, or an I/O error.
+    ///
+    /// Example:
+    /// ```rhai
+    /// fs::mkdir("reports/2026");
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn mkdir(ncc: NativeCallContext, path: &str) -> RhaiResult<()> {
         crate::modules::host(&ncc, |c| {

@@ -184,6 +184,13 @@ pub mod http_module {
     ///
     /// Throws `denied` when the URL's host is not in `policy.http_hosts`; an error whose message
     /// starts with its kind (`timeout`, `connect`, `dns`, `tls`) when there is no answer.
+    ///
+    /// Example:
+    /// ```rhai
+    /// let url = service::info("lowcode-platform").stats_url;   // any URL whose host is in http_hosts
+    /// let r = http::get(url);
+    /// print(r.status);
+    /// ```
     #[rhai_fn(name = "get", return_raw)]
     pub fn get1(ncc: NativeCallContext, url: &str) -> RhaiResult<Map> {
         get2(ncc, url, Map::new())
@@ -206,6 +213,13 @@ pub mod http_module {
     /// Throws `denied` when the host is not in `policy.http_hosts`; `usage` for a bad URL or
     /// option; a `failed` error whose message starts with `timeout`, `connect`, `dns`, `tls` or
     /// `redirect` when no answer came.
+    ///
+    /// Example:
+    /// ```rhai
+    /// let url = service::info("lowcode-platform").stats_url;   // any URL whose host is in http_hosts
+    /// let r = http::get(url, #{ timeout_ms: 2000, headers: #{ accept: "application/json" } });
+    /// print(r.json);
+    /// ```
     #[rhai_fn(name = "get", return_raw)]
     pub fn get2(ncc: NativeCallContext, url: &str, opts: Map) -> RhaiResult<Map> {
         let r = crate::modules::host(&ncc, |c| {
@@ -217,6 +231,12 @@ pub mod http_module {
     /// HEAD `url` → `#{status, ok, elapsed_ms, headers, body, json, truncated}` with an empty body.
     ///
     /// Throws like `get`.
+    ///
+    /// Example:
+    /// ```rhai
+    /// let url = service::info("lowcode-platform").stats_url;   // any URL whose host is in http_hosts
+    /// print(http::head(url).status);
+    /// ```
     #[rhai_fn(name = "head", return_raw)]
     pub fn head1(ncc: NativeCallContext, url: &str) -> RhaiResult<Map> {
         head2(ncc, url, Map::new())
@@ -226,6 +246,12 @@ pub mod http_module {
     /// (`body` empty).
     ///
     /// Throws like `get`.
+    ///
+    /// Example:
+    /// ```rhai
+    /// let url = service::info("lowcode-platform").stats_url;   // any URL whose host is in http_hosts
+    /// print(http::head(url, #{ timeout_ms: 2000 }).ok);
+    /// ```
     #[rhai_fn(name = "head", return_raw)]
     pub fn head2(ncc: NativeCallContext, url: &str, opts: Map) -> RhaiResult<Map> {
         let r = crate::modules::host(&ncc, |c| {
@@ -242,6 +268,13 @@ pub mod http_module {
     ///
     /// Throws `denied` when the host is not in `policy.http_hosts`; `usage` for a bad URL or
     /// option (both `body` and `json`); a `failed` error starting with its kind when no answer came.
+    ///
+    /// Example:
+    /// ```rhai
+    /// let url = service::info("lowcode-platform").stats_url;   // any URL whose host is in http_hosts
+    /// let r = http::post(url, #{ json: #{ event: "deploy", version: "1.4.2" } });
+    /// print(r.status);
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn post(ncc: NativeCallContext, url: &str, opts: Map) -> RhaiResult<Map> {
         let r = crate::modules::host(&ncc, |c| post_effect(c, url, opts))?;
@@ -255,6 +288,13 @@ pub mod http_module {
     /// `"redirect"` — and `status` is the HTTP code, or `()` when nothing answered.
     ///
     /// Throws `denied` when the host is not in `policy.http_hosts`, `usage` for a bad URL.
+    ///
+    /// Example:
+    /// ```rhai
+    /// let url = service::info("lowcode-platform").stats_url;   // any URL whose host is in http_hosts
+    /// let h = http::check(url);
+    /// check("stats endpoint answers", h.ok, `${h.elapsed_ms} ms`);
+    /// ```
     #[rhai_fn(name = "check", return_raw)]
     pub fn check1(ncc: NativeCallContext, url: &str) -> RhaiResult<Map> {
         check2(ncc, url, Map::new())
@@ -264,6 +304,13 @@ pub mod http_module {
     /// `#{ok, status, elapsed_ms, error}`; never throws for network errors (see `check(url)`).
     ///
     /// Throws `denied` when the host is not in `policy.http_hosts`, `usage` for a bad URL or option.
+    ///
+    /// Example:
+    /// ```rhai
+    /// let url = service::info("lowcode-platform").stats_url;   // any URL whose host is in http_hosts
+    /// let h = http::check(url, #{ timeout_ms: 1000 });
+    /// print(h.error);   // () when it answered 2xx
+    /// ```
     #[rhai_fn(name = "check", return_raw)]
     pub fn check2(ncc: NativeCallContext, url: &str, opts: Map) -> RhaiResult<Map> {
         let r = crate::modules::host(&ncc, |c| check_request(c, url, opts))?;

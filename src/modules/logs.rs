@@ -48,6 +48,12 @@ pub mod logs_module {
     ///
     /// Throws when the path is missing (a glob matching nothing is not an error), outside the
     /// policy's read roots (`denied`), or the scan is interrupted (`interrupted` / `limit`).
+    ///
+    /// Example:
+    /// ```rhai
+    /// let r = logs::search("logs/combined*.log*", "boom");
+    /// print(r.total);
+    /// ```
     #[rhai_fn(name = "search", return_raw)]
     pub fn search2(ncc: NativeCallContext, path: &str, pattern: &str) -> RhaiResult<Map> {
         search3(ncc, path, pattern, Map::new())
@@ -80,6 +86,12 @@ pub mod logs_module {
     /// Throws when an option is unknown or ill-typed (`usage`), the regex is invalid (`usage`),
     /// the path is missing, a file is outside the policy's read roots (`denied`), or the scan
     /// is interrupted (Ctrl-C: `interrupted`; run timeout: `limit`).
+    ///
+    /// Example:
+    /// ```rhai
+    /// let r = logs::search("logs/error*.log*", "", #{ level: "error", since: "24h", limit: 20 });
+    /// for m in r.matches { print(m.text); }
+    /// ```
     #[rhai_fn(name = "search", return_raw)]
     pub fn search3(
         ncc: NativeCallContext,
@@ -103,6 +115,11 @@ pub mod logs_module {
     ///
     /// Throws when the path is missing, outside the policy's read roots (`denied`), or the scan
     /// is interrupted.
+    ///
+    /// Example:
+    /// ```rhai
+    /// print(logs::count("logs/combined*.log*", "up"));
+    /// ```
     #[rhai_fn(name = "count", return_raw)]
     pub fn count2(ncc: NativeCallContext, path: &str, pattern: &str) -> RhaiResult<i64> {
         count3(ncc, path, pattern, Map::new())
@@ -115,6 +132,11 @@ pub mod logs_module {
     ///
     /// Throws when an option is unknown or ill-typed, the regex is invalid, the path is
     /// missing, a file is outside the policy's read roots (`denied`), or the scan is interrupted.
+    ///
+    /// Example:
+    /// ```rhai
+    /// print(logs::count("logs/combined*.log*", "timeout|refused", #{ regex: true, ignore_case: true }));
+    /// ```
     #[rhai_fn(name = "count", return_raw)]
     pub fn count3(ncc: NativeCallContext, path: &str, pattern: &str, opts: Map) -> RhaiResult<i64> {
         crate::modules::host(&ncc, |c| {
@@ -132,6 +154,11 @@ pub mod logs_module {
     ///
     /// Throws when `n` is negative or above 1 000 000, the path is missing, a file is outside
     /// the policy's read roots (`denied`), or the read is interrupted.
+    ///
+    /// Example:
+    /// ```rhai
+    /// for line in logs::tail("logs/combined.log", 5) { print(line); }
+    /// ```
     #[rhai_fn(name = "tail", return_raw)]
     pub fn tail2(ncc: NativeCallContext, path: &str, n: i64) -> RhaiResult<Array> {
         crate::modules::host(&ncc, |c| {
@@ -149,6 +176,11 @@ pub mod logs_module {
     ///
     /// Throws when `n` is negative or above 1 000 000, an option is unknown or ill-typed, the
     /// path is missing, a file is outside the policy's read roots (`denied`), or interrupted.
+    ///
+    /// Example:
+    /// ```rhai
+    /// print(logs::tail("logs/error*.log*", 20, #{ level: "error" }));
+    /// ```
     #[rhai_fn(name = "tail", return_raw)]
     pub fn tail3(ncc: NativeCallContext, path: &str, n: i64, opts: Map) -> RhaiResult<Array> {
         crate::modules::host(&ncc, |c| {
@@ -166,6 +198,11 @@ pub mod logs_module {
     ///
     /// Throws when the path is missing, outside the policy's read roots (`denied`), or the scan
     /// is interrupted.
+    ///
+    /// Example:
+    /// ```rhai
+    /// for g in logs::top("logs/error*.log*", "") { print(`${g.count}× ${g.key}`); }
+    /// ```
     #[rhai_fn(name = "top", return_raw)]
     pub fn top2(ncc: NativeCallContext, path: &str, pattern: &str) -> RhaiResult<Array> {
         top3(ncc, path, pattern, Map::new())
@@ -183,6 +220,11 @@ pub mod logs_module {
     ///
     /// Throws when an option is unknown or ill-typed, the regex is invalid, the path is missing,
     /// a file is outside the policy's read roots (`denied`), or the scan is interrupted.
+    ///
+    /// Example:
+    /// ```rhai
+    /// print(logs::top("logs/combined*.log*", "", #{ by: "level", limit: 5 }));
+    /// ```
     #[rhai_fn(name = "top", return_raw)]
     pub fn top3(ncc: NativeCallContext, path: &str, pattern: &str, opts: Map) -> RhaiResult<Array> {
         crate::modules::host(&ncc, |c| {
@@ -200,6 +242,12 @@ pub mod logs_module {
     ///
     /// Throws when `extract` is not a valid regex, the path is missing, outside the policy's
     /// read roots (`denied`), or the scan is interrupted.
+    ///
+    /// Example:
+    /// ```rhai
+    /// let s = logs::stats("logs/combined*.log*", "", "(\\d+)ms");
+    /// print(s.p95);
+    /// ```
     #[rhai_fn(name = "stats", return_raw)]
     pub fn stats3(
         ncc: NativeCallContext,
@@ -223,6 +271,12 @@ pub mod logs_module {
     /// Throws when an option is unknown or ill-typed, `pattern` or `extract` is an invalid
     /// regex, the path is missing, a file is outside the policy's read roots (`denied`), or
     /// the scan is interrupted.
+    ///
+    /// Example:
+    /// ```rhai
+    /// let s = logs::stats("logs/combined*.log*", "", "(\\d+)", #{ field: "duration" });
+    /// print(s.count);
+    /// ```
     #[rhai_fn(name = "stats", return_raw)]
     pub fn stats4(
         ncc: NativeCallContext,
@@ -270,6 +324,11 @@ pub mod logs_module {
     ///
     /// Throws when a plain path is missing (a glob matching nothing gives `[]`), or a file is
     /// outside the policy's read roots (`denied`).
+    ///
+    /// Example:
+    /// ```rhai
+    /// for f in logs::files("logs/*.log*") { print(`${f.path} ${f.size}`); }
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn files(ncc: NativeCallContext, path: &str) -> RhaiResult<Array> {
         crate::modules::host(&ncc, |c| {
@@ -293,6 +352,12 @@ pub mod logs_module {
     ///
     /// Throws when `pattern` or `older_than` is missing or invalid (`usage`), `dir` is not a
     /// readable folder, outside the policy's roots (`denied`), or the run is interrupted.
+    ///
+    /// Example:
+    /// ```rhai
+    /// let r = logs::cleanup("logs", #{ pattern: "*.log.*", older_than: "30d", compress: true });
+    /// print(r.files);
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn cleanup(ncc: NativeCallContext, dir: &str, opts: Map) -> RhaiResult<Map> {
         crate::modules::host(&ncc, |c| super::cleanup_effect(c, dir, opts))

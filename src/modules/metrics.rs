@@ -44,6 +44,12 @@ pub mod metrics_module {
     /// interval (200 ms on Linux; the call blocks that long) — never the 0.0 of a single sample.
     ///
     /// Throws when the system's CPU statistics cannot be read.
+    ///
+    /// Example:
+    /// ```rhai
+    /// let pct = metrics::cpu();
+    /// check("CPU below 70 %", pct < 70.0, `${pct}%`);
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn cpu(ncc: NativeCallContext) -> RhaiResult<FLOAT> {
         crate::modules::host(&ncc, |_| m::cpu())
@@ -52,6 +58,11 @@ pub mod metrics_module {
     /// Usage of each logical CPU in percent (0.0–100.0), one float per core, measured like `cpu()`.
     ///
     /// Throws when the system's CPU statistics cannot be read.
+    ///
+    /// Example:
+    /// ```rhai
+    /// print(metrics::cpu_cores().len());
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn cpu_cores(ncc: NativeCallContext) -> RhaiResult<Array> {
         crate::modules::host(&ncc, |_| m::cpu_cores())
@@ -61,6 +72,12 @@ pub mod metrics_module {
     /// Load averages → `#{one, five, fifteen}` (runnable tasks averaged over 1, 5 and 15 minutes).
     ///
     /// Throws when `/proc/loadavg` cannot be read.
+    ///
+    /// Example:
+    /// ```rhai
+    /// let l = metrics::load();
+    /// print(`load ${l.one} ${l.five} ${l.fifteen}`);
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn load(ncc: NativeCallContext) -> RhaiResult<Map> {
         let l = crate::modules::host(&ncc, |_| m::load())?;
@@ -70,6 +87,11 @@ pub mod metrics_module {
     /// Seconds since the host booted.
     ///
     /// Throws when the uptime cannot be read.
+    ///
+    /// Example:
+    /// ```rhai
+    /// print(metrics::uptime_s());
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn uptime_s(ncc: NativeCallContext) -> RhaiResult<INT> {
         crate::modules::host(&ncc, |_| m::uptime_s()).map(|s| s as INT)
@@ -78,6 +100,11 @@ pub mod metrics_module {
     /// The host's name.
     ///
     /// Throws when it cannot be read.
+    ///
+    /// Example:
+    /// ```rhai
+    /// print(metrics::hostname());
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn hostname(ncc: NativeCallContext) -> RhaiResult<String> {
         crate::modules::host(&ncc, |_| m::hostname())
@@ -92,6 +119,12 @@ pub mod metrics_module {
     /// otherwise they are the host's and `cgroup_limit` is `false`.
     ///
     /// Throws when the memory statistics cannot be read.
+    ///
+    /// Example:
+    /// ```rhai
+    /// let m = metrics::memory();
+    /// print(`${m.percent}% of ${m.total} bytes used`);
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn memory(ncc: NativeCallContext) -> RhaiResult<Map> {
         let mem = crate::modules::host(&ncc, |_| m::memory())?;
@@ -107,6 +140,12 @@ pub mod metrics_module {
     /// policy rule: only sizes are read.
     ///
     /// Throws when the mount table or the file system's statistics cannot be read.
+    ///
+    /// Example:
+    /// ```rhai
+    /// let d = metrics::disk("/");
+    /// print(`${d.mount}: ${d.percent}% used`);
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn disk(ncc: NativeCallContext, path: &str) -> RhaiResult<Map> {
         let d = crate::modules::host(&ncc, |_| m::disk(Path::new(path)))?;
@@ -118,6 +157,11 @@ pub mod metrics_module {
     /// and so are pseudo file systems (proc, sysfs, cgroup, tmpfs …).
     ///
     /// Throws when the mount list cannot be read.
+    ///
+    /// Example:
+    /// ```rhai
+    /// for d in metrics::disks() { print(`${d.mount} ${d.percent}%`); }
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn disks(ncc: NativeCallContext) -> RhaiResult<Array> {
         let list = crate::modules::host(&ncc, |_| m::disks())?;
@@ -131,6 +175,11 @@ pub mod metrics_module {
     /// interfaces' `rx_bytes`/`tx_bytes` are totals since boot.
     ///
     /// Throws when the interface statistics cannot be read.
+    ///
+    /// Example:
+    /// ```rhai
+    /// print(metrics::network());
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn network(ncc: NativeCallContext) -> RhaiResult<Map> {
         let n = crate::modules::host(&ncc, |_| m::network())?;
@@ -147,6 +196,12 @@ pub mod metrics_module {
     /// let s = metrics::connections();
     /// checks::at_most("close-wait sockets", s.close_wait, 100, "");
     /// ```
+    ///
+    /// Example:
+    /// ```rhai
+    /// let c = metrics::connections();
+    /// print(c.total);
+    /// ```
     #[rhai_fn(name = "connections", return_raw)]
     pub fn connections_all(ncc: NativeCallContext) -> RhaiResult<Map> {
         let c = crate::modules::host(&ncc, |_| m::connections(0))?;
@@ -159,6 +214,11 @@ pub mod metrics_module {
     /// is used for on the server: `established` is the number of open client connections.
     ///
     /// Throws when `port` is not 1–65535 or `/proc/net/tcp` cannot be read.
+    ///
+    /// Example:
+    /// ```rhai
+    /// print(metrics::connections(3002).total);
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn connections(ncc: NativeCallContext, port: INT) -> RhaiResult<Map> {
         let c = crate::modules::host(&ncc, |_| {
@@ -171,6 +231,11 @@ pub mod metrics_module {
     /// (see `processes(opts)`).
     ///
     /// Throws when the process list cannot be read.
+    ///
+    /// Example:
+    /// ```rhai
+    /// for p in metrics::processes() { print(`${p.pid} ${p.name} ${p.cpu}%`); }
+    /// ```
     #[rhai_fn(name = "processes", return_raw)]
     pub fn processes0(ncc: NativeCallContext) -> RhaiResult<Array> {
         let list = crate::modules::host(&ncc, |_| m::processes(m::SortBy::Cpu, 10))?;
@@ -185,6 +250,11 @@ pub mod metrics_module {
     /// `command` its command line. Threads are not listed.
     ///
     /// Throws when an option is unknown or ill-typed, or the process list cannot be read.
+    ///
+    /// Example:
+    /// ```rhai
+    /// print(metrics::processes(#{ sort: "memory", limit: 3 }).len());
+    /// ```
     #[rhai_fn(name = "processes", return_raw)]
     pub fn processes1(ncc: NativeCallContext, opts: Map) -> RhaiResult<Array> {
         let list = crate::modules::host(&ncc, |_| {
@@ -209,6 +279,11 @@ pub mod metrics_module {
     /// there is none (a thread id is not a process). `cpu` is measured over a 200 ms sample.
     ///
     /// Throws when `pid` is negative.
+    ///
+    /// Example:
+    /// ```rhai
+    /// print(metrics::process(1));
+    /// ```
     #[rhai_fn(name = "process", return_raw)]
     pub fn process_pid(ncc: NativeCallContext, pid: INT) -> RhaiResult<Dynamic> {
         let found = crate::modules::host(&ncc, |_| {
@@ -230,6 +305,11 @@ pub mod metrics_module {
     /// of several matches the oldest wins (usually the parent, e.g. a cluster master).
     ///
     /// Throws when the process list cannot be read.
+    ///
+    /// Example:
+    /// ```rhai
+    /// print(metrics::process("node"));   // () when no such process runs
+    /// ```
     #[rhai_fn(name = "process", return_raw)]
     pub fn process_name(ncc: NativeCallContext, name: &str) -> RhaiResult<Dynamic> {
         let found = crate::modules::host(&ncc, |_| m::process(&m::ProcessRef::parse(name)))?;
