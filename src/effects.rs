@@ -341,7 +341,7 @@ impl Ctx {
         if !read_only && !self.compensating {
             let used = self.effects_used.get() + 1;
             let max = self.config.policy.max_effects;
-            if max > 0 && used > max {
+            if used > max {
                 let e = Error::Limit(format!(
                     "effect budget: this run already caused {max} effects (policy.max_effects)"
                 ));
@@ -424,7 +424,7 @@ impl Ctx {
         }
         let used = self.effects_used.get() + 1;
         let max = self.config.policy.max_effects;
-        if max > 0 && used > max {
+        if used > max {
             return Err(Error::Limit(format!(
                 "effect budget: this run already caused or was denied {max} effects (policy.max_effects)"
             )));

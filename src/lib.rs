@@ -11,6 +11,7 @@ pub mod audit;
 pub mod cancel;
 pub mod catalog;
 pub mod cli;
+pub mod complete;
 pub mod ctx;
 pub mod effects;
 pub mod engine;

@@ -15,6 +15,8 @@ fn main() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    // `COMPLETE=bash runbook …`: the shell asks for completions (runbook names, parameters).
+    runbook::complete::complete_if_asked();
     let cli = runbook::cli::Cli::parse();
     let cancel = Arc::new(AtomicBool::new(false));
     let flag = cancel.clone();

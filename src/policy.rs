@@ -73,7 +73,8 @@ pub struct Policy {
     /// Restarts allowed per service per window, `"N/DURATION"` (e.g. `"3/10m"`).
     pub restart_limit: String,
     /// Effects one run may cause (planned ones count too; read-only commands and
-    /// compensations do not); the next one stops the run as a limit (exit 3). 0: no limit.
+    /// compensations do not); the next one stops the run as a limit (exit 3). At least 1: 0 is
+    /// refused when the file is loaded, as for the other limits (there is no "unlimited").
     pub max_effects: u64,
     /// Printed lines a run keeps in its report (and echoes); further lines are counted only.
     pub max_output_lines: u64,
@@ -292,6 +293,7 @@ impl Config {
             ("max_operations", cfg.policy.max_operations),
             ("max_memory_mb", cfg.policy.max_memory_mb),
             ("timeout_s", cfg.policy.timeout_s),
+            ("max_effects", cfg.policy.max_effects),
         ] {
             if value == 0 {
                 return Err(Error::Config {

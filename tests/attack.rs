@@ -6,7 +6,7 @@ mod common;
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 
-use common::Sandbox;
+use common::{CheckExt, EffectExt, Sandbox};
 
 /// Rewrite archive `src` into `dst` with its manifest changed by `edit`.
 fn rewrite_manifest(
@@ -97,12 +97,7 @@ fn a_manifest_directory_outside_the_target_is_refused() {
         r.no_panic();
         assert_ne!(r.code, 0, "{a}: restored: {}", r.stdout);
         if a != "lnk" {
-            assert_eq!(
-                r.check("verify")["ok"],
-                true,
-                "{a}: verify said ok: {}",
-                r.stdout
-            );
+            r.check("verify").is_ok(); // the script's check: verify said "not ok"
         }
     }
     let mode = std::fs::metadata(root.join("outside/victim"))
@@ -233,9 +228,9 @@ fn a_failed_post_keeps_url_credentials_and_query_out_of_the_audit_log() {
     let script = "try { http::post(\"http://admin:hunter2@127.0.0.1:1/hook?token=SECRETTOKEN\", \
                   #{body: \"x\", timeout_ms: 2000}); } catch (e) { print(e.kind); }";
     let r = sb.run_script("post", script, &[]);
-    r.no_panic().expect_code(6);
+    r.no_panic().exit(6);
+    r.audit().only("http.post").outcome("failed");
     let audit = std::fs::read_to_string(sb.state().join("audit.jsonl")).unwrap();
-    assert!(audit.contains("http.post"), "{audit}");
     for secret in ["hunter2", "SECRETTOKEN"] {
         assert!(
             !audit.contains(secret),
@@ -259,11 +254,19 @@ fn a_restore_into_the_state_dir_cannot_replace_the_audit_log() {
         "let b = backup::create(\"forge\", [\"forge/audit.jsonl\"]);\nbackup::restore(b.path, {state:?});"
     );
     let r = sb.run_script("restore", &script, &[]);
-    r.no_panic();
-    assert_eq!(r.code, 4, "{}\n{}", r.stdout, r.stderr);
+    r.no_panic().exit(4);
     let audit = std::fs::read_to_string(sb.state().join("audit.jsonl")).unwrap();
     assert!(!audit.contains("forged"), "audit log replaced:\n{audit}");
-    assert!(audit.contains("backup.create"), "{audit}");
+    r.audit().only("backup.create").outcome("done");
+    // The restore is refused inside the gate (after its record), as a policy denial.
+    let restore = r.audit();
+    let restore = restore.only("backup.restore");
+    assert!(
+        restore["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("denied by policy")),
+        "{restore:#}"
+    );
 }
 
 #[test]
@@ -305,53 +308,16 @@ fn an_audit_log_that_is_a_fifo_stops_the_run_instead_of_blocking_it() {
 /// Run `runbook ARGS…` in `sb`, killing it when it has not ended after `limit`; returns the
 /// output and whether it ended on its own.
 fn run_bounded(sb: &Sandbox, args: &[&str], limit: std::time::Duration) -> (common::Run, bool) {
-    let mut child = sb
-        .cmd()
-        .args(args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let start = std::time::Instant::now();
-    let mut ended = true;
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > limit {
-            ended = false;
-            child.kill().unwrap();
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    (
-        common::Run::from_output(child.wait_with_output().unwrap()),
-        ended,
-    )
+    let mut running = sb.invoke().command(args).spawn();
+    let ended = common::wait_exit(&mut running.child, limit).is_some();
+    (running.wait(), ended)
 }
 
 /// Run `runbook ARGS` in the sandbox; return its exit code, stderr and peak RSS in MiB (wait4's
 /// rusage of that one child).
 fn run_with_peak_rss(sb: &Sandbox, args: &[&str]) -> (Option<i32>, String, i64) {
-    use std::process::Stdio;
-    #[allow(clippy::zombie_processes)] // reaped with wait4 below, for the child's own rusage
-    let child = sb
-        .cmd()
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id() as libc::pid_t;
-    let mut stderr = child.stderr.unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        stderr.read_to_string(&mut s).unwrap();
-        s
-    });
-    let mut status = 0;
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    assert_eq!(unsafe { libc::wait4(pid, &mut status, 0, &mut usage) }, pid);
-    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
-    (code, reader.join().unwrap(), usage.ru_maxrss / 1024)
+    let (r, rss_mib) = sb.invoke().command(args).spawn().wait_peak_rss();
+    ((r.code >= 0).then_some(r.code), r.stderr, rss_mib)
 }
 
 #[test]

@@ -5,9 +5,9 @@ mod common;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::Sandbox;
+use common::{CheckExt, EffectExt, Sandbox};
 
 /// A sandbox whose policy reads `app/`, writes `app/` and `restore/`, with backups in `bk/`.
 fn sandbox() -> Sandbox {
@@ -64,16 +64,10 @@ fn script_round_trip_and_audit() {
         std::fs::read(root.join("restore/logs/combined.log")).unwrap(),
         std::fs::read(root.join("app/logs/combined.log")).unwrap()
     );
-    let actions: Vec<String> = sb
+    let actions: Vec<String> = r
         .audit()
         .iter()
-        .map(|a| {
-            format!(
-                "{} {}",
-                a["action"].as_str().unwrap(),
-                a["outcome"].as_str().unwrap()
-            )
-        })
+        .map(|a| format!("{} {}", a["action"], a["outcome"]).replace('"', ""))
         .collect();
     assert_eq!(
         actions,
@@ -102,8 +96,8 @@ let b = backup::create("app", ["app/.env", "app/logs"], #{});
 check("planned", b.planned && b.files == 2 && type_of(b.path) == "()", `${b}`);
 "#;
     let r = sb.run_script("dry", script, &["--dry-run"]);
-    r.expect_code(0);
-    assert_eq!(r.effects("backup.create")[0]["outcome"], "planned");
+    r.exit(0).check("planned").is_ok();
+    r.effect("backup.create").outcome("planned");
     assert!(archives(&sb.path().join("bk")).is_empty());
 
     // A real archive, then a dry-run restore and prune: checked, not done.
@@ -148,12 +142,13 @@ fn policy_denials_exit_4_and_are_audited() {
         1,
         "nothing restored outside the write roots"
     );
-    let denied: Vec<_> = sb
-        .audit()
-        .into_iter()
-        .filter(|a| a["outcome"] == "denied")
-        .collect();
-    assert_eq!(denied.len(), 2, "{denied:#?}");
+    let audit = sb.audit_log();
+    assert_eq!(
+        audit.outcomes("backup.create"),
+        ["denied", "done"],
+        "{audit:#?}"
+    );
+    assert_eq!(audit.outcomes("backup.restore"), ["denied"], "{audit:#?}");
 
     // A script can catch a refused archive and see its kind.
     let r = sb.run_script(
@@ -225,6 +220,15 @@ fn partials(dir: &Path) -> Vec<PathBuf> {
         .unwrap_or_default()
 }
 
+/// Whether a partial archive in `bk` has grown past 8 MiB (the create is well under way).
+fn partial_grown(bk: &Path) -> bool {
+    partials(bk).iter().any(|p| {
+        std::fs::metadata(p)
+            .map(|m| m.len() > 8 << 20)
+            .unwrap_or(false)
+    })
+}
+
 #[test]
 fn sigkill_during_a_large_create_leaves_no_final_archive() {
     let sb = sandbox();
@@ -251,25 +255,18 @@ fn sigkill_during_a_large_create_leaves_no_final_archive() {
         "backup::create(\"app\", [\"app/big\", \"app/.env\"], #{});",
     );
     let mut child = sb.cmd().args(["run", "big.rhai"]).spawn().unwrap();
-    let start = Instant::now();
-    loop {
-        let grown = partials(&bk).iter().any(|p| {
-            std::fs::metadata(p)
-                .map(|m| m.len() > 8 << 20)
-                .unwrap_or(false)
-        });
-        if grown {
-            break;
-        }
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("create finished ({status}) before it could be killed; make the input larger");
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(120),
-            "no partial archive appeared"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    common::wait_until(
+        Duration::from_secs(120),
+        "a partial archive over 8 MiB",
+        || {
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!(
+                    "create finished ({status}) before it could be killed; make the input larger"
+                );
+            }
+            partial_grown(&bk)
+        },
+    );
     child.kill().unwrap(); // SIGKILL
     let status = child.wait().unwrap();
     assert!(!status.success());
@@ -323,39 +320,18 @@ fn ctrl_c_during_a_large_create_stops_cleanly_leaving_no_file() {
             f.write_all(&chunk).unwrap();
         }
     }
-    sb.file("big.rhai", "backup::create(\"app\", [\"app/big\"], #{});");
-    let child = sb
-        .cmd()
-        .args(["run", "big.rhai", "--json"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while !partials(&bk).iter().any(|p| {
-        std::fs::metadata(p)
-            .map(|m| m.len() > 8 << 20)
-            .unwrap_or(false)
-    }) {
-        assert!(
-            start.elapsed() < Duration::from_secs(120),
-            "no partial archive appeared"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    // SAFETY: sending SIGINT to our own child process.
-    assert_eq!(
-        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) },
-        0
+    let running = sb
+        .invoke()
+        .script_named("big", "backup::create(\"app\", [\"app/big\"], #{});")
+        .spawn_json();
+    common::wait_until(
+        Duration::from_secs(120),
+        "a partial archive over 8 MiB",
+        || partial_grown(&bk),
     );
-    let r = common::Run::from_output(child.wait_with_output().unwrap());
-    r.expect_code(3).no_panic();
-    assert_eq!(
-        r.effects("backup.create")[0]["outcome"],
-        "interrupted",
-        "{:#}",
-        r.report
-    );
+    let r = running.sigint().wait();
+    r.exit(3).no_panic();
+    r.effect("backup.create").outcome("interrupted");
     assert!(
         archives(&bk).is_empty(),
         "no archive and no partial: {:?}",

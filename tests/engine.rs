@@ -3,7 +3,9 @@
 
 mod common;
 
-use common::{Run, Sandbox};
+use std::time::Duration;
+
+use common::{CheckExt, EffectExt, Run, Sandbox};
 use serde_json::Value;
 
 const PARAMS: &str = r#"//! Params demo.
@@ -36,7 +38,7 @@ fn parameter_errors_exit_2_naming_the_parameter() {
     r.expect_code(2);
     let err = r.report["error"].as_str().unwrap();
     assert!(err.contains("parameter n") && err.contains("int"), "{err}");
-    assert_eq!(r.report["status"], "error");
+    r.status("error");
 
     let r = sb.run_script("p", PARAMS, &["-p", "bogus=1"]);
     r.expect_code(2);
@@ -92,13 +94,6 @@ fn limits_stop_runaway_scripts_without_panics() {
             &[],
             3,
             "call nesting too deep",
-        ),
-        (
-            "string",
-            "let s = \"x\"; loop { s += s; }",
-            &[],
-            3,
-            "memory limit",
         ),
         (
             "array",
@@ -172,6 +167,18 @@ fn limits_stop_runaway_scripts_without_panics() {
             "overflow",
         ),
     ];
+    // Doubling a string: the step from S to 2S holds 3S at once (the shared old value, the
+    // copy, its growth), so past half the budget one operation asks for more than the
+    // budget + 48 MiB: the allocator's backstop ends the process at once (exit 3, one line on
+    // stderr, no report) instead of letting RSS pass the budget + 64 MiB.
+    let r = sb.run_script("string", "let s = \"x\"; loop { s += s; }", &[]);
+    r.expect_code(3).no_panic();
+    assert!(
+        r.stderr
+            .contains("runbook: memory limit: one operation asked for"),
+        "{}",
+        r.stderr
+    );
     for (name, src, extra, code, needle) in cases {
         let r = sb.run_script(name, src, extra);
         r.expect_code(*code).no_panic();
@@ -269,7 +276,7 @@ fn denied_write_outside_roots_and_through_symlink_is_audited() {
         &[],
     );
     r.expect_code(4);
-    assert_eq!(r.report["status"], "denied");
+    r.status("denied");
     let err = r.report["error"].as_str().unwrap();
     assert!(
         err.starts_with("out.rhai:2:") && err.contains("policy.write"),
@@ -372,22 +379,22 @@ fn json_report_has_the_contract_keys_and_exit_codes() {
     ] {
         assert!(r.report.get(key).is_some(), "missing {key}");
     }
-    assert_eq!(r.report["status"], "failed");
+    r.status("failed");
     assert_eq!(r.report["exit_code"], 1);
     assert_eq!(r.check("two")["value"], 3);
     assert_eq!(r.check("two")["threshold"], 2);
-    assert_eq!(r.check("one")["ok"], true);
+    r.check("one").is_ok();
     assert!(r.report["started"].as_str().unwrap().ends_with('Z'));
 
     let r = sb.run_script("f", "fail(\"disk is full\");\nprint(\"not reached\");", &[]);
     r.expect_code(1);
-    assert_eq!(r.report["status"], "failed");
+    r.status("failed");
     assert_eq!(r.report["error"], "disk is full");
     assert!(r.output().is_empty());
 
     let r = sb.run_script("t", "throw \"boom\";", &[]);
     r.expect_code(5);
-    assert_eq!(r.report["status"], "error");
+    r.status("error");
 }
 
 #[test]
@@ -443,13 +450,10 @@ fn check_reports_syntax_errors_and_unknown_functions_with_positions() {
         stdout.contains("runbooks/nomod.rhai:2:1: Undefined module: nosuchmod"),
         "{stdout}"
     );
-    let out = sb.run(&["check", "runbooks/good.rhai"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    sb.invoke()
+        .command(["check", "runbooks/good.rhai"])
+        .output()
+        .exit(0);
 }
 
 #[test]
@@ -460,14 +464,8 @@ fn builtin_stdlib_and_runbooks_work_from_an_unrelated_directory() {
     // A script outside any repository importing the built-in stdlib.
     let script = elsewhere.join("t.rhai");
     std::fs::write(&script, "import \"thresholds\" as t;\nimport \"checks\" as c;\nprint(t::DISK_PCT);\nc::below(\"x\", 1.0, t::DISK_PCT, \"%\");\n").unwrap();
-    let out = sb
-        .cmd()
-        .current_dir(&elsewhere)
-        .args(["run", "t.rhai", "--json"])
-        .output()
-        .unwrap();
-    let r = common::Run::from_output(out);
-    r.expect_code(0);
+    let r = sb.runbook("t.rhai").dir(&elsewhere).json();
+    r.exit(0);
     assert_eq!(r.output(), vec!["85.0"]);
     assert_eq!(r.check("x")["threshold"], 85.0);
 
@@ -491,11 +489,11 @@ fn import_resolves_next_to_the_script_first() {
         "lib/main.rhai",
         "import \"thresholds\" as t;\nprint(t::DISK_PCT);\n",
     );
-    let r = common::Run::from_output(sb.run(&["run", "lib/main.rhai", "--json"]));
+    let r = sb.run_json("lib/main.rhai", &[]);
     r.expect_code(6);
     assert_eq!(r.output(), vec!["1.0"]);
     sb.file("lib/broken.rhai", "import \"missing_mod\" as m;\nm::f();\n");
-    let r = common::Run::from_output(sb.run(&["run", "lib/broken.rhai", "--json"]));
+    let r = sb.run_json("lib/broken.rhai", &[]);
     r.expect_code(5);
     assert!(r.report["error"].as_str().unwrap().contains("missing_mod"));
 }
@@ -621,7 +619,7 @@ fn import_cycles_are_errors_naming_the_chain() {
     let sb = Sandbox::new();
     sb.file("a.rhai", "//! @action\nimport \"b\" as b;\nprint(\"a\");\n");
     sb.file("b.rhai", "import \"a\" as a;\nexport const X = 1;\n");
-    let r = Run::from_output(sb.run(&["run", "a.rhai", "--json"]));
+    let r = sb.run_json("a.rhai", &[]);
     r.expect_code(5).no_panic();
     let err = r.report["error"].as_str().unwrap();
     assert!(
@@ -639,7 +637,7 @@ fn import_cycles_are_errors_naming_the_chain() {
     sb.file("c.rhai", "//! @action\nimport \"d\" as d;\n");
     sb.file("d.rhai", "import \"e\" as e;\n");
     sb.file("e.rhai", "import \"d\" as d;\n");
-    let r = Run::from_output(sb.run(&["run", "c.rhai", "--json"]));
+    let r = sb.run_json("c.rhai", &[]);
     r.expect_code(5).no_panic();
     let err = r.report["error"].as_str().unwrap();
     assert!(err.contains("d.rhai → e.rhai → d.rhai"), "{err}");
@@ -660,16 +658,10 @@ fn import_cycles_are_errors_naming_the_chain() {
         "import \"base\" as base;\nexport const V = base::B + 2;\n",
     );
     sb.file("base.rhai", "export const B = 10;\n");
-    let r = Run::from_output(sb.run(&["run", "top.rhai", "--json"]));
+    let r = sb.run_json("top.rhai", &[]);
     r.expect_code(0);
     assert_eq!(r.output(), vec!["23"]);
-    let out = sb.run(&["check", "top.rhai"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    sb.invoke().command(["check", "top.rhai"]).output().exit(0);
 }
 
 /// A script must be a regular file of at most 1 MiB: `/dev/zero`, a FIFO, a directory and a big
@@ -1034,27 +1026,25 @@ fn out_of_range_number_literals_are_script_errors() {
 #[test]
 fn ctrl_c_cancels_cleanly_with_exit_3() {
     let sb = Sandbox::new();
-    sb.config("[policy]\nmax_operations = 100_000_000_000\n");
-    sb.file(
-        "spin.rhai",
-        "print(\"started\");\nlet n = 0;\nloop { n += 1; }\n",
+    let running = sb
+        .invoke()
+        .policy("max_operations = 100_000_000_000")
+        .script_named(
+            "spin",
+            "print(\"started\");\nlet n = 0;\nloop { n += 1; }\n",
+        )
+        .spawn_json();
+    // In its loop once it has spent 300 ms of CPU (start-up takes ~10 ms).
+    common::wait_cpu(
+        running.pid(),
+        Duration::from_millis(300),
+        Duration::from_secs(60),
     );
-    let child = sb
-        .cmd()
-        .args(["run", "spin.rhai", "--json"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(700));
-    // SAFETY: sending SIGINT to our own child process.
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGINT);
-    }
-    let r = common::Run::from_output(child.wait_with_output().unwrap());
-    r.expect_code(3).no_panic();
-    assert_eq!(r.report["status"], "interrupted");
-    assert!(r.report["error"].as_str().unwrap().contains("interrupted"));
+    let r = running.sigint().wait();
+    r.exit(3)
+        .no_panic()
+        .status("interrupted")
+        .error_contains("interrupted");
     assert_eq!(r.output(), vec!["started"]);
 }
 
@@ -1115,32 +1105,26 @@ fn an_unwritable_audit_log_stops_the_effect() {
 #[test]
 fn ctrl_c_during_an_effect_audits_it_as_interrupted() {
     let sb = Sandbox::new();
-    sb.config("[policy]\ncommands = [\"sleep\"]\n");
-    sb.file("slow.rhai", "print(\"go\");\ncmd::run(\"sleep\", [\"30\"], #{ timeout_s: 60 });\nprint(\"not reached\");\n");
     let t0 = std::time::Instant::now();
-    let child = sb
-        .cmd()
-        .args(["run", "slow.rhai", "--json"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1000));
-    // SAFETY: sending SIGINT to our own child process.
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGINT);
-    }
-    let r = common::Run::from_output(child.wait_with_output().unwrap());
-    r.expect_code(3).no_panic();
+    let running = sb
+        .invoke()
+        .policy("commands = [\"sleep\"]")
+        .script_named(
+            "slow",
+            "print(\"go\");\ncmd::run(\"sleep\", [\"30\"], #{ timeout_s: 60 });\nprint(\"not reached\");\n",
+        )
+        .spawn_json();
+    running.wait_descendant("sleep", Duration::from_secs(30));
+    let r = running.sigint().wait();
+    r.exit(3).no_panic();
     assert!(
-        t0.elapsed() < std::time::Duration::from_secs(20),
+        t0.elapsed() < Duration::from_secs(20),
         "the sleep was not cut short"
     );
     assert_eq!(r.output(), vec!["go"]);
-    let audit = sb.audit();
+    let audit = r.audit();
     assert_eq!(audit.len(), 1, "{audit:#?}");
-    assert_eq!(audit[0]["action"], "cmd.run");
-    assert_eq!(audit[0]["outcome"], "interrupted");
+    audit.only("cmd.run").outcome("interrupted");
 }
 
 #[test]
@@ -1179,11 +1163,11 @@ print(ok);
         &[],
     );
     r.expect_code(6);
-    assert_eq!(r.report["status"], "inconclusive");
-    assert_eq!(r.check("measured")["status"], "ok");
-    assert_eq!(r.check("measured")["ok"], true);
+    r.status("inconclusive");
+    r.check("measured").is_ok();
+    r.check("measured").is_ok();
     for name in ["not measured", "timeouts", "latency"] {
-        assert_eq!(r.check(name)["status"], "unknown", "{name}");
+        r.check(name).is_unknown();
         assert_eq!(r.check(name)["ok"], false, "{name}");
     }
     assert!(
@@ -1196,13 +1180,13 @@ print(ok);
 
     let r = sb.run_script("f", "check(\"a\", ()); check(\"b\", false);", &[]);
     r.expect_code(1);
-    assert_eq!(r.report["status"], "failed");
+    r.status("failed");
 
     let r = sb.run_script("n", "print(1);", &[]);
     r.expect_code(6);
     let r = sb.run_script("a", "//! Acts only.\n//! @action\nprint(1);", &[]);
     r.expect_code(0);
-    assert_eq!(r.report["status"], "ok");
+    r.status("ok");
 
     let r = sb.run_script("bad", "check(\"x\", 3);", &[]);
     r.expect_code(2); // a bad argument is a usage error, positioned at the call
@@ -1289,6 +1273,121 @@ fn compensation_closures_see_a_let_that_shadows_a_parameter() {
     );
 }
 
+/// Complete `line` (cursor at its end) in a real bash with the dynamic completion script
+/// sourced (`source <(COMPLETE=bash runbook)`), returning COMPREPLY. Bash calls the function
+/// with the command, the current word and the previous word, as here.
+fn bash_complete(sb: &Sandbox, line: &str) -> Vec<String> {
+    let bin = common::bin();
+    let dir = bin.parent().unwrap();
+    let words: Vec<&str> = line.split(' ').collect();
+    let script = format!(
+        "export PATH={dir}:$PATH\nsource <(COMPLETE=bash runbook)\n\
+         COMP_WORDS=({words})\nCOMP_CWORD={cword}\nCOMP_LINE='{line}'\nCOMP_POINT={point}\n\
+         _clap_complete_runbook runbook '{cur}' '{prev}'\nprintf '%s\\n' \"${{COMPREPLY[@]}}\"\n",
+        dir = dir.display(),
+        words = words
+            .iter()
+            .map(|w| format!("'{w}'"))
+            .collect::<Vec<_>>()
+            .join(" "),
+        cword = words.len() - 1,
+        point = line.len(),
+        cur = words[words.len() - 1],
+        prev = words[words.len().saturating_sub(2)],
+    );
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .current_dir(sb.path())
+        .env("RUNBOOK_STATE_DIR", sb.path().join("state"))
+        .env("RUNBOOK_CONFIG_DIR", sb.path().join("userconf"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+#[test]
+fn bash_completes_runbook_names_and_their_parameters() {
+    let sb = Sandbox::new();
+    sb.file(
+        "runbooks/disk-sweep.rhai",
+        "//! Sweep a disk.\n//! @param path: string = \"/var\"  folder to sweep\n//! @param depth: int  how deep\ncheck(\"x\", true);\n",
+    );
+    // Built-in and local runbook names.
+    let names = bash_complete(&sb, "runbook run he");
+    assert!(names.contains(&"health-check".to_string()), "{names:?}");
+    assert!(names.iter().all(|n| n.starts_with("he")), "{names:?}");
+    assert_eq!(bash_complete(&sb, "runbook show disk-"), ["disk-sweep"]);
+    // Parameters of the runbook named on the line, as KEY=.
+    let mut params = bash_complete(&sb, "runbook run disk-sweep -p ");
+    params.sort();
+    assert_eq!(params, ["depth=", "path="]);
+    assert_eq!(
+        bash_complete(&sb, "runbook run --dry-run disk-sweep --param de"),
+        ["depth="]
+    );
+    // A folder given with --runbooks is searched too.
+    sb.file(
+        "more/zz-extra.rhai",
+        "//! Extra.\n//! @param level: int = 1  level\ncheck(\"x\", true);\n",
+    );
+    assert_eq!(
+        bash_complete(&sb, "runbook --runbooks more run zz-"),
+        ["zz-extra"]
+    );
+}
+
+/// `policy.max_effects = 0` used to mean "no limit" while the other limits refuse 0: it is
+/// refused the same way (exit 2, naming the file and the key), and 1 allows exactly one effect.
+#[test]
+fn max_effects_zero_is_a_config_error_like_the_other_limits() {
+    let sb = Sandbox::new();
+    std::fs::create_dir_all(sb.path().join("w")).unwrap();
+    sb.file(
+        "x.rhai",
+        "//! @action\nfs::write(\"w/a.txt\", \"1\");\nfs::write(\"w/b.txt\", \"2\");\n",
+    );
+    sb.config("[policy]\nwrite = [\"w\"]\nmax_effects = 0\n");
+    let out = sb.run(&["run", "x.rhai"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("config runbook.toml: policy.max_effects = 0: must be at least 1"),
+        "{err}"
+    );
+    assert!(
+        !sb.path().join("w/a.txt").exists(),
+        "ran with a refused config"
+    );
+    assert!(sb.audit().is_empty());
+    // the same message from every command that loads the config
+    let out = sb.run(&["audit"]);
+    assert_eq!(out.status.code(), Some(2));
+
+    sb.config("[policy]\nwrite = [\"w\"]\nmax_effects = 1\n");
+    let r = common::Run::from_output(sb.run(&["run", "x.rhai", "--json"]));
+    r.expect_code(3);
+    assert!(sb.path().join("w/a.txt").exists());
+    assert!(!sb.path().join("w/b.txt").exists());
+    assert!(
+        r.report["error"]
+            .as_str()
+            .unwrap()
+            .contains("policy.max_effects"),
+        "{:#}",
+        r.report
+    );
+}
+
 /// Every options map is parsed into a serde struct (issue 13.5): an unknown key is a usage
 /// error naming the key and listing the allowed ones, for each function that takes options;
 /// an ill-typed value names the key and the type it must have. Nothing is reached or changed:
@@ -1314,7 +1413,7 @@ fn unknown_option_keys_are_named_with_the_allowed_ones() {
         ),
         (
             r#"logs::cleanup(".", #{bogus: 1})"#,
-            "pattern, older_than, compress".into(),
+            "pattern, older_than, younger_than, compress".into(),
         ),
         (
             r#"http::get("http://127.0.0.1:9/", #{bogus: 1})"#,

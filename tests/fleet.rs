@@ -32,16 +32,9 @@ fn ip(args: &[&str]) -> Output {
     sh(Command::new("ip").args(args))
 }
 
-/// Poll `f` until it is true or `secs` pass (panics with `what`).
-fn wait_for(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
-    let end = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < end {
-        if f() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("timed out waiting for {what}");
+/// Poll `f` until it is true or `secs` pass (panics with `what`): the kit's `wait_until`.
+fn wait_for(secs: u64, what: &str, f: impl FnMut() -> bool) {
+    common::wait_until(Duration::from_secs(secs), what, f)
 }
 
 static NEXT: AtomicU32 = AtomicU32::new(0);

@@ -5,18 +5,14 @@ mod common;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{Run, Sandbox};
 use serde_json::Value;
 
-/// Poll `cond` every 20 ms until it holds or `limit` passes (then panic with `what`).
-fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
-    let end = Instant::now() + limit;
-    while !cond() {
-        assert!(Instant::now() < end, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+/// Poll `cond` until it holds or `limit` passes (then panic with `what`): the kit's `wait_until`.
+fn wait_for(what: &str, limit: Duration, cond: impl FnMut() -> bool) {
+    common::wait_until(limit, what, cond)
 }
 
 fn outcomes(r: &Run) -> Vec<(String, String, bool)> {
@@ -45,7 +41,7 @@ fs::write("marker.txt", "x");
     for extra in [&["--dry-run"][..], &[][..]] {
         let r = sb.run_script("pre", script, extra);
         r.expect_code(1);
-        assert_eq!(r.report["status"], "failed");
+        r.status("failed");
         let err = r.report["error"].as_str().unwrap();
         assert!(
             err.contains("precondition failed: public/ does not exist"),
@@ -237,7 +233,7 @@ fail("something broke after the effects");
 "#;
     let r = sb.run_script("undo", script, &[]);
     r.expect_code(1);
-    assert_eq!(r.report["status"], "failed");
+    r.status("failed");
     assert_eq!(
         r.report["error"], "something broke after the effects",
         "the original failure stays the error"
@@ -284,7 +280,7 @@ loop { }
 "#;
     let r = sb.run_script("late", script, &["--timeout", "1"]);
     r.expect_code(3);
-    assert_eq!(r.report["status"], "limit");
+    r.status("limit");
     assert!(
         !sb.path().join("a.txt").exists(),
         "the undo ran after the deadline"
@@ -334,30 +330,14 @@ fn dry_run_lists_compensations_as_planned() {
 fn interrupt_is_its_own_status() {
     let sb = Sandbox::new();
     sb.config("[policy]\nwrite = [\".\"]\n");
-    sb.file("spin.rhai", "print(\"go\");\nloop { }\n");
-    let child = sb
-        .cmd()
-        .args(["run", "spin.rhai", "--json"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let running = sb
+        .invoke()
+        .script_named("spin", "print(\"go\");\nloop { }\n")
+        .spawn_json();
     // The run is going once the script's thread exists; poll for it, then SIGINT.
-    let pid = child.id();
-    wait_for("the script thread", Duration::from_secs(10), || {
-        std::fs::read_dir(format!("/proc/{pid}/task"))
-            .map(|d| {
-                d.flatten().any(|t| {
-                    std::fs::read_to_string(t.path().join("comm"))
-                        .is_ok_and(|c| c.starts_with("runbook-script"))
-                })
-            })
-            .unwrap_or(false)
-    });
-    unsafe { libc::kill(pid as i32, libc::SIGINT) };
-    let out = child.wait_with_output().unwrap();
-    let r = Run::from_output(out);
-    r.expect_code(3);
-    assert_eq!(r.report["status"], "interrupted", "{:#}", r.report);
+    running.wait_script_thread(Duration::from_secs(10));
+    let r = running.sigint().wait();
+    r.exit(3).status("interrupted");
     assert_eq!(r.report["error_kind"], "interrupted");
 }
 
@@ -435,35 +415,19 @@ fn two_runs_of_one_runbook_do_not_interleave() {
 #[test]
 fn output_is_capped_and_memory_stays_bounded() {
     let sb = Sandbox::new();
-    sb.file("loud.rhai", "loop { print(\"x\".pad(100, \"x\")); }\n");
-    // Reaped below with wait4 (for the child's own rusage), not `wait()`.
-    #[allow(clippy::zombie_processes)]
-    let child = sb
-        .cmd()
-        .args(["run", "loud.rhai", "--json", "--timeout", "5"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id() as libc::pid_t;
-    // Read stdout on a thread, reap with wait4 to get the child's own peak RSS.
-    let mut stdout = child.stdout.unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        std::io::Read::read_to_string(&mut stdout, &mut s).unwrap();
-        s
-    });
-    let mut status = 0;
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(rc, pid);
-    let out = reader.join().unwrap();
-    let report: Value = serde_json::from_str(&out).unwrap();
+    // The process's own peak RSS, from wait4's rusage.
+    let (r, rss_mib) = sb
+        .invoke()
+        .script_named("loud", "loop { print(\"x\".pad(100, \"x\")); }\n")
+        .args(["--timeout", "5"])
+        .spawn_json()
+        .wait_peak_rss();
+    let (report, out) = (&r.report, &r.stdout);
     assert_eq!(report["exit_code"], 3);
     assert_eq!(report["output_truncated"], true);
     assert_eq!(report["output"].as_array().unwrap().len(), 10_000);
     assert!(report["output_dropped_lines"].as_u64().unwrap() > 10_000);
     assert!(out.len() < 2 << 20, "report of {} bytes", out.len());
-    let rss_mib = usage.ru_maxrss / 1024;
     assert!(rss_mib < 300, "peak RSS {rss_mib} MiB");
 
     // The byte cap: lines of 1000 bytes stop at 4 MiB, long before 10 000 lines.
@@ -586,15 +550,7 @@ fn a_process_killed_mid_effect_leaves_a_record_shown_as_no_outcome() {
 }
 
 fn children_of(pid: u32) -> Vec<u32> {
-    let mut out = Vec::new();
-    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
-        for t in tasks.flatten() {
-            if let Ok(c) = std::fs::read_to_string(t.path().join("children")) {
-                out.extend(c.split_whitespace().filter_map(|p| p.parse::<u32>().ok()));
-            }
-        }
-    }
-    out
+    common::children_of(pid)
 }
 
 /// Whether this test process may create mount namespaces (root, `unshare` present).

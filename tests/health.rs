@@ -4,69 +4,46 @@
 
 mod common;
 
-use std::time::Duration;
-
-use common::{Run, Sandbox};
-
-fn run(sb: &Sandbox, name: &str, args: &[&str]) -> Run {
-    let mut a = vec!["run", name, "--json"];
-    a.extend_from_slice(args);
-    Run::from_output(sb.run(&a))
-}
+use common::{CheckExt, Run};
 
 fn names(r: &Run) -> Vec<String> {
-    r.report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["name"].as_str().unwrap().to_string())
-        .collect()
+    r.check_names()
 }
 
+/// Every check but CPU must pass on this host. The CPU is shared with whatever else runs, so
+/// the test does not assert on the host's CPU figure: only that the CPU check's verdict agrees
+/// with the figure it reports (the handbook's target, below 70 %).
 #[test]
 fn health_check_passes_on_this_machine_with_no_config() {
-    let sb = Sandbox::new();
-    // The host is shared with the other tests: CPU may be briefly above 70 %. Retry a few times;
-    // memory and disk must pass every time.
-    let mut last = None;
-    for _ in 0..10 {
-        let r = run(&sb, "health-check", &[]);
-        r.no_panic();
-        assert!(r.report["error"].is_null(), "{:#}", r.report);
-        assert_eq!(r.check("memory")["ok"], true, "{:#}", r.report);
-        assert!(
-            names(&r).iter().any(|n| n.starts_with("disk /")),
-            "{:?}",
-            names(&r)
-        );
-        assert!(r.effects("").is_empty() && r.report["effects"].as_array().unwrap().is_empty());
-        // the handbook's 监控网络连接状态 too: at least four checks on a host with no config
-        assert!(names(&r).len() >= 4, "{:?}", names(&r));
-        for n in ["close-wait sockets", "time-wait sockets"] {
-            assert_eq!(r.check(n)["status"], "ok", "{:#}", r.report);
-        }
-        let out = r.output();
-        assert!(
-            out.iter().any(|l| l.contains("checked the host only")),
-            "{out:?}"
-        );
-        assert!(
-            out.iter()
-                .any(|l| l.starts_with("cpu: mean of 5 sample(s)")),
-            "{out:?}"
-        );
-        if r.code == 0 {
-            return;
-        }
-        // only the CPU check may fail, and only because the CPU really is busy
-        for c in r.report["checks"].as_array().unwrap() {
-            assert!(
-                c["ok"] == true || (c["name"] == "cpu" && c["value"].as_f64().unwrap() >= 70.0),
-                "{c:#}"
-            );
-        }
-        last = Some(r);
-        std::thread::sleep(Duration::from_secs(3));
+    let r = Run::new().runbook("health-check").json();
+    r.no_panic();
+    assert!(r.report["error"].is_null(), "{:#}", r.report);
+    r.check("memory").is_ok();
+    assert!(
+        names(&r).iter().any(|n| n.starts_with("disk /")),
+        "{:?}",
+        names(&r)
+    );
+    assert!(r.report["effects"].as_array().unwrap().is_empty());
+    // the handbook's 监控网络连接状态 too: at least four checks on a host with no config
+    assert!(names(&r).len() >= 4, "{:?}", names(&r));
+    for n in ["close-wait sockets", "time-wait sockets"] {
+        r.check(n).is_ok();
     }
-    panic!("health-check did not pass: {:#}", last.unwrap().report);
+    r.output_contains("checked the host only")
+        .output_contains("cpu: mean of 5 sample(s)");
+    let cpu = r.check("cpu");
+    let busy = cpu["value"].as_f64().expect("cpu value") >= 70.0;
+    if busy {
+        cpu.is_failed();
+    } else {
+        cpu.is_ok();
+    }
+    // Everything else passed: the exit code is the CPU check's alone.
+    for c in r.report["checks"].as_array().unwrap() {
+        if c["name"] != "cpu" {
+            c.is_ok();
+        }
+    }
+    r.exit(if busy { 1 } else { 0 });
 }

@@ -27,10 +27,11 @@ checks::below("latency", ms, 100.0, "ms");
 "#;
 
 fn probe(sb: &Sandbox, args: &[&str]) -> Run {
-    sb.file("probe.rhai", PROBE);
-    let mut a = vec!["run", "probe.rhai", "--json"];
-    a.extend_from_slice(args);
-    Run::from_output(sb.run(&a))
+    sb.invoke()
+        .script_named("probe", PROBE)
+        .args(args)
+        .spawn_json()
+        .wait()
 }
 
 fn history_json(sb: &Sandbox, args: &[&str]) -> Value {
@@ -189,7 +190,7 @@ fn a_read_only_state_dir_is_a_warning_not_a_failure() {
     };
     let r = Run::from_output(out);
     r.no_panic().expect_code(0);
-    assert_eq!(r.report["status"], "ok");
+    r.status("ok");
     assert!(
         r.stderr.contains("warning: history: cannot open"),
         "{}",
@@ -256,16 +257,14 @@ fn receiver(hang: bool) -> (u16, mpsc::Receiver<Value>) {
     let port = server.server_addr().to_ip().unwrap().port();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
+        // Requests left unanswered: held (connection open) for as long as the server runs.
+        let mut held = Vec::new();
         for mut req in server.incoming_requests() {
             let mut body = String::new();
             let _ = req.as_reader().read_to_string(&mut body);
             let _ = tx.send(serde_json::from_str(&body).unwrap_or(Value::String(body)));
             if hang {
-                // Never answer; keep the connection open until the test ends.
-                std::thread::spawn(move || {
-                    std::thread::sleep(Duration::from_secs(60));
-                    drop(req);
-                });
+                held.push(req);
                 continue;
             }
             let _ = req.respond(tiny_http::Response::from_string("ok"));
@@ -610,17 +609,8 @@ fn chromium(args: &[&str], file: &Path, within: Duration) -> (String, String) {
         let _ = err.read_to_string(&mut s);
         s
     });
-    let end = Instant::now() + within;
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        if Instant::now() > end {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("chromium did not finish within {within:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
+    if common::wait_exit(&mut child, within).is_none() {
+        panic!("chromium did not finish within {within:?}");
     }
     (t_out.join().unwrap(), t_err.join().unwrap())
 }

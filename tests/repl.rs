@@ -9,7 +9,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::Sandbox;
+use common::{CheckExt, Sandbox};
 use expectrl::process::unix::{PtyStream, WaitStatus};
 use expectrl::stream::log::LogStream;
 use expectrl::{ControlCode, Eof, Expect};
@@ -64,6 +64,11 @@ impl Pty {
     /// loses keys when the terminal mode switches.)
     fn prompt(&mut self) {
         self.expect("> \r");
+    }
+
+    /// The REPL's process id.
+    fn pid(&self) -> u32 {
+        self.s.get_process().pid().as_raw() as u32
     }
 
     fn line(&mut self, text: &str) {
@@ -350,9 +355,9 @@ print(`total=${m.total}`)
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    let r = common::Run::from_output(sb.run(&["run", "drafts/session.rhai", "--json"]));
+    let r = sb.run_json("drafts/session.rhai", &[]);
     r.expect_code(0);
-    assert_eq!(r.check("total is 42")["ok"], true);
+    r.check("total is 42").is_ok();
     assert_eq!(r.output(), vec!["total=42"]);
 }
 
@@ -479,14 +484,9 @@ fn pty_ctrl_c_stops_an_input_stuck_on_a_stubborn_program_and_keeps_the_session()
     p.expect("refused: io");
     p.prompt();
     p.line(&stubborn);
-    let until = std::time::Instant::now() + Duration::from_secs(20);
-    while !ready.exists() {
-        assert!(
-            std::time::Instant::now() < until,
-            "the program never started"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    common::wait_until(Duration::from_secs(20), "the program to start", || {
+        ready.exists()
+    });
     let pressed = std::time::Instant::now();
     p.ctrl_c();
     p.expect("interrupted (Ctrl-C)");
@@ -500,22 +500,16 @@ fn pty_ctrl_c_stops_an_input_stuck_on_a_stubborn_program_and_keeps_the_session()
     p.expect("42");
     p.prompt();
     // No process of the program's group is left (SIGKILL follows the ignored SIGTERM).
-    let until = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let left = std::process::Command::new("pgrep")
+    let mut left = String::new();
+    let gone = common::poll_until(Duration::from_secs(10), || {
+        let out = std::process::Command::new("pgrep")
             .args(["-f", "exec sleep 31|^sleep 31$"])
             .output()
             .expect("pgrep");
-        if left.stdout.is_empty() {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < until,
-            "left running: {}",
-            String::from_utf8_lossy(&left.stdout)
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+        left = String::from_utf8_lossy(&out.stdout).to_string();
+        left.is_empty()
+    });
+    assert!(gone, "left running: {left}");
 }
 
 /// `:run` of a runbook that may cause effects asks once before it starts; declining runs nothing.
@@ -608,7 +602,8 @@ fn pty_ctrl_c_during_an_effect_audits_it_interrupted() {
     p.expect("yes]> \r");
     p.line("let before = 1; print(\"start\" + \"ing\"); cmd::run(\"sleep\", [\"30\"])");
     p.expect("starting");
-    std::thread::sleep(Duration::from_millis(500));
+    // Ctrl-C once the command runs.
+    common::wait_for_descendant(p.pid(), "sleep", Duration::from_secs(30));
     let t0 = std::time::Instant::now();
     p.ctrl_c();
     p.expect("interrupted cmd.run sleep");
@@ -680,7 +675,61 @@ fn save_turns_a_bare_expression_into_a_print() {
         draft.contains("\ncheck(\"total\", m.total == 40)"),
         "{draft}"
     );
-    let r = common::Run::from_output(sb.run(&["run", "drafts/bare.rhai", "--json"]));
+    let r = sb.run_json("drafts/bare.rhai", &[]);
     r.expect_code(0);
     assert_eq!(r.output(), vec!["42"]);
+}
+
+/// Each effect of a REPL session gets its own `seq` under the session's one run id, so its
+/// `started` record pairs with its own outcome (every input used to start again at seq 1).
+#[test]
+fn piped_effects_of_one_session_get_increasing_seqs_that_pair() {
+    let sb = Sandbox::new();
+    write_policy(&sb);
+    let (code, out, err) = piped(
+        &sb,
+        ":yes on\nfs::write(\"out/a.txt\", \"1\")\nfs::write(\"out/b.txt\", \"2\"); fs::write(\"out/c.txt\", \"3\")\n",
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    let raw = sb.audit_raw_at(&sb.state().join("audit.jsonl"));
+    assert_eq!(raw.len(), 6, "{raw:#?}");
+    let run_id = raw[0]["run_id"].as_str().expect("run_id").to_string();
+    assert!(run_id.starts_with("repl-"), "{run_id}");
+    for (i, target) in ["out/a.txt", "out/b.txt", "out/c.txt"].iter().enumerate() {
+        let seq = i as u64 + 1;
+        let recs: Vec<&serde_json::Value> = raw
+            .iter()
+            .filter(|r| r["seq"].as_u64() == Some(seq))
+            .collect();
+        let outcomes: Vec<&str> = recs
+            .iter()
+            .map(|r| r["outcome"].as_str().unwrap_or(""))
+            .collect();
+        assert_eq!(outcomes, vec!["started", "done"], "seq {seq}: {raw:#?}");
+        for r in &recs {
+            assert_eq!(r["run_id"], run_id.as_str(), "{raw:#?}");
+            assert!(
+                r["target"].as_str().unwrap_or("").ends_with(target),
+                "seq {seq} is {target}: {raw:#?}"
+            );
+        }
+    }
+    let shown = sb.run(&["audit", "--json", "--last", "0"]);
+    assert!(shown.status.success());
+    let shown: Vec<serde_json::Value> =
+        serde_json::from_slice(&shown.stdout).expect("audit --json");
+    let outcomes: Vec<(&str, u64)> = shown
+        .iter()
+        .map(|r| {
+            (
+                r["outcome"].as_str().unwrap_or(""),
+                r["seq"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    assert_eq!(
+        outcomes,
+        vec![("done", 1), ("done", 2), ("done", 3)],
+        "{shown:#?}"
+    );
 }

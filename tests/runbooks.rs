@@ -11,14 +11,12 @@ use std::time::Duration;
 
 use common::demo::{APP, Demo, http};
 use common::second::{APP2, Second};
-use common::{Run, Sandbox};
+use common::{CheckExt, Run, Sandbox};
 use serde_json::Value;
 
 /// `runbook run NAME --json ARGS…` in `sb`.
 fn run(sb: &Sandbox, name: &str, args: &[&str]) -> Run {
-    let mut a = vec!["run", name, "--json"];
-    a.extend_from_slice(args);
-    Run::from_output(sb.run(&a))
+    sb.run_json(name, args)
 }
 
 /// Real traffic: `n` page reads (half of them cache hits), a few component lists.
@@ -30,13 +28,30 @@ fn traffic(demo: &Demo, n: usize) {
     demo.get("/api/components");
 }
 
+/// Run `f` while a thread sends GET requests to `{base}1` … `{base}5` back to back (real traffic
+/// during a sampling window); the traffic stops when `f` returns.
+fn during_traffic<T>(base: String, f: impl FnOnce() -> T) -> T {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = stop.clone();
+    let t = std::thread::spawn(move || {
+        let mut i = 0;
+        while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+            i += 1;
+            let _ = http(
+                "GET",
+                &format!("{base}{}", i % 5 + 1),
+                Duration::from_secs(5),
+            );
+        }
+    });
+    let out = f();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    t.join().unwrap();
+    out
+}
+
 fn names(r: &Run) -> Vec<String> {
-    r.report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["name"].as_str().unwrap().to_string())
-        .collect()
+    r.check_names()
 }
 
 /// Set a file's modification time into the past with `touch -d`.
@@ -231,14 +246,14 @@ fn performance_check_and_slo_report_read_stats_and_logs() {
     demo.post("/admin/reset");
     r.no_panic();
     assert!(r.report["error"].is_null(), "{:#}", r.report);
-    assert_eq!(r.check("error rate")["ok"], true, "{:#}", r.report);
+    r.check("error rate").is_ok();
     // every request of the window took ≥ 300 ms: above the 200 ms target (since start it is not)
     let avg = r.check("average response time");
     assert_eq!(avg["ok"], false, "{avg:#}");
     // (the demo's average is over completed requests, its count includes those in flight)
     assert!(avg["value"].as_f64().unwrap() > 200.0, "{avg:#}");
     // the two 1.1 s requests were before the window: not in its slow ratio
-    assert_eq!(r.check("slow-request ratio")["ok"], true, "{:#}", r.report);
+    r.check("slow-request ratio").is_ok();
     assert!(
         r.output()
             .iter()
@@ -248,7 +263,10 @@ fn performance_check_and_slo_report_read_stats_and_logs() {
     );
     r.expect_code(1);
 
-    let r = run(&sb, "slo-report", &[]);
+    // its request targets are over a window too: traffic during it
+    let r = during_traffic(demo.url("/api/pages/"), || {
+        run(&sb, "slo-report", &["-p", "sample=2s"])
+    });
     r.no_panic();
     assert!(r.report["error"].is_null(), "{:#}", r.report);
     for name in [
@@ -265,8 +283,8 @@ fn performance_check_and_slo_report_read_stats_and_logs() {
             names(&r)
         );
     }
-    assert_eq!(r.check("错误率 error rate")["ok"], true);
-    assert_eq!(r.check("未授权访问 unauthorized access")["ok"], true);
+    r.check("错误率 error rate").is_ok();
+    r.check("未授权访问 unauthorized access").is_ok();
     // the demo reports every counter but timeouts: that target is unknown, not 0 %; so are the
     // targets that exist only over time, with a fresh history (saying how much there is)
     let over_time = [
@@ -295,7 +313,8 @@ fn log_analysis_groups_errors_by_fingerprint() {
     demo.post("/admin/slow?ms=1100");
     demo.get("/api/pages/2");
     demo.post("/admin/reset");
-    std::thread::sleep(Duration::from_millis(300));
+    // Two /api/pages/2 from traffic(), one just now: all written once the third is.
+    demo.wait_logged("GET /api/pages/2 ", 3);
     let r = run(&sb, "log-analysis", &["-p", "error_max=5"]);
     r.no_panic().expect_code(1);
     let errs = r.check("errors in window");
@@ -401,7 +420,7 @@ fn backup_restore_test_and_data_recovery_round_trip() {
 
     let r = run(&sb, "backup", &[]);
     r.no_panic().expect_code(0);
-    assert_eq!(r.check("backup verifies")["ok"], true);
+    r.check("backup verifies").is_ok();
     let created = r.effects("backup.create");
     assert_eq!(created.len(), 1);
     assert_eq!(created[0]["outcome"], "done");
@@ -413,8 +432,8 @@ fn backup_restore_test_and_data_recovery_round_trip() {
 
     let r = run(&sb, "restore-test", &[]);
     r.no_panic().expect_code(0);
-    assert_eq!(r.check("archive verifies")["ok"], true);
-    assert_eq!(r.check("restore wrote every entry")["ok"], true);
+    r.check("archive verifies").is_ok();
+    r.check("restore wrote every entry").is_ok();
     assert!(
         r.output()
             .iter()
@@ -430,7 +449,7 @@ fn backup_restore_test_and_data_recovery_round_trip() {
     assert_eq!(std::fs::read_to_string(&env_path).unwrap(), "BROKEN=1\n");
     let r = run(&sb, "data-recovery", &["-p", "what=env"]);
     r.no_panic().expect_code(0);
-    assert_eq!(r.check("env restored")["ok"], true);
+    r.check("env restored").is_ok();
     assert_eq!(std::fs::read_to_string(&env_path).unwrap(), original_env);
 }
 
@@ -445,7 +464,7 @@ fn security_scan_finds_refusals_floods_and_injection_attempts() {
     demo.get("/api/pages/..%2f..%2fetc%2fpasswd");
     demo.get("/api/pages/%3Cscript%3Ealert(1)%3C%2Fscript%3E");
     demo.get("/api/pages/1'%20OR%201=1");
-    std::thread::sleep(Duration::from_millis(300));
+    demo.wait_logged("OR%201=1", 1);
 
     let r = run(
         &sb,
@@ -458,7 +477,7 @@ fn security_scan_finds_refusals_floods_and_injection_attempts() {
     assert_eq!(refused["ok"], false);
     let sus = r.check("suspicious requests");
     assert_eq!(sus["value"], 3, "{:#}", r.report);
-    assert_eq!(r.check("request rate per IP")["ok"], true);
+    r.check("request rate per IP").is_ok();
     assert!(
         r.output()
             .iter()
@@ -517,14 +536,26 @@ fn cert_check_warns_30_days_ahead_and_backs_up_the_files() {
     assert!((9.0..=10.0).contains(&days), "{s:#}");
     assert_eq!(r.effects("backup.create")[0]["outcome"], "done");
 
+    // nothing configured: measured nothing, so inconclusive (exit 6) with what to configure
     let r = run(&sb, "cert-check", &[]);
-    r.expect_code(1);
-    assert!(
-        r.report["error"]
-            .as_str()
-            .unwrap()
-            .contains("nothing to check")
+    r.no_panic().expect_code(6);
+    assert_eq!(r.report["status"], "inconclusive");
+    assert_eq!(
+        r.report["checks"].as_array().unwrap().len(),
+        1,
+        "{:#}",
+        r.report
     );
+    let c = r.check("certificates");
+    assert_eq!(c["status"], "unknown");
+    let why = c["detail"].as_str().unwrap();
+    assert!(
+        why.contains("nothing configured")
+            && why.contains("-p endpoints=")
+            && why.contains("-p files="),
+        "{why}"
+    );
+    assert!(r.report["effects"].as_array().unwrap().is_empty());
 }
 
 #[test]
@@ -533,11 +564,11 @@ fn config_review_reports_keys_without_printing_values() {
     let sb = demo.sandbox("");
     let r = run(&sb, "config-review", &[]);
     r.no_panic().expect_code(1);
-    assert_eq!(r.check("NODE_ENV set")["ok"], true);
-    assert_eq!(r.check("JWT_SECRET set")["ok"], true);
+    r.check("NODE_ENV set").is_ok();
+    r.check("JWT_SECRET set").is_ok();
     assert_eq!(r.check("RATE_LIMIT_MAX set")["ok"], false); // not in the demo's .env
     assert_eq!(r.check("JWT_SECRET not a placeholder")["ok"], false); // change-me-in-production
-    assert_eq!(r.check("LOG_LEVEL valid")["ok"], true);
+    r.check("LOG_LEVEL valid").is_ok();
     let doc = r.stdout.clone();
     for secret in ["change-me-in-production", "postgres://lowcode:secret"] {
         assert!(
@@ -779,7 +810,7 @@ fn rollback_checks_out_the_tag_rebuilds_restarts_and_verifies() {
         "npm run build",
         &format!("{APP} healthy on v1.4.2"),
     ] {
-        assert_eq!(r.check(step)["ok"], true, "{step}: {:#}", r.report);
+        r.check(step).is_ok();
     }
     assert!(
         std::fs::read_to_string(work.join("package.json"))
@@ -1196,7 +1227,9 @@ fn no_green_without_data_on_the_second_service() {
     let svc = format!("service={APP2}");
 
     // slo-report: no timeout/slow counters, no status field in the log → unknown, not 0 %
-    let r = run(&sb, "slo-report", &["-p", &svc]);
+    let r = during_traffic(s.url("/orders/"), || {
+        run(&sb, "slo-report", &["-p", &svc, "-p", "sample=2s"])
+    });
     r.no_panic();
     assert!(r.report["error"].is_null(), "{:#}", r.report);
     for name in [
@@ -1440,7 +1473,7 @@ fn quick_params(name: &str, service: &str, port: u16) -> Vec<String> {
     let mut p = vec![format!("service={service}")];
     match name {
         "memory-leak" => p.extend(["samples=3", "interval=1s", "warmup=0s"].map(String::from)),
-        "performance-check" => p.push("sample=1s".into()),
+        "performance-check" | "slo-report" => p.push("sample=1s".into()),
         "health-check" => p.extend(["cpu_window=1s", "cpu_max=101"].map(String::from)),
         "performance-issue" => p.push("cpu_max=101".into()),
         "rollback" => p.push("tag=v0.0.0-none".into()),
@@ -1483,6 +1516,36 @@ fn tree_hash(dir: &Path, skip: &[&str]) -> Vec<(String, String)> {
 
 const POLICY_CMDS: &str = "commands = [\"git\", \"npm\"]\nread_only_commands = [\"git status --porcelain --untracked-files=no\", \"git tag --list *\", \"git rev-parse HEAD\", \"git show *\", \"npm outdated --json\", \"npm audit --json\"]";
 
+/// Run every shipped runbook against `app` (its quick parameters, `--dry-run` when `dry`):
+/// no panic, no script error, the documented exit code when the run did not end in an error;
+/// then `after(name, run)` for the test's own assertions.
+fn run_every_shipped(
+    sb: &Sandbox,
+    app: &common::pm2app::Pm2App,
+    dry: bool,
+    mut after: impl FnMut(&str, &Run),
+) {
+    for name in shipped() {
+        let params = quick_params(&name, app.spec.name, app.port);
+        let mut args: Vec<&str> = params.iter().map(String::as_str).collect();
+        if dry {
+            args.push("--dry-run");
+        }
+        args.extend(["--timeout", "300"]);
+        let r = run(sb, &name, &args);
+        r.no_panic();
+        assert_ne!(
+            r.code, 5,
+            "{name}: script error (dry run: {dry}): {:#}",
+            r.report
+        );
+        if r.report["error"].is_null() {
+            assert_eq!(r.code, documented_code(&r), "{name}: {:#}", r.report);
+        }
+        after(&name, &r);
+    }
+}
+
 #[test]
 fn every_shipped_runbook_dry_run_leaves_the_demo_untouched() {
     let demo = Demo::start();
@@ -1491,20 +1554,7 @@ fn every_shipped_runbook_dry_run_leaves_the_demo_untouched() {
     let work = demo.workdir();
     let before = tree_hash(&work, &["logs"]);
     let restarts = demo.restart_time();
-    for name in shipped() {
-        let params = quick_params(&name, APP, demo.port);
-        let mut args: Vec<&str> = params.iter().map(String::as_str).collect();
-        args.extend(["--dry-run", "--timeout", "300"]);
-        let r = run(&sb, &name, &args);
-        r.no_panic();
-        assert_ne!(
-            r.code, 5,
-            "{name}: script error under --dry-run: {:#}",
-            r.report
-        );
-        if r.report["error"].is_null() {
-            assert_eq!(r.code, documented_code(&r), "{name}: {:#}", r.report);
-        }
+    run_every_shipped(&sb, &demo, true, |name, r| {
         for e in r.report["effects"].as_array().into_iter().flatten() {
             let ro = e["action"] == "cmd.run" && e["outcome"] == "done";
             assert!(
@@ -1518,7 +1568,7 @@ fn every_shipped_runbook_dry_run_leaves_the_demo_untouched() {
             "{name} changed the demo's files"
         );
         assert_eq!(demo.restart_time(), restarts, "{name} restarted the demo");
-    }
+    });
 }
 
 #[test]
@@ -1528,39 +1578,14 @@ fn every_shipped_runbook_runs_for_real_on_the_second_service_and_leaves_it_up() 
     orders(&s, 6);
     let pid = s.pid();
     // dry runs first: nothing changes, the process is the same
-    for name in shipped() {
-        let params = quick_params(&name, APP2, s.port);
-        let mut args: Vec<&str> = params.iter().map(String::as_str).collect();
-        args.extend(["--dry-run", "--timeout", "300"]);
-        let r = run(&sb, &name, &args);
-        r.no_panic();
-        assert_ne!(
-            r.code, 5,
-            "{name}: script error under --dry-run: {:#}",
-            r.report
-        );
-        if r.report["error"].is_null() {
-            assert_eq!(r.code, documented_code(&r), "{name}: {:#}", r.report);
-        }
+    run_every_shipped(&sb, &s, true, |name, _| {
         assert!(
             s.up() && s.pid() == pid,
             "{name} --dry-run touched the service"
         );
-    }
-    for name in shipped() {
-        let params = quick_params(&name, APP2, s.port);
-        let mut args: Vec<&str> = params.iter().map(String::as_str).collect();
-        args.extend(["--timeout", "300"]);
-        let r = run(&sb, &name, &args);
-        r.no_panic();
-        assert_ne!(
-            r.code, 5,
-            "{name}: script error on the second service: {:#}",
-            r.report
-        );
-        if r.report["error"].is_null() {
-            assert_eq!(r.code, documented_code(&r), "{name}: {:#}", r.report);
-        } else {
+    });
+    run_every_shipped(&sb, &s, false, |name, r| {
+        if !r.report["error"].is_null() {
             assert_eq!(r.code, 1, "{name}: {:#}", r.report);
         }
         // no check passes on data it did not have: the checks the service cannot feed are unknown
@@ -1573,7 +1598,7 @@ fn every_shipped_runbook_runs_for_real_on_the_second_service_and_leaves_it_up() 
             "{name} left the second service down: {:#}",
             r.report
         );
-    }
+    });
 }
 
 /// A fresh demo with no traffic (fresh-user finding): the stats endpoint says 0 % cache hits
@@ -1600,4 +1625,340 @@ fn no_traffic_is_no_measurement() {
         r.output()
     );
     r.expect_code(6);
+}
+
+/// A sandbox whose inventory has `app` with its workdir `SANDBOX/app` holding the demo's
+/// package.json (and lock file when `with_lock`); npm may run `npm outdated/audit --json`.
+fn npm_sandbox(with_lock: bool) -> Sandbox {
+    let sb = Sandbox::new();
+    let src = common::demo::fixture_dir();
+    sb.file(
+        "app/package.json",
+        &std::fs::read_to_string(src.join("package.json")).unwrap(),
+    );
+    if with_lock {
+        sb.file(
+            "app/package-lock.json",
+            &std::fs::read_to_string(src.join("package-lock.json")).unwrap(),
+        );
+    }
+    sb.config(&format!(
+        "[policy]\nread = [\"{0}\"]\ncommands = [\"npm\"]\nread_only_commands = [\"npm outdated --json\", \"npm audit --json\"]\n\n[services.app]\nmanager = \"pm2\"\nworkdir = \"{0}/app\"\n",
+        sb.path().display()
+    ));
+    sb
+}
+
+/// `runbook run dependency-audit -p service=app` with npm's registry at `registry` and npm's
+/// cache inside the sandbox (nothing reaches the internet or the user's cache).
+fn dependency_audit_with_registry(sb: &Sandbox, registry: &str) -> Run {
+    let out = sb
+        .cmd()
+        .args(["run", "dependency-audit", "--json", "-p", "service=app"])
+        .env("npm_config_registry", registry)
+        .env("npm_config_cache", sb.path().join("npm-cache"))
+        .env("npm_config_update_notifier", "false")
+        // npm retries an unreachable registry for ~70 s by default
+        .env("npm_config_fetch_retries", "0")
+        .output()
+        .expect("spawn runbook");
+    Run::from_output(out)
+}
+
+/// A fake npm registry on loopback whose bulk advisory endpoint answers `advisories` (JSON) and
+/// every other request 404; serves until the test ends.
+fn fake_registry(advisories: &'static str) -> String {
+    let server = tiny_http::Server::http("127.0.0.1:0").expect("bind fake registry");
+    let url = format!("http://{}/", server.server_addr().to_ip().unwrap());
+    std::thread::spawn(move || {
+        for mut req in server.incoming_requests() {
+            let mut body = Vec::new();
+            let _ = std::io::Read::read_to_end(req.as_reader(), &mut body);
+            let resp = if req.url().starts_with("/-/npm/v1/security/advisories/bulk") {
+                tiny_http::Response::from_string(advisories).with_header(
+                    "Content-Type: application/json"
+                        .parse::<tiny_http::Header>()
+                        .unwrap(),
+                )
+            } else {
+                tiny_http::Response::from_string("{}").with_status_code(404)
+            };
+            let _ = req.respond(resp);
+        }
+    });
+    url
+}
+
+/// Issue 12: an audit that could not run (registry unreachable, no lock file) measured nothing:
+/// the vulnerability check is unknown with npm's own message (exit 6), never failed; only
+/// vulnerabilities npm reports fail it.
+#[test]
+fn dependency_audit_is_unknown_when_npm_cannot_audit_and_fails_only_on_vulnerabilities() {
+    // registry unreachable (nothing listens on port 9 of loopback)
+    let sb = npm_sandbox(true);
+    let r = dependency_audit_with_registry(&sb, "http://127.0.0.1:9/");
+    r.no_panic().expect_code(6);
+    assert_eq!(
+        statuses(&r),
+        vec![(
+            "no high+ vulnerabilities".to_string(),
+            "unknown".to_string()
+        )]
+    );
+    let why = r.check("no high+ vulnerabilities")["detail"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        why.starts_with("npm audit could not run: ") && why.contains("ECONNREFUSED 127.0.0.1:9"),
+        "{why}"
+    );
+    assert!(
+        r.output().iter().any(|l| l
+            .starts_with("outdated package(s) unknown: npm outdated could not run:")
+            && l.contains("ECONNREFUSED")),
+        "{:?}",
+        r.output()
+    );
+
+    // no lock file: npm's ENOLOCK words
+    let sb = npm_sandbox(false);
+    let r = dependency_audit_with_registry(&sb, "http://127.0.0.1:9/");
+    r.no_panic().expect_code(6);
+    let why = r.check("no high+ vulnerabilities")["detail"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        why.contains("ENOLOCK") && why.contains("requires an existing lockfile"),
+        "{why}"
+    );
+
+    // a registry that knows one high advisory for express: failed, with the count
+    let sb = npm_sandbox(true);
+    let reg = fake_registry(
+        r#"{"express":[{"id":1,"url":"http://127.0.0.1/advisory/1","title":"test advisory","severity":"high","vulnerable_versions":"<99.0.0","cwe":[],"cvss":{"score":7.5,"vectorString":null}}]}"#,
+    );
+    let r = dependency_audit_with_registry(&sb, &reg);
+    r.no_panic().expect_code(1);
+    let c = r.check("no high+ vulnerabilities");
+    assert_eq!(c["status"], "failed", "{c:#}");
+    assert_eq!(c["value"], 1, "{c:#}");
+
+    // the same registry with no advisory: ok
+    let sb = npm_sandbox(true);
+    let reg = fake_registry("{}");
+    let r = dependency_audit_with_registry(&sb, &reg);
+    r.no_panic();
+    let c = r.check("no high+ vulnerabilities");
+    assert_eq!(c["status"], "ok", "{c:#}");
+    assert_eq!(c["value"], 0, "{c:#}");
+}
+
+/// service-unresponsive on a service whose inventory entry has no `health_url`: health cannot
+/// be probed, so the check is unknown naming the key (exit 6, not a script error) and nothing
+/// is restarted.
+#[test]
+fn service_unresponsive_without_health_url_is_unknown_and_restarts_nothing() {
+    let s = Second::start();
+    let toml: String = s
+        .config_toml("")
+        .lines()
+        .filter(|l| !l.starts_with("health_url"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(!toml.contains("health_url"), "{toml}");
+    let sb = Sandbox::new();
+    sb.config(&toml);
+    let before = s.restart_time();
+    let r = run(
+        &sb,
+        "service-unresponsive",
+        &["-p", &format!("service={APP2}")],
+    );
+    r.no_panic().expect_code(6);
+    assert_eq!(r.report["status"], "inconclusive");
+    assert_eq!(
+        statuses(&r),
+        vec![(format!("{APP2} healthy"), "unknown".to_string())]
+    );
+    let why = r.check(&format!("{APP2} healthy"))["detail"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        why.contains("no health_url") && why.contains(&format!("services.{APP2}.health_url")),
+        "{why}"
+    );
+    assert!(
+        r.report["effects"].as_array().unwrap().is_empty(),
+        "{:#}",
+        r.report
+    );
+    assert!(sb.audit().is_empty(), "{:#?}", sb.audit());
+    assert_eq!(s.restart_time(), before);
+    assert!(s.up());
+}
+
+/// log-cleanup's dry run lists each file once, with the one action the real run then takes:
+/// a rotated file old enough to delete is not also listed for compression, and a dated name
+/// with a rotation suffix is not listed by both patterns.
+#[test]
+fn log_cleanup_dry_run_lists_each_file_once() {
+    let sb = Sandbox::new();
+    let logs = sb.path().join("logs");
+    sb.config(&format!(
+        "[policy]\nread = [\"{0}\"]\nwrite = [\"{0}/logs\"]\n",
+        sb.path().display()
+    ));
+    let files = [
+        ("combined.log", "now"),                      // live: never
+        ("error.log", "60 days ago"),                 // live: never
+        ("combined.log.1", "3 days ago"),             // compress
+        ("combined.log.2", "40 days ago"),            // delete (not also compress)
+        ("combined-2026-10-01.log", "45 days ago"),   // delete
+        ("combined-2026-11-20.log.1", "3 days ago"),  // compress (rotated and dated: once)
+        ("combined-2026-09-01.log.3", "50 days ago"), // delete (rotated and dated: once)
+        ("app1.log", "40 days ago"),                  // Winston set: delete
+        ("app2.log", "5 days ago"),                   // Winston set: compress
+        ("app3.log", "now"),                          // Winston set: the one being written
+    ];
+    for (name, ago) in files {
+        sb.file(&format!("logs/{name}"), &format!("{name}\n"));
+        age(&logs.join(name), ago);
+    }
+    let dir = format!("dir={}", logs.display());
+    let mut expected: Vec<String> = [
+        "combined.log.1",
+        "combined.log.2",
+        "combined-2026-10-01.log",
+        "combined-2026-11-20.log.1",
+        "combined-2026-09-01.log.3",
+        "app1.log",
+        "app2.log",
+    ]
+    .iter()
+    .map(|n| logs.join(n).display().to_string())
+    .collect();
+    expected.sort();
+
+    let r = run(&sb, "log-cleanup", &["--dry-run", "-p", &dir]);
+    r.no_panic().expect_code(0);
+    let mut planned: Vec<String> = r
+        .output()
+        .iter()
+        .filter_map(|l| l.strip_prefix("planned: ").map(String::from))
+        .collect();
+    planned.sort();
+    assert_eq!(planned, expected, "{:?}", r.output());
+    // the planned effects' audit records name each file once too
+    let mut audited: Vec<String> = sb
+        .audit()
+        .iter()
+        .filter(|a| a["action"] == "logs.cleanup" && a["outcome"] == "planned")
+        .flat_map(|a| {
+            a["args"]["paths"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p.as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    audited.sort();
+    assert_eq!(audited, expected);
+    for (name, _) in files {
+        assert!(logs.join(name).exists(), "dry run touched {name}");
+    }
+
+    // the real run does exactly what the dry run listed
+    let r = run(&sb, "log-cleanup", &["-p", &dir]);
+    r.no_panic().expect_code(0);
+    let mut cleaned: Vec<String> = r
+        .output()
+        .iter()
+        .filter_map(|l| l.strip_prefix("cleaned: ").map(String::from))
+        .collect();
+    cleaned.sort();
+    assert_eq!(cleaned, expected, "{:?}", r.output());
+    let mut left: Vec<String> = std::fs::read_dir(&logs)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        vec![
+            "app2.log.gz",
+            "app3.log",
+            "combined-2026-11-20.log.1.gz",
+            "combined.log",
+            "combined.log.1.gz",
+            "error.log",
+        ]
+    );
+}
+
+/// slo-report's request targets are rates over a recent window (two stats readings `sample`
+/// apart), not since the process started: an error burst before the window does not fail it,
+/// and a window without traffic measures nothing (unknown, saying so).
+#[test]
+fn slo_report_request_rates_are_over_the_window_not_since_start() {
+    let demo = Demo::start();
+    let sb = demo.sandbox("");
+    // before the window: 10 failed requests out of 16 since start
+    demo.post("/admin/errors?count=10");
+    for i in 0..10 {
+        assert_eq!(demo.get(&format!("/api/pages/{}", i + 1)).0, 500);
+    }
+    traffic(&demo, 6);
+    let since_start: Value = serde_json::from_str(&demo.get("/api/stats").1).unwrap();
+    assert!(
+        since_start["errorRate"].as_f64().unwrap() > 50.0,
+        "{since_start:#}"
+    );
+
+    let r = during_traffic(demo.url("/api/pages/"), || {
+        run(&sb, "slo-report", &["-p", "sample=2s"])
+    });
+    r.no_panic();
+    assert!(r.report["error"].is_null(), "{:#}", r.report);
+    let e = r.check("错误率 error rate");
+    assert_eq!(e["status"], "ok", "{e:#}");
+    assert_eq!(e["value"].as_f64(), Some(0.0), "{e:#}");
+    let s = r.check("API 成功率 success rate");
+    assert_eq!(s["status"], "ok", "{s:#}");
+    assert_eq!(s["value"].as_f64(), Some(100.0), "{s:#}");
+    assert_eq!(r.check("平均响应时间 average response")["status"], "ok");
+    assert!(
+        r.output()
+            .iter()
+            .any(|l| l.starts_with("in the last 2 s: ") && !l.contains(": 0 request")),
+        "{:?}",
+        r.output()
+    );
+    r.expect_code(documented_code(&r));
+
+    // no traffic in the window: every request target is unknown, saying why
+    let r = run(&sb, "slo-report", &["-p", "sample=1s"]);
+    r.no_panic();
+    for name in [
+        "平均响应时间 average response",
+        "错误率 error rate",
+        "慢请求比例 slow-request ratio",
+        "API 超时率 timeout rate",
+        "API 成功率 success rate",
+    ] {
+        let c = r.check(name);
+        assert_eq!(c["status"], "unknown", "{c:#}");
+        assert!(
+            c["detail"]
+                .as_str()
+                .unwrap()
+                .contains("no request completed in the 1 s window"),
+            "{c:#}"
+        );
+    }
+    r.expect_code(documented_code(&r));
+    assert_ne!(r.code, 0);
 }

@@ -187,11 +187,10 @@ fn real_run_reports_match_the_schema() {
         }
     }
     // A usage error before the run starts still prints a report that matches.
-    let out = sb.run(&["run", "no-such-runbook", "--json"]);
-    assert_eq!(out.status.code(), Some(2));
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = sb.runbook("no-such-runbook").json();
+    r.exit(2);
     let mut errors = Vec::new();
-    validate(&schema, &report, "$", &mut errors);
+    validate(&schema, &r.report, "$", &mut errors);
     assert!(errors.is_empty(), "usage: {errors:#?}");
 }
 
@@ -200,16 +199,11 @@ fn every_json_document_carries_schema_version() {
     let sb = Sandbox::new();
     sb.config("[policy]\nwrite = [\".\"]\n");
     sb.file("w.rhai", "//! @action\nfs::write(\"a.txt\", \"x\");");
-    assert!(sb.run(&["run", "w.rhai"]).status.success());
-    for args in [
-        &["list", "--json"][..],
-        &["docs", "--json"][..],
-        &["audit", "--json"][..],
-    ] {
-        let out = sb.run(args);
-        assert!(out.status.success(), "{args:?}");
-        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-        let arr = v.as_array().unwrap();
+    sb.runbook("w.rhai").output().exit(0);
+    for args in [&["list"][..], &["docs"][..], &["audit"][..]] {
+        let r = sb.invoke().command(args).json();
+        r.exit(0);
+        let arr = r.report.as_array().unwrap();
         assert!(!arr.is_empty(), "{args:?}");
         for item in arr {
             assert_eq!(item["schema_version"], 1, "{args:?}: {item}");

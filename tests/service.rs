@@ -11,10 +11,10 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::Sandbox;
 use common::demo::{APP, Demo, fixture_dir, free_port, http, wait_for_health};
+use common::{CheckExt, Sandbox};
 use serde_json::Value;
 
 fn audit_of<'a>(records: &'a [Value], action: &str) -> Vec<&'a Value> {
@@ -140,21 +140,24 @@ fn pm2_concurrent_restart_is_refused_by_the_lock() {
     assert_eq!(rec.len(), 1);
     assert_eq!(rec[0]["outcome"], "failed");
 
-    // With `wait`, the second run waits for the first to finish, then restarts.
-    let t = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(1500));
-        drop(lock);
-    });
-    let r = sb.run_script(
-        "waiter",
-        r#"
+    // With `wait`, the second run waits for the first to finish, then restarts: the lock is
+    // released once the waiter is seen waiting on it (the lock file open in its process).
+    let lock_path = lock.path().to_path_buf();
+    let waiter = sb
+        .invoke()
+        .script_named(
+            "waiter",
+            r#"
         let st = service::restart("lowcode-platform", #{ wait: 30 });
         check("online after waiting", service::wait_healthy("lowcode-platform", 30));
         "#,
-        &[],
-    );
-    t.join().unwrap();
-    r.expect_code(0).no_panic();
+        )
+        .spawn_json();
+    waiter.wait_open(&lock_path, Duration::from_secs(30));
+    assert_eq!(app.restart_time(), before, "no restart while still locked");
+    drop(lock);
+    let r = waiter.wait();
+    r.exit(0).no_panic();
     assert_eq!(app.restart_time(), before + 1);
 }
 
@@ -255,19 +258,11 @@ fn pm2_maintenance_stop_start_and_heap_snapshot_signal() {
     );
     r.expect_code(0).no_panic();
     // Node.js writes the heap snapshot into the diagnostic dir (the app's working folder).
-    let end = Instant::now() + Duration::from_secs(30);
-    loop {
-        let snaps: Vec<_> = std::fs::read_dir(app.work.path())
-            .unwrap()
-            .flatten()
-            .filter(|e| e.file_name().to_string_lossy().ends_with(".heapsnapshot"))
-            .collect();
-        if !snaps.is_empty() {
-            break;
-        }
-        assert!(Instant::now() < end, "no heap snapshot after SIGUSR2");
-        std::thread::sleep(Duration::from_millis(300));
-    }
+    common::wait_until(
+        Duration::from_secs(30),
+        "a heap snapshot after SIGUSR2",
+        || !app.files_ending(".heapsnapshot").is_empty(),
+    );
     let audit = sb.audit();
     for action in ["service.stop", "service.start", "service.signal"] {
         assert!(
@@ -381,23 +376,19 @@ stderr_logfile={d}/app-err.log
             Duration::from_secs(30),
         );
         // Answering already, but RUNNING only once `startsecs` has passed.
-        let end = Instant::now() + Duration::from_secs(30);
-        loop {
-            let out = Command::new("supervisorctl")
-                .arg("-c")
-                .arg(sv.conf())
-                .args(["status", APP])
-                .output()
-                .unwrap();
-            if String::from_utf8_lossy(&out.stdout).contains("RUNNING") {
-                break;
-            }
-            assert!(
-                Instant::now() < end,
-                "supervisor did not report {APP} RUNNING"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        common::wait_until(
+            Duration::from_secs(30),
+            &format!("supervisor to report {APP} RUNNING"),
+            || {
+                let out = Command::new("supervisorctl")
+                    .arg("-c")
+                    .arg(sv.conf())
+                    .args(["status", APP])
+                    .output()
+                    .unwrap();
+                String::from_utf8_lossy(&out.stdout).contains("RUNNING")
+            },
+        );
         sv
     }
 
@@ -417,10 +408,7 @@ impl Drop for Supervisord {
             .output();
         let pidfile = self.dir.path().join("supervisord.pid");
         // Wait for it to stop its children and exit before the temp dir goes away.
-        let end = Instant::now() + Duration::from_secs(15);
-        while pidfile.exists() && Instant::now() < end {
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        common::poll_until(Duration::from_secs(15), || !pidfile.exists());
     }
 }
 
@@ -524,13 +512,7 @@ fn systemd_through_a_fake_systemctl_on_path() {
         service::restart("lowcode-platform");
         "#,
     );
-    let r = common::Run::from_output(
-        sb.cmd()
-            .env("PATH", &path)
-            .args(["run", "s.rhai", "--json"])
-            .output()
-            .unwrap(),
-    );
+    let r = sb.runbook("s.rhai").env("PATH", &path).json();
     r.expect_code(0).no_panic();
     let calls = std::fs::read_to_string(sb.path().join("fakebin/calls")).unwrap();
     assert!(
@@ -552,13 +534,7 @@ fn systemd_through_a_fake_systemctl_on_path() {
         service::restart("lowcode-platform");
         "#,
     );
-    let r = common::Run::from_output(
-        sb.cmd()
-            .env("PATH", &path)
-            .args(["run", "s.rhai", "--json"])
-            .output()
-            .unwrap(),
-    );
+    let r = sb.runbook("s.rhai").env("PATH", &path).json();
     r.expect_code(5).no_panic();
     let err = r.report["error"].as_str().unwrap_or_default();
     assert!(
@@ -570,7 +546,7 @@ fn systemd_through_a_fake_systemctl_on_path() {
         !calls.contains("restart") && !calls.contains("reset-failed"),
         "{calls}"
     );
-    assert_eq!(r.check("errored")["ok"], true);
+    r.check("errored").is_ok();
 }
 
 // ---- cmd:: -------------------------------------------------------------------------------
@@ -762,7 +738,7 @@ fn cmd_run_timeout_kills_the_whole_group() {
     );
     // A program's timeout is a limit: exit 3, audited `interrupted` with the timeout.
     r.expect_code(3).no_panic();
-    assert_eq!(r.report["status"], "limit", "{:#}", r.report);
+    r.status("limit");
     let err = r.report["error"].as_str().unwrap_or_default();
     assert!(err.contains("timeout after 1 s"), "{err}");
     let audit = sb.audit();

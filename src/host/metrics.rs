@@ -485,9 +485,12 @@ fn overlay_upperdir(super_options: &str) -> Option<&str> {
         .find_map(|o| o.strip_prefix("upperdir="))
 }
 
-/// Every real file system once: each device is listed under its shortest mount point, so bind
+/// Every file system that holds files once, keyed by device id (`st_dev` of the mount point, or
+/// of an overlay's upper layer): each device is listed under its shortest mount point, so bind
 /// mounts and overlays whose upper layer lives on an already listed device are not counted twice.
-/// Pseudo file systems (proc, sysfs, cgroup, tmpfs …) are left out, as sysinfo does.
+/// tmpfs mounts are listed (they fill up like disks: `/dev/shm`, `/run`); pseudo file systems
+/// (proc, sysfs, cgroup, devtmpfs …, as sysinfo leaves them out) and file systems of size 0
+/// (container runtimes mask paths with empty read-only tmpfs) are not.
 pub fn disks() -> Result<Vec<DiskInfo>> {
     let list = Disks::new_with_refreshed_list_specifics(DiskRefreshKind::nothing())
         .map_err(|e| Error::failed(format!("metrics::disks: {e}")))?;
@@ -522,7 +525,9 @@ pub fn disks() -> Result<Vec<DiskInfo>> {
         if !seen.insert(key) {
             continue;
         }
-        if let Ok(info) = disk_info(&mp, &fs) {
+        if let Ok(info) = disk_info(&mp, &fs)
+            && info.total > 0
+        {
             out.push(info);
         }
     }
@@ -1169,9 +1174,16 @@ malformed line
         for s in servers.drain(2..4) {
             drop(s);
         }
-        std::thread::sleep(Duration::from_millis(50));
+        // Each client has the server's FIN (reads end of file) before it closes in turn.
+        for c in clients.iter_mut().take(2) {
+            c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            assert_eq!(c.read(&mut [0u8; 1]).unwrap(), 0, "the server's FIN");
+        }
         drop(clients.drain(..2));
-        std::thread::sleep(Duration::from_millis(100));
+        // The kernel moves the sockets on as the FINs and ACKs cross loopback: poll for it.
+        crate::host::testutil::poll_until(Duration::from_secs(10), || {
+            connections(port).is_ok_and(|c| c.close_wait == 2 && c.time_wait == 2)
+        });
         let c = connections(port).unwrap();
         assert_eq!(c.close_wait, 2, "{c:?}");
         assert_eq!(c.time_wait, 2, "{c:?}");
@@ -1226,9 +1238,15 @@ malformed line
                 .spawn()
                 .unwrap(),
         );
-        std::thread::sleep(Duration::from_millis(200));
+        // Running its loop once it has used 0.1 s of CPU.
+        crate::host::testutil::poll_until(Duration::from_secs(30), || {
+            crate::host::testutil::cpu_ticks_of(busy.0.id()).is_some_and(|t| t >= 10)
+        });
         let top = processes(SortBy::Cpu, 5).unwrap();
         assert!(top.len() <= 5);
+        assert!(top.windows(2).all(|w| w[0].cpu >= w[1].cpu), "{top:?}");
+        // On a shared host more than five processes may be busier: look the loop up in a long list.
+        let top = processes(SortBy::Cpu, 10_000).unwrap();
         assert!(top.windows(2).all(|w| w[0].cpu >= w[1].cpu), "{top:?}");
         let me = top
             .iter()
@@ -1267,7 +1285,10 @@ malformed line
         let prog = dir.path().join("rbk-test-sleeper-long");
         std::fs::copy("/bin/sleep", &prog).unwrap();
         let child = Child(std::process::Command::new(&prog).arg("30").spawn().unwrap());
-        std::thread::sleep(Duration::from_millis(100));
+        // Found by its name once it has exec'd.
+        crate::host::testutil::poll_until(Duration::from_secs(10), || {
+            crate::host::testutil::comm_of(child.0.id()).as_deref() == Some("rbk-test-sleepe")
+        });
         let p = process(&ProcessRef::parse("rbk-test-sleeper-long"))
             .unwrap()
             .unwrap();

@@ -195,6 +195,35 @@ pub fn trickle_server(every: Duration) -> u16 {
     port
 }
 
+/// Poll `cond` every 10 ms until it holds (true) or `within` passes (false): a readiness wait
+/// instead of a fixed sleep.
+pub fn poll_until(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let end = std::time::Instant::now() + within;
+    loop {
+        if cond() {
+            return true;
+        }
+        if std::time::Instant::now() >= end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The program name of `pid` (`/proc/PID/comm`, at most 15 bytes), once it has exec'd.
+pub fn comm_of(pid: u32) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .ok()
+        .map(|s| s.trim_end().to_string())
+}
+
+/// CPU ticks (user + system) `pid` has used, from `/proc/PID/stat`.
+pub fn cpu_ticks_of(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let f: Vec<&str> = stat[stat.rfind(')')? + 2..].split_whitespace().collect();
+    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+}
+
 /// A port on 127.0.0.1 where nothing listens.
 pub fn closed_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -340,7 +340,9 @@ pub mod logs_module {
     /// Delete — or with `compress: true` gzip-compress — the files directly in folder `dir` whose
     /// name matches `opts.pattern` (a glob on the name, e.g. `"*.log.*"`) and that were last
     /// modified more than `opts.older_than` ago (a duration such as `"30d"`, or an int of
-    /// seconds). Effect `logs.cleanup`: checked against the policy's write roots, audited, and
+    /// seconds) — and, with `opts.younger_than`, at most that long ago (so a compress pass
+    /// `#{older_than: "2d", younger_than: "30d"}` leaves the files a `"30d"` delete pass takes
+    /// to it, also under `--dry-run`). Effect `logs.cleanup`: checked against the policy's write roots, audited, and
     /// under `--dry-run` only planned. Symbolic links and folders are never touched; with
     /// `compress`, files already ending in `.gz` are left out; compression writes `NAME.gz`
     /// (modification time kept) and removes `NAME` only once the copy is complete and synced;
@@ -530,26 +532,24 @@ fn expand_checked(c: &Ctx, action: &str, path: &str) -> Result<Expansion> {
 struct CleanupOpts {
     pattern: Option<String>,
     older_than: Option<IntOrText>,
+    younger_than: Option<IntOrText>,
     compress: Option<bool>,
 }
 
-fn older_than(v: Option<IntOrText>) -> Result<Duration> {
+/// A `logs::cleanup` age option (`"30d"` or an int of seconds), `None` when not given.
+fn age_opt(v: Option<IntOrText>, key: &str) -> Result<Option<Duration>> {
     let secs = match v {
-        None => {
-            return Err(Error::Usage(
-                "logs::cleanup: option \"older_than\" is required (e.g. \"30d\")".into(),
-            ));
-        }
+        None => return Ok(None),
         Some(IntOrText::Int(i)) if i >= 0 => i as u64,
         Some(IntOrText::Int(i)) => {
             return Err(Error::Usage(format!(
-                "logs::cleanup: option \"older_than\" must be ≥ 0, got {i}"
+                "logs::cleanup: option \"{key}\" must be ≥ 0, got {i}"
             )));
         }
         Some(IntOrText::Text(s)) => crate::timefmt::parse_duration_s(&s)
-            .map_err(|e| Error::Usage(format!("logs::cleanup: option \"older_than\": {e}")))?,
+            .map_err(|e| Error::Usage(format!("logs::cleanup: option \"{key}\": {e}")))?,
     };
-    Ok(Duration::from_secs(secs))
+    Ok(Some(Duration::from_secs(secs)))
 }
 
 fn cleanup_effect(c: &Ctx, dir: &str, opts: Map) -> Result<Map> {
@@ -557,11 +557,21 @@ fn cleanup_effect(c: &Ctx, dir: &str, opts: Map) -> Result<Map> {
     let pattern = o.pattern.filter(|p| !p.is_empty()).ok_or_else(|| {
         Error::Usage("logs::cleanup: option \"pattern\" is required (e.g. \"*.log.*\")".into())
     })?;
-    let age = older_than(o.older_than)?;
+    let age = age_opt(o.older_than, "older_than")?.ok_or_else(|| {
+        Error::Usage("logs::cleanup: option \"older_than\" is required (e.g. \"30d\")".into())
+    })?;
     let compress = o.compress.unwrap_or(false);
     let dir_path = Path::new(dir);
     c.allow_read("logs.cleanup", dir_path)?;
-    let items = logscan::cleanup::plan(dir_path, &pattern, age, compress, SystemTime::now())?;
+    let younger = age_opt(o.younger_than, "younger_than")?;
+    let now = SystemTime::now();
+    let mut items = logscan::cleanup::plan(dir_path, &pattern, age, compress, now)?;
+    if let Some(y) = younger {
+        // files modified at most `younger_than` ago: keeps a compress pass clear of the files a
+        // delete pass with that age takes (under --dry-run both would otherwise list them)
+        let since = now.checked_sub(y).unwrap_or(SystemTime::UNIX_EPOCH);
+        items.retain(|i| i.modified >= since);
+    }
     let listed: Vec<String> = items.iter().map(|i| i.path.display().to_string()).collect();
     if items.is_empty() {
         return map(&CleanupOut {

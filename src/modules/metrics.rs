@@ -152,9 +152,10 @@ pub mod metrics_module {
         to_map(&d)
     }
 
-    /// Every real file system once → array of `#{mount, fs, total, used, available, percent}`
-    /// sorted by mount point. Bind mounts and overlays of an already listed device are left out,
-    /// and so are pseudo file systems (proc, sysfs, cgroup, tmpfs …).
+    /// Every file system once → array of `#{mount, fs, total, used, available, percent}` sorted
+    /// by mount point, each device (by device id) under its shortest mount point: bind mounts and
+    /// overlays of an already listed device are left out, and so are pseudo file systems (proc,
+    /// sysfs, cgroup, devtmpfs …) and file systems of size 0; tmpfs mounts are listed.
     ///
     /// Throws when the mount list cannot be read.
     ///

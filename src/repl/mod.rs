@@ -97,6 +97,9 @@ pub(crate) struct Session {
     yes: bool,
     /// One run id for every audit record of the session.
     run_id: String,
+    /// Sequence number of the session's last effect that acted: each effect of the session gets
+    /// the next one, so its `started` and outcome records pair up under the one run id.
+    effect_seq: u64,
     interactive: bool,
     color: bool,
     host: String,
@@ -128,6 +131,7 @@ impl Session {
             dry_run: false,
             yes: false,
             run_id: format!("repl-{}", crate::ctx::new_run_id()),
+            effect_seq: 0,
             interactive,
             color: std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal(),
             host,
@@ -305,6 +309,7 @@ impl Session {
     fn new_ctx(&self, cancel: Cancel) -> Ctx {
         let mut c = Ctx::new(self.config.clone(), "repl", cancel);
         c.run_id = self.run_id.clone();
+        c.effect_seq.set(self.effect_seq);
         c.dry_run = self.dry_run;
         c.yes = self.yes;
         c.confirm_effects = true;
@@ -350,6 +355,7 @@ impl Session {
         let result = engine::with_context(ctx.clone(), || {
             engine.eval_ast_with_scope::<Dynamic>(scope, &merged)
         });
+        self.effect_seq = ctx.effect_seq.get();
         self.show_report(&ctx);
         match result {
             Ok(value) => {

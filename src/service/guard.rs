@@ -394,15 +394,26 @@ mod tests {
         let path = ServiceLock::path_for(dir.path(), "svc");
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, "").unwrap();
+        // flock starts its command once it holds the lock: `cat` waits on its stdin, which
+        // the test closes when it is done.
         let mut child = std::process::Command::new("flock")
             .arg(&path)
-            .args(["sleep", "1"])
+            .arg("cat")
+            .stdin(std::process::Stdio::piped())
             .spawn()
             .expect("flock(1) from util-linux");
-        std::thread::sleep(Duration::from_millis(300));
+        let flock_pid = child.id();
+        let end = std::time::Instant::now() + Duration::from_secs(30);
+        while !std::fs::read_to_string(format!("/proc/{flock_pid}/task/{flock_pid}/children"))
+            .is_ok_and(|c| !c.trim().is_empty())
+        {
+            assert!(std::time::Instant::now() < end, "flock never took the lock");
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let err = ServiceLock::acquire(dir.path(), "svc", &me("run-x"), None, &Cancel::never())
             .unwrap_err();
         assert_eq!(err.kind(), "busy", "{err}");
+        drop(child.stdin.take());
         assert!(child.wait().unwrap().success());
         assert!(
             ServiceLock::acquire(dir.path(), "svc", &me("run-x"), None, &Cancel::never()).is_ok()

@@ -1,14 +1,27 @@
-//! Shared test helpers: a sandbox folder with its own state and config dirs, and a builder
-//! for `runbook` invocations that returns the exit code and the parsed `--json` report.
+//! Shared test helpers: a sandbox folder with its own state and config dirs, the result of a
+//! `runbook` invocation ([`Run`]: exit code, parsed `--json` report, output), and the test kit
+//! ([`kit`]: the [`Invocation`] builder, typed assertions, the audit reader, readiness waits).
+//! Each test binary compiles this module on its own, so helpers one binary does not use are fine.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
+use std::sync::Arc;
 
 use serde_json::Value;
 
 pub mod demo;
+pub mod kit;
+pub mod pm2app;
 pub mod second;
+
+// Each test binary uses some of these: the rest are not unused, only unused there.
+#[allow(unused_imports)]
+pub use kit::{
+    Audit, CheckExt, EffectExt, Invocation, Running, children_of, comm_of, cpu_time_of,
+    descendants_of, open_files, poll_until, signal, wait_cpu, wait_exit, wait_for_descendant,
+    wait_until,
+};
 
 /// Path of the binary under test: `$RUNBOOK_BIN` (e.g. a release build) or cargo's debug build.
 pub fn bin() -> PathBuf {
@@ -20,6 +33,7 @@ pub fn bin() -> PathBuf {
 
 /// A temporary working folder with isolated state (`RUNBOOK_STATE_DIR`) and user config
 /// (`RUNBOOK_CONFIG_DIR`), so tests never touch the real ones or each other.
+#[derive(Debug)]
 pub struct Sandbox {
     pub dir: tempfile::TempDir,
 }
@@ -90,7 +104,9 @@ impl Sandbox {
         let mut args = vec!["run", file.as_str(), "--json"];
         args.extend_from_slice(extra);
         let out = self.run(&args);
-        Run::from_output(out)
+        let mut r = Run::from_output(out);
+        r.audit_path = Some(self.state().join("audit.jsonl"));
+        r
     }
 
     /// All audit records of the sandbox (default audit path).
@@ -101,29 +117,12 @@ impl Sandbox {
     /// All audit records at `path`, with each write-ahead `started` record that has its
     /// outcome record left out (see `audit_raw_at` for every line).
     pub fn audit_at(&self, path: &Path) -> Vec<Value> {
-        let raw = self.audit_raw_at(path);
-        let key = |r: &Value| (r["run_id"].as_str().map(String::from), r["seq"].as_u64());
-        raw.iter()
-            .enumerate()
-            .filter(|(i, r)| {
-                r["outcome"] != "started"
-                    || !raw[i + 1..]
-                        .iter()
-                        .any(|o| o["outcome"] != "started" && key(o) == key(r))
-            })
-            .map(|(_, r)| r.clone())
-            .collect()
+        Audit::read(path).0
     }
 
     /// Every line of the audit log at `path`, parsed (`started` records included).
     pub fn audit_raw_at(&self, path: &Path) -> Vec<Value> {
-        match std::fs::read_to_string(path) {
-            Ok(t) => t
-                .lines()
-                .map(|l| serde_json::from_str(l).expect("audit line is JSON"))
-                .collect(),
-            Err(_) => Vec::new(),
-        }
+        Audit::read_raw(path)
     }
 }
 
@@ -134,18 +133,31 @@ pub struct Run {
     pub report: Value,
     pub stdout: String,
     pub stderr: String,
+    /// The audit log of the run's sandbox (set by the kit; `Run::audit` reads it).
+    pub audit_path: Option<PathBuf>,
+    /// The sandbox a `Run::new()` invocation made, kept alive with its result.
+    pub sandbox: Option<Arc<Sandbox>>,
 }
 
 impl Run {
     pub fn from_output(out: Output) -> Run {
-        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        Run::from_parts(
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    }
+
+    /// A result from an exit code and the captured streams (the report parsed from stdout).
+    pub fn from_parts(code: i32, stdout: String, stderr: String) -> Run {
         let report = serde_json::from_str(&stdout).unwrap_or(Value::Null);
         Run {
-            code: out.status.code().unwrap_or(-1),
+            code,
             report,
             stdout,
             stderr,
+            audit_path: None,
+            sandbox: None,
         }
     }
 
