@@ -33,7 +33,7 @@ fn report(i: usize) -> Report {
         .collect();
     Report {
         runbook: "bench".into(),
-        started: runbook::ctx::now_rfc3339(),
+        started: runbook::timefmt::now_rfc3339(),
         duration_ms: 120,
         checks,
         effects: vec![

@@ -1,6 +1,7 @@
 //! The commands behind the CLI. Each returns the process exit code.
 
-use std::collections::BTreeSet;
+mod history_cli;
+
 use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -94,7 +95,7 @@ fn dispatch(cli: Cli, cancel: Arc<AtomicBool>) -> Result<i32> {
                 Err(e) if json => {
                     let mut report = crate::report::Report {
                         runbook: name.clone(),
-                        started: crate::ctx::now_rfc3339(),
+                        started: crate::timefmt::now_rfc3339(),
                         ..Default::default()
                     };
                     report.fail(e.error_kind(), e.to_string());
@@ -132,9 +133,9 @@ fn dispatch(cli: Cli, cancel: Arc<AtomicBool>) -> Result<i32> {
                 wait,
             };
             let report = runner::run(config.clone(), search.stdlib_path(), rb, opts);
-            let report = crate::history::cli::after_run(&config, report, dry_run, cancel);
+            let report = history_cli::after_run(&config, report, dry_run, cancel);
             if let Some(path) = &prom_textfile {
-                crate::history::cli::prom_textfile(path, &report, dry_run);
+                history_cli::prom_textfile(path, &report, dry_run);
             }
             if nagios {
                 let mut out = std::io::stdout().lock();
@@ -168,7 +169,7 @@ fn dispatch(cli: Cli, cancel: Arc<AtomicBool>) -> Result<i32> {
             since,
             limit,
             json,
-        } => crate::history::cli::history(
+        } => history_cli::history(
             &Config::load(cli.config.as_deref())?,
             runbook.as_deref(),
             check.as_deref(),
@@ -221,7 +222,7 @@ fn dispatch(cli: Cli, cancel: Arc<AtomicBool>) -> Result<i32> {
             }
             Ok(0)
         }
-        Command::Docs { json, .. } => docs(json),
+        Command::Docs { json, .. } => crate::catalog::docs(json),
         Command::New { name, force } => new_runbook(&search, &name, force),
         Command::Audit { last, json } => audit(cli.config.as_deref(), last, json),
         Command::Completions { shell } => {
@@ -319,47 +320,8 @@ fn list(search: &SearchPath, as_json: bool) -> Result<i32> {
         .iter()
         .map(|rb| (rb.name.clone(), search.shadowed(&rb.name)))
         .collect();
-    print_runbook_list_marked(&rbs, &shadows);
+    crate::catalog::print_runbook_list_marked(&rbs, &shadows);
     Ok(0)
-}
-
-/// Print one line per runbook: name, summary, and the folder when it is not built in.
-pub fn print_runbook_list(rbs: &[Runbook]) {
-    print_runbook_list_marked(rbs, &Default::default());
-}
-
-/// [`print_runbook_list`], marking each runbook that hides others of its name
-/// (`shadows`: name → the folders or `built-in` it hides).
-pub fn print_runbook_list_marked(
-    rbs: &[Runbook],
-    shadows: &std::collections::HashMap<String, Vec<String>>,
-) {
-    let width = rbs
-        .iter()
-        .map(|r| r.name.chars().count())
-        .max()
-        .unwrap_or(0);
-    for rb in rbs {
-        let summary = match rb.header() {
-            Ok(h) => h.summary,
-            Err(e) => format!("(bad header: {e})"),
-        };
-        let origin = if rb.origin == "built-in" {
-            String::new()
-        } else {
-            format!("  [{}]", rb.origin)
-        };
-        let hides = match shadows.get(&rb.name) {
-            Some(h) if !h.is_empty() => format!("  (shadows {})", h.join(", ")),
-            _ => String::new(),
-        };
-        println!("{:<width$}  {summary}{origin}{hides}", rb.name);
-    }
-}
-
-/// Effects `rb` may cause, following its imports through `stdlib` (for `show` and the REPL's `:run`).
-pub fn effects_of(stdlib: crate::engine::StdlibPath, rb: &Runbook) -> BTreeSet<String> {
-    crate::runbook::runner::effects_of(stdlib, rb)
 }
 
 fn show(search: &SearchPath, name: &str) -> Result<i32> {
@@ -406,7 +368,7 @@ fn show(search: &SearchPath, name: &str) -> Result<i32> {
             }
         }
     }
-    let effects = effects_of(search.stdlib_path(), &rb);
+    let effects = crate::catalog::effects_of(search.stdlib_path(), &rb);
     println!();
     if effects.is_empty() {
         println!("Effects: none (read-only)");
@@ -490,7 +452,7 @@ fn check_one(
         }
     }
     for (line, col, msg) in statics::unknown_key_reads(&source, &|ns, name| {
-        return_keys()
+        crate::catalog::return_keys()
             .get(&format!("{ns}::{name}"))
             .cloned()
             .flatten()
@@ -561,201 +523,6 @@ fn check(search: &SearchPath, names: &[String]) -> Result<i32> {
     }
     eprintln!("{} runbook(s) checked, {} with problems", rbs.len(), bad);
     Ok(if bad == 0 { 0 } else { 5 })
-}
-
-/// Rhai type names for the Rust types in metadata signatures.
-fn rhai_type(t: &str) -> String {
-    let t = t.trim();
-    let t = t
-        .strip_prefix("RhaiResult<")
-        .and_then(|s| s.strip_suffix('>'))
-        .unwrap_or(t);
-    let t = t
-        .strip_prefix("Result<")
-        .and_then(|s| s.split(',').next())
-        .unwrap_or(t);
-    match t.trim_start_matches("&mut ").trim_start_matches('&') {
-        "str" | "ImmutableString" | "String" => "string".into(),
-        "i64" | "INT" => "int".into(),
-        "f64" | "FLOAT" => "float".into(),
-        "bool" => "bool".into(),
-        "Map" | "rhai::Map" => "map".into(),
-        "Array" | "rhai::Array" => "array".into(),
-        "Dynamic" | "rhai::Dynamic" => "any".into(),
-        "()" | "" => "()".into(),
-        other => other.to_string(),
-    }
-}
-
-/// The engine's function metadata, our modules only: `[(module or "", [function json])]`.
-pub fn function_docs() -> Vec<(String, Vec<Value>)> {
-    let engine = crate::engine::metadata_engine();
-    let meta: Value = engine
-        .gen_fn_metadata_to_json(false)
-        .ok()
-        .and_then(|s| serde_json::from_str(&s).ok())
-        .unwrap_or(Value::Null);
-    let mut out = Vec::new();
-    let globals: Vec<Value> = meta["functions"].as_array().cloned().unwrap_or_default();
-    out.push((String::new(), globals));
-    for m in crate::modules::MODULE_NAMES {
-        let fns = meta["modules"][m]["functions"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        out.push((m.to_string(), fns));
-    }
-    out
-}
-
-/// The map keys each `module::function` returns, from the first `#{…}` of its docs; `None`
-/// when an overload returning a map documents no keys (shape unknown). Computed once.
-fn return_keys()
--> &'static std::collections::HashMap<String, Option<std::collections::BTreeSet<String>>> {
-    static KEYS: std::sync::OnceLock<
-        std::collections::HashMap<String, Option<std::collections::BTreeSet<String>>>,
-    > = std::sync::OnceLock::new();
-    KEYS.get_or_init(|| {
-        let mut out: std::collections::HashMap<String, Option<std::collections::BTreeSet<String>>> =
-            Default::default();
-        for (module, fns) in function_docs() {
-            if module.is_empty() {
-                continue;
-            }
-            for f in &fns {
-                let Some(name) = f["name"].as_str() else {
-                    continue;
-                };
-                let returns_map = f["returnType"]
-                    .as_str()
-                    .is_some_and(|t| t.contains("Map") || t.contains("Dynamic"));
-                if !returns_map {
-                    continue;
-                }
-                let keys = statics::doc_return_keys(&doc_text(f));
-                let entry = out
-                    .entry(format!("{module}::{name}"))
-                    .or_insert_with(|| Some(Default::default()));
-                match (entry.as_mut(), keys) {
-                    (Some(all), Some(k)) => all.extend(k),
-                    _ => *entry = None,
-                }
-            }
-        }
-        out
-    })
-}
-
-/// A function's signature in Rhai terms: `logs::search(path: string, pattern: string) -> map`.
-pub fn signature(module: &str, f: &Value) -> String {
-    let name = f["name"].as_str().unwrap_or("?");
-    let params: Vec<String> = f["params"]
-        .as_array()
-        .map(|ps| {
-            ps.iter()
-                .map(|p| {
-                    let n = p["name"].as_str().unwrap_or("_");
-                    match p["type"].as_str() {
-                        Some(t) => format!("{n}: {}", rhai_type(t)),
-                        None => n.to_string(),
-                    }
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let ret = f["returnType"]
-        .as_str()
-        .map(rhai_type)
-        .unwrap_or_else(|| "()".into());
-    let prefix = if module.is_empty() {
-        String::new()
-    } else {
-        format!("{module}::")
-    };
-    format!("{prefix}{name}({}) -> {ret}", params.join(", "))
-}
-
-/// A function's doc comment as plain text.
-pub fn doc_text(f: &Value) -> String {
-    f["docComments"]
-        .as_array()
-        .map(|lines| {
-            lines
-                .iter()
-                .filter_map(|l| l.as_str())
-                .flat_map(|block| block.lines())
-                .map(|l| {
-                    l.trim_start()
-                        .trim_start_matches("///")
-                        .trim_start_matches("/**")
-                        .trim_end_matches("*/")
-                })
-                .map(|l| l.strip_prefix(' ').unwrap_or(l).to_string())
-                .collect::<Vec<_>>()
-                .join("\n")
-        })
-        .unwrap_or_default()
-        .trim()
-        .to_string()
-}
-
-fn docs(as_json: bool) -> Result<i32> {
-    let docs = function_docs();
-    if as_json {
-        let arr: Vec<Value> = docs
-            .iter()
-            .flat_map(|(m, fns)| {
-                fns.iter().map(move |f| {
-                    json!({
-                        "schema_version": crate::SCHEMA_VERSION,
-                        "module": m,
-                        "name": f["name"],
-                        "signature": signature(m, f),
-                        "doc": doc_text(f),
-                        "effect": crate::modules::EFFECT_FUNCTIONS.contains(&format!("{m}::{}", f["name"].as_str().unwrap_or("")).as_str()),
-                    })
-                })
-            })
-            .collect();
-        println!("{}", serde_json::to_string_pretty(&arr).unwrap_or_default());
-        return Ok(0);
-    }
-    println!("# runbook host functions\n");
-    println!(
-        "Generated from the engine by `runbook docs`. Effects are marked ⚡: checked against the policy,"
-    );
-    println!("audited, and only planned under `--dry-run`.\n");
-    for (m, fns) in &docs {
-        if fns.is_empty() {
-            continue;
-        }
-        if m.is_empty() {
-            println!("## Global functions\n");
-        } else {
-            println!("## `{m}::`\n");
-        }
-        let mut fns = fns.clone();
-        fns.sort_by(|a, b| {
-            a["name"]
-                .as_str()
-                .cmp(&b["name"].as_str())
-                .then(a["numParams"].as_u64().cmp(&b["numParams"].as_u64()))
-        });
-        for f in &fns {
-            let full = format!("{m}::{}", f["name"].as_str().unwrap_or(""));
-            let mark = if crate::modules::EFFECT_FUNCTIONS.contains(&full.as_str()) {
-                " ⚡"
-            } else {
-                ""
-            };
-            println!("### `{}`{mark}\n", signature(m, f));
-            let d = doc_text(f);
-            if !d.is_empty() {
-                println!("{d}\n");
-            }
-        }
-    }
-    Ok(0)
 }
 
 fn new_runbook(search: &SearchPath, name: &str, force: bool) -> Result<i32> {

@@ -197,6 +197,56 @@ fn pid_alive(pid: u64) -> bool {
     rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
+/// Outcome of one effect, as written to the audit log and the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Done,
+    Planned,
+    /// Under `--dry-run`: the effect's preflight says it would fail (the reason is the detail).
+    WouldFail,
+    Denied,
+    Failed,
+    Interrupted,
+    /// The write-ahead record, written before the effect acts.
+    Started,
+}
+
+impl Outcome {
+    /// The word used in the audit log and the JSON report.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Done => "done",
+            Outcome::Planned => "planned",
+            Outcome::WouldFail => "would_fail",
+            Outcome::Denied => "denied",
+            Outcome::Failed => "failed",
+            Outcome::Interrupted => "interrupted",
+            Outcome::Started => "started",
+        }
+    }
+}
+
+/// The user running the tool: the account name of the real uid (from the password database),
+/// else `$USER`, else `uid:N`. `$USER` is not trusted first: it is whatever the caller set.
+pub fn current_user() -> String {
+    // SAFETY: getuid cannot fail; getpwuid_r writes only into the buffers we pass.
+    let uid = unsafe { libc::getuid() };
+    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut buf = vec![0 as libc::c_char; 4096];
+    let mut result: *mut libc::passwd = std::ptr::null_mut();
+    let rc = unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result) };
+    if rc == 0 && !result.is_null() && !pwd.pw_name.is_null() {
+        // SAFETY: pw_name points into `buf`, NUL-terminated by getpwuid_r.
+        let name = unsafe { std::ffi::CStr::from_ptr(pwd.pw_name) };
+        if let Ok(n) = name.to_str() {
+            return n.to_string();
+        }
+    }
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| format!("uid:{uid}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

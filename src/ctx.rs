@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use crate::audit::{AuditLog, Outcome};
 use crate::cancel::Cancel;
-use crate::effects::{AuditLog, Outcome};
 use crate::error::{Error, Result};
 use crate::policy::Config;
 use crate::report::{CheckRecord, CheckStatus, EffectRecord, Report};
@@ -88,11 +88,6 @@ pub fn current() -> Option<Rc<Ctx>> {
 pub fn with_ctx<R>(f: impl FnOnce(&Ctx) -> Result<R>) -> Result<R> {
     let ctx = current().ok_or_else(|| Error::failed("no active run context on this thread"))?;
     f(&ctx)
-}
-
-/// Now as RFC 3339 UTC with milliseconds (`2026-11-29T09:00:00.123Z`).
-pub fn now_rfc3339() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 /// A fresh run id: UTC time plus pid, unique per host.

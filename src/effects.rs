@@ -136,35 +136,6 @@ pub fn registered(action: &str) -> Option<&'static EffectFn> {
         .find(|e| e.action == action)
 }
 
-/// Outcome of one effect, as written to the audit log and the report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    Done,
-    Planned,
-    /// Under `--dry-run`: the effect's preflight says it would fail (the reason is the detail).
-    WouldFail,
-    Denied,
-    Failed,
-    Interrupted,
-    /// The write-ahead record, written before the effect acts.
-    Started,
-}
-
-impl Outcome {
-    /// The word used in the audit log and the JSON report.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Done => "done",
-            Outcome::Planned => "planned",
-            Outcome::WouldFail => "would_fail",
-            Outcome::Denied => "denied",
-            Outcome::Failed => "failed",
-            Outcome::Interrupted => "interrupted",
-            Outcome::Started => "started",
-        }
-    }
-}
-
 /// What an effect needs from the policy; checked before anything happens.
 #[derive(Debug, Clone)]
 pub enum Need {
@@ -178,41 +149,54 @@ pub enum Need {
     Command(String),
     /// Reach this host.
     Host(String),
+    /// Remove this path: its folder is resolved (`..`, links) and must be writable, its last
+    /// component is kept as given (a symbolic link is removed itself, never what it points
+    /// to), and the path with its last link followed must be writable too.
+    Remove(PathBuf),
+    /// A path the effect uses whose permission the other needs already cover (e.g. the target
+    /// folder of a restore limited to some entries): only resolved, no policy rule of its own.
+    Path(PathBuf),
 }
 
-pub use crate::audit::AuditLog;
+/// The paths of an effect's needs as the gate resolved them (`..` applied, links followed —
+/// for [`Need::Remove`] all but the last), in the order of the needs: the path checked is the
+/// path acted on. Handed to the effect's closure, its preflight and its dry-run answer.
+#[derive(Debug, Default, Clone)]
+pub struct Resolved {
+    paths: Vec<Option<PathBuf>>,
+}
 
-/// The user running the tool: the account name of the real uid (from the password database),
-/// else `$USER`, else `uid:N`. `$USER` is not trusted first: it is whatever the caller set.
-pub fn current_user() -> String {
-    // SAFETY: getuid cannot fail; getpwuid_r writes only into the buffers we pass.
-    let uid = unsafe { libc::getuid() };
-    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut buf = vec![0 as libc::c_char; 4096];
-    let mut result: *mut libc::passwd = std::ptr::null_mut();
-    let rc = unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result) };
-    if rc == 0 && !result.is_null() && !pwd.pw_name.is_null() {
-        // SAFETY: pw_name points into `buf`, NUL-terminated by getpwuid_r.
-        let name = unsafe { std::ffi::CStr::from_ptr(pwd.pw_name) };
-        if let Ok(n) = name.to_str() {
-            return n.to_string();
-        }
+impl Resolved {
+    /// The resolved path of need `i` (a `Write`, `Read`, `Remove` or `Path` need).
+    ///
+    /// Errors: need `i` has no path (an internal error: the call site's index is wrong).
+    pub fn path(&self, i: usize) -> Result<&Path> {
+        self.paths
+            .get(i)
+            .and_then(|p| p.as_deref())
+            .ok_or_else(|| Error::failed(format!("internal error: effect need {i} has no path")))
     }
-    std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| format!("uid:{uid}"))
+
+    /// Every resolved path, in the order of the needs (`None` for needs without a path).
+    pub fn all(&self) -> &[Option<PathBuf>] {
+        &self.paths
+    }
 }
+
+pub use crate::audit::{AuditLog, Outcome, current_user};
 
 impl Ctx {
-    /// Check one need against the policy; a denial is audited and reported before it is returned.
-    fn check_need(&self, need: &Need) -> Result<()> {
+    /// Check one need against the policy; the resolved path of a path need.
+    fn check_need(&self, need: &Need) -> Result<Option<PathBuf>> {
         let cfg = &self.config;
         match need {
-            Need::Write(p) => cfg.check_write(p).map(|_| ()),
-            Need::Read(p) => cfg.check_read(p).map(|_| ()),
-            Need::Service(s) => cfg.service(s).map(|_| ()),
-            Need::Command(c) => cfg.check_command(c),
-            Need::Host(h) => cfg.check_host(h),
+            Need::Write(p) => cfg.check_write(p).map(Some),
+            Need::Read(p) => cfg.check_read(p).map(Some),
+            Need::Remove(p) => resolved_keep_last(cfg, p).map(Some),
+            Need::Path(p) => crate::fspath::resolve(p).map(Some),
+            Need::Service(s) => cfg.service(s).map(|_| None),
+            Need::Command(c) => cfg.check_command(c).map(|_| None),
+            Need::Host(h) => cfg.check_host(h).map(|_| None),
         }
     }
 
@@ -284,8 +268,24 @@ impl Ctx {
                 read_only,
                 preflight: Vec::new(),
             },
-            f,
+            |_| f(),
         )
+    }
+
+    /// Run `f` as the effect `e` with the paths the gate resolved; when the effect is not
+    /// executed under `--dry-run` (`planned` or `would_fail`), the answer is `planned`'s, given
+    /// the same resolved paths. Errors as [`Ctx::run_effect`].
+    pub fn run_effect_or<T>(
+        &self,
+        e: Effect<'_>,
+        planned: impl FnOnce(&Resolved) -> Result<T>,
+        f: impl FnOnce(&Resolved) -> Result<T>,
+    ) -> Result<T> {
+        let (done, resolved) = self.gate(e, f)?;
+        match done {
+            Some(v) => Ok(v),
+            None => planned(&resolved),
+        }
     }
 
     /// Run `f` as the effect `e` (order of the steps: module docs).
@@ -300,7 +300,20 @@ impl Ctx {
     /// an audit log that cannot take the `started` record (nothing done, the error names the
     /// log); or `f`'s own error (audited as `failed`, or `interrupted` for Ctrl-C, the deadline
     /// and timeouts that are limits).
-    pub fn run_effect<T>(&self, e: Effect<'_>, f: impl FnOnce() -> Result<T>) -> Result<Option<T>> {
+    pub fn run_effect<T>(
+        &self,
+        e: Effect<'_>,
+        f: impl FnOnce(&Resolved) -> Result<T>,
+    ) -> Result<Option<T>> {
+        self.gate(e, f).map(|(done, _)| done)
+    }
+
+    /// [`Ctx::run_effect`], also returning the resolved paths (for the dry-run answer).
+    fn gate<T>(
+        &self,
+        e: Effect<'_>,
+        f: impl FnOnce(&Resolved) -> Result<T>,
+    ) -> Result<(Option<T>, Resolved)> {
         let Effect {
             action,
             target,
@@ -314,11 +327,15 @@ impl Ctx {
                 "internal error: effect {action:?} is not declared in the effect registry (effects::REGISTRY)"
             )));
         }
+        let mut resolved = Resolved::default();
         for need in needs {
-            if let Err(e) = self.check_need(need) {
-                self.charge_denial()?;
-                self.record(action, target, &args, Outcome::Denied, 0, &e.to_string())?;
-                return Err(e);
+            match self.check_need(need) {
+                Ok(p) => resolved.paths.push(p),
+                Err(e) => {
+                    self.charge_denial()?;
+                    self.record(action, target, &args, Outcome::Denied, 0, &e.to_string())?;
+                    return Err(e);
+                }
             }
         }
         if !read_only && !self.compensating {
@@ -333,10 +350,10 @@ impl Ctx {
             }
             self.effects_used.set(used);
         }
-        if let Err(reason) = self.preflight(needs, preflight) {
+        if let Err(reason) = self.preflight(needs, &resolved, preflight) {
             if self.dry_run && !read_only {
                 self.record(action, target, &args, Outcome::WouldFail, 0, &reason)?;
-                return Ok(None);
+                return Ok((None, resolved));
             }
             let detail = format!("preflight: {reason}");
             self.record(action, target, &args, Outcome::Failed, 0, &detail)?;
@@ -351,7 +368,7 @@ impl Ctx {
                 0,
                 "dry run: not executed",
             )?;
-            return Ok(None);
+            return Ok((None, resolved));
         }
         if !self.confirm_effect(action, target)? {
             let msg = "declined at the confirmation prompt";
@@ -376,7 +393,7 @@ impl Ctx {
             return Err(Error::AuditUnwritable(msg));
         }
         let start = Instant::now();
-        let result = f();
+        let result = f(&resolved);
         let ms = start.elapsed().as_millis() as u64;
         let (outcome, detail) = match &result {
             Ok(_) => (Outcome::Done, String::new()),
@@ -395,7 +412,7 @@ impl Ctx {
                 self.audit.path().display()
             )));
         }
-        result.map(Some)
+        result.map(|v| (Some(v), resolved))
     }
 
     /// A denial writes an audit record and a report entry too, so a script that catches denials
@@ -433,24 +450,23 @@ impl Ctx {
         Ok(())
     }
 
-    /// The implied preflight of `needs`, then the effect's own; the first failure's reason.
+    /// The implied preflight of `needs` (on their resolved paths), then the effect's own; the
+    /// first failure's reason.
     fn preflight(
         &self,
         needs: &[Need],
+        resolved: &Resolved,
         own: Vec<Preflight<'_>>,
     ) -> std::result::Result<(), String> {
-        for need in needs {
-            match need {
-                Need::Write(p) => {
-                    let real = self.config.check_write(p).map_err(|e| e.to_string())?;
-                    folder_writable(&real)?;
-                }
-                Need::Command(c) => on_path(c)?,
+        for (need, real) in needs.iter().zip(&resolved.paths) {
+            match (need, real) {
+                (Need::Write(_) | Need::Remove(_), Some(real)) => folder_writable(real)?,
+                (Need::Command(c), _) => on_path(c)?,
                 _ => {}
             }
         }
         for check in own {
-            check()?;
+            check(resolved)?;
         }
         Ok(())
     }
@@ -505,7 +521,7 @@ pub fn audit_record(
     error: Option<&str>,
 ) -> Value {
     let mut rec = json!({
-        "time": crate::ctx::now_rfc3339(),
+        "time": crate::timefmt::now_rfc3339(),
         "run_id": who.run_id,
         "pid": std::process::id(),
         "runbook": who.runbook,
@@ -523,8 +539,27 @@ pub fn audit_record(
     rec
 }
 
-/// One check made before an effect acts: `Err(reason)` when the effect would fail.
-pub type Preflight<'a> = Box<dyn FnOnce() -> std::result::Result<(), String> + 'a>;
+/// One check made before an effect acts, on the paths the gate resolved: `Err(reason)` when
+/// the effect would fail.
+pub type Preflight<'a> = Box<dyn FnOnce(&Resolved) -> std::result::Result<(), String> + 'a>;
+
+/// `path` with its folder resolved through the policy (`..` and links, checked against
+/// `policy.write`) and its last component kept as given; the whole resolved path (following a
+/// last-component link) must be writable too. What [`Need::Remove`] resolves to.
+fn resolved_keep_last(cfg: &crate::policy::Config, path: &Path) -> Result<PathBuf> {
+    cfg.check_write(path)?;
+    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+        return cfg.check_write(path);
+    };
+    let parent = if parent.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        parent
+    };
+    let real = cfg.check_write(parent)?.join(name);
+    cfg.check_write(&real)?;
+    Ok(real)
+}
 
 /// Everything the gate needs to know about one effect (see [`Ctx::run_effect`]).
 pub struct Effect<'a> {
@@ -594,28 +629,7 @@ fn writable(dir: &Path) -> std::result::Result<(), String> {
     }
 }
 
-/// Preflight of starting `program`: a path must be an executable file; a bare name must be
-/// found as one in a folder of `PATH`.
-pub fn on_path(program: &str) -> std::result::Result<(), String> {
-    if program.contains('/') {
-        return if is_executable(Path::new(program)) {
-            Ok(())
-        } else {
-            Err(format!("{program} is not an executable file"))
-        };
-    }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    if std::env::split_paths(&path).any(|d| is_executable(&d.join(program))) {
-        Ok(())
-    } else {
-        Err(format!("command {program:?} is not on PATH"))
-    }
-}
-
-fn is_executable(p: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
+pub use crate::fspath::on_path;
 
 /// Preflight of `npm run SCRIPT` (also `run-script`) in `cwd`: `package.json` there defines
 /// `scripts.SCRIPT`. Other npm command lines pass.
@@ -735,4 +749,91 @@ pub fn swappable(target: &Path, files: &[PathBuf]) -> std::result::Result<(), St
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod resolved_tests {
+    use super::*;
+    use crate::cancel::Cancel;
+    use std::sync::Arc;
+
+    fn ctx(root: &Path, dry_run: bool) -> Ctx {
+        let toml = format!(
+            "[policy]\nwrite = [{:?}]\n[audit]\npath = {:?}\n",
+            root.join("w"),
+            root.join("audit.jsonl")
+        );
+        let config = crate::policy::Config::from_toml(&toml, None).unwrap();
+        let mut c = Ctx::new(Arc::new(config), "t", Cancel::never());
+        c.dry_run = dry_run;
+        c.yes = true;
+        c
+    }
+
+    /// The gate resolves each path need once and hands the result to the effect, its preflight
+    /// and its dry-run answer: `..` and links applied (a `Remove` keeps the last component, so
+    /// a link is removed itself); under `--dry-run` the answer is the planned closure's.
+    #[test]
+    fn the_gate_hands_the_resolved_paths_to_the_effect_and_the_dry_run_answer() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        let w = root.join("w");
+        std::fs::create_dir_all(w.join("real")).unwrap();
+        std::os::unix::fs::symlink(w.join("real"), w.join("link")).unwrap();
+        let needs = [
+            Need::Write(w.join("link/../real/f.txt")),
+            Need::Remove(w.join("real/../link")),
+            Need::Path(w.join("link/x")),
+        ];
+        let effect = |needs| Effect {
+            action: "fs.write",
+            target: "t",
+            args: Value::Null,
+            needs,
+            read_only: false,
+            preflight: vec![Box::new(|r: &Resolved| {
+                // The preflight sees the same resolved paths.
+                (r.path(0).map_err(|e| e.to_string())? == w.join("real/f.txt"))
+                    .then_some(())
+                    .ok_or_else(|| "preflight saw another path".to_string())
+            })],
+        };
+        let seen = ctx(&root, false)
+            .run_effect(effect(&needs[..3]), |r| Ok(r.all().to_vec()))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            seen,
+            [
+                Some(w.join("real/f.txt")),
+                Some(w.join("link")),
+                Some(w.join("real/x")),
+            ]
+        );
+        // A need without a path (a host) has none to hand out: an internal error, not a panic.
+        let no_path = Resolved { paths: vec![None] };
+        assert!(no_path.path(0).is_err() && no_path.path(1).is_err());
+
+        // Dry run: not executed; the answer comes from the planned closure, same paths.
+        let c = ctx(&root, true);
+        let answer = c
+            .run_effect_or(
+                effect(&needs[..1]),
+                |r| Ok(format!("planned {}", r.path(0)?.display())),
+                |_| panic!("executed under --dry-run"),
+            )
+            .unwrap();
+        assert_eq!(
+            answer,
+            format!("planned {}", w.join("real/f.txt").display())
+        );
+        assert_eq!(c.report.borrow().effects[0].outcome, "planned");
+
+        // A path outside the write roots is denied before anything (also the planned answer).
+        let outside = [Need::Write(root.join("elsewhere"))];
+        let e = ctx(&root, true)
+            .run_effect_or(effect(&outside), |_| Ok(()), |_| Ok(()))
+            .unwrap_err();
+        assert_eq!(e.kind(), "denied", "{e}");
+    }
 }

@@ -159,7 +159,7 @@ impl StdlibResolver {
             }
             stack.push(key);
             let shown = file.to_string_lossy().to_string();
-            let (_, _, imports) = crate::runbook::statics::scan(src);
+            let (_, _, imports) = crate::script::statics::scan(src);
             for imp in imports {
                 if let Some((next, text)) = r.locate(Some(&shown), &imp.path) {
                     if let Some(chain) = walk(r, &next, &text, stack, done) {
@@ -197,13 +197,13 @@ impl StdlibResolver {
         }
         for c in candidates {
             if c.is_file()
-                && let Ok(text) = crate::runbook::discover::read_script(&c)
+                && let Ok(text) = crate::script::read_script(&c)
             {
                 return Some((c, text));
             }
         }
         let stem = file.trim_end_matches(".rhai");
-        crate::runbook::embedded::STDLIB
+        crate::script::embedded::STDLIB
             .iter()
             .find(|(n, _)| *n == stem)
             .map(|(n, text)| {

@@ -175,7 +175,7 @@ pub fn prom_text(report: &Report) -> String {
     ));
     s.push_str("# HELP runbook_run_timestamp_seconds Start of the last run, Unix seconds.\n");
     s.push_str("# TYPE runbook_run_timestamp_seconds gauge\n");
-    let ts = crate::history::store::parse_ms(&report.started).unwrap_or(0) as f64 / 1000.0;
+    let ts = crate::timefmt::parse_ms(&report.started).unwrap_or(0) as f64 / 1000.0;
     s.push_str(&format!(
         "runbook_run_timestamp_seconds{{runbook=\"{rb}\"}} {ts}\n"
     ));

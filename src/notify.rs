@@ -10,7 +10,6 @@
 
 use std::time::{Duration, Instant};
 
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::ctx::Ctx;
@@ -19,66 +18,7 @@ use crate::error::{Error, Result};
 use crate::history::Store;
 use crate::report::{CheckStatus, Report};
 
-/// One `[[notify]]` entry.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NotifySpec {
-    /// Webhook URL (http or https). Its path and query may hold a token: only scheme, host and
-    /// port appear in the audit log and reports.
-    pub url: String,
-    /// `"json"` (generic, default) or `"slack"` (a Slack-compatible `{"text": …}` body).
-    #[serde(default = "default_format")]
-    pub format: String,
-    /// Runbook names this entry covers (empty: all).
-    #[serde(default)]
-    pub runbooks: Vec<String>,
-    /// Check names (or prefixes ending in `*`) this entry covers (empty: all).
-    #[serde(default)]
-    pub checks: Vec<String>,
-    /// Consecutive failures before the message fires (default 1).
-    #[serde(default = "default_after")]
-    pub after: u32,
-    /// Also send a message when the check recovers.
-    #[serde(default)]
-    pub resolved: bool,
-    /// Seconds for the delivery, retry included (default 5).
-    #[serde(default = "default_timeout")]
-    pub timeout_s: u64,
-}
-
-fn default_format() -> String {
-    "json".into()
-}
-fn default_after() -> u32 {
-    1
-}
-fn default_timeout() -> u64 {
-    5
-}
-
-/// Validate the entries when the config loads: URL, format, `after`, timeout.
-pub fn validate(entries: &[NotifySpec]) -> std::result::Result<(), String> {
-    for (i, n) in entries.iter().enumerate() {
-        crate::host::http::parse_url(&n.url)
-            .map_err(|e| format!("notify[{i}].url: {}", e.message))?;
-        if n.format != "json" && n.format != "slack" {
-            return Err(format!(
-                "notify[{i}].format = {:?}: expected \"json\" or \"slack\"",
-                n.format
-            ));
-        }
-        if n.after == 0 {
-            return Err(format!("notify[{i}].after must be at least 1"));
-        }
-        if n.timeout_s == 0 || n.timeout_s > 60 {
-            return Err(format!(
-                "notify[{i}].timeout_s = {}: expected 1 to 60 seconds",
-                n.timeout_s
-            ));
-        }
-    }
-    Ok(())
-}
+pub use crate::policy::NotifySpec;
 
 /// What changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,7 +85,7 @@ pub fn body(
             "threshold": check.threshold,
             "after": spec.after,
             "host": host,
-            "time": crate::ctx::now_rfc3339(),
+            "time": crate::timefmt::now_rfc3339(),
         })
     }
 }

@@ -9,7 +9,7 @@
 //! that points outside is denied. Relative paths in the file are relative to the file's folder.
 
 use std::collections::BTreeMap;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
@@ -27,10 +27,10 @@ pub struct Config {
     pub audit: AuditSection,
     /// `[history]`: the run history database.
     #[serde(default)]
-    pub history: crate::history::HistorySection,
+    pub history: HistorySection,
     /// `[[notify]]`: webhooks on check state changes.
     #[serde(default)]
-    pub notify: Vec<crate::notify::NotifySpec>,
+    pub notify: Vec<NotifySpec>,
     /// The inventory: `[services.NAME]`.
     #[serde(default)]
     pub services: BTreeMap<String, ServiceSpec>,
@@ -308,8 +308,8 @@ impl Config {
             path: where_.clone(),
             message: format!("policy.restart_limit: {m}"),
         })?;
-        crate::history::validate(&cfg.history)
-            .and_then(|()| crate::notify::validate(&cfg.notify))
+        validate_history(&cfg.history)
+            .and_then(|()| validate_notify(&cfg.notify))
             .map_err(|message| Error::Config {
                 path: where_.clone(),
                 message,
@@ -453,7 +453,7 @@ impl Config {
         let own = [
             Some(self.audit_path()),
             self.source.clone(),
-            Some(crate::history::db_path(self)),
+            Some(self.history_db_path()),
         ];
         if let Some(file) = own
             .iter()
@@ -576,92 +576,117 @@ fn under(path: &Path, root: &Path) -> bool {
     path.starts_with(&root)
 }
 
-/// Lexically remove `.` and `..` (no filesystem access).
-pub fn normalize(p: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in p.components() {
-        match c {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::CurDir => {}
-            other => out.push(other),
-        }
-    }
-    out
+pub use crate::fspath::{normalize, resolve};
+
+/// `[history]` in `runbook.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HistorySection {
+    /// Record runs at all (default true).
+    pub enabled: bool,
+    /// The database (default `STATE_DIR/history.db`; relative to the config file's folder).
+    pub path: Option<PathBuf>,
+    /// How long runs are kept, a duration (`"400d"`).
+    pub keep: String,
+    /// Record `--dry-run` runs too (default false).
+    pub dry_runs: bool,
 }
 
-/// Resolve `path` as the OS would: absolute, symlinks followed, `..` applied.
-/// For a path that does not exist yet, the deepest existing ancestor is resolved
-/// and the rest appended (after removing `.`/`..`).
-pub fn resolve(path: &Path) -> Result<PathBuf> {
-    resolve_links(path, 0)
-}
-
-/// Symbolic links followed when resolving one path (as the kernel's `ELOOP` limit).
-const MAX_LINKS: usize = 40;
-
-fn resolve_links(path: &Path, links: usize) -> Result<PathBuf> {
-    let abs = if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        std::env::current_dir()
-            .map_err(|e| Error::io("current directory", ".", e))?
-            .join(path)
-    };
-    if let Ok(real) = std::fs::canonicalize(&abs) {
-        return Ok(real);
-    }
-    // Walk up to the deepest existing ancestor, resolving `..` lexically only in the missing tail.
-    let mut tail = Vec::new();
-    let mut cur = abs.as_path();
-    loop {
-        match cur.parent() {
-            Some(parent) => {
-                tail.push(
-                    cur.components()
-                        .next_back()
-                        .map(|c| c.as_os_str().to_os_string())
-                        .unwrap_or_default(),
-                );
-                if let Ok(real) = std::fs::canonicalize(parent) {
-                    let mut out = real;
-                    for part in tail.iter().rev() {
-                        if part == ".." {
-                            out.pop();
-                        } else if part != "." && !part.is_empty() {
-                            out.push(part);
-                        }
-                    }
-                    // A dangling symlink as the last component must not be followed blindly.
-                    if let Ok(meta) = std::fs::symlink_metadata(&out) {
-                        if meta.file_type().is_symlink() {
-                            if let Ok(target) = std::fs::read_link(&out) {
-                                let t = if target.is_absolute() {
-                                    target
-                                } else {
-                                    out.parent().unwrap_or(Path::new("/")).join(target)
-                                };
-                                // The target may be a dangling link itself, or run through
-                                // links: resolve it the same way, as opening it would.
-                                if links >= MAX_LINKS {
-                                    return Err(Error::io(
-                                        "resolving",
-                                        &abs,
-                                        std::io::Error::from_raw_os_error(libc::ELOOP),
-                                    ));
-                                }
-                                return resolve_links(&t, links + 1);
-                            }
-                        }
-                    }
-                    return Ok(out);
-                }
-                cur = parent;
-            }
-            None => return Ok(normalize(&abs)),
+impl Default for HistorySection {
+    fn default() -> Self {
+        HistorySection {
+            enabled: true,
+            path: None,
+            keep: "400d".into(),
+            dry_runs: false,
         }
     }
+}
+
+impl Config {
+    /// Where the history database is: `[history] path` (relative to the config file's folder),
+    /// else `STATE_DIR/history.db`.
+    pub fn history_db_path(&self) -> PathBuf {
+        match &self.history.path {
+            Some(p) if p.is_absolute() => p.clone(),
+            Some(p) => self
+                .source
+                .as_ref()
+                .and_then(|s| s.parent())
+                .filter(|d| !d.as_os_str().is_empty())
+                .map(|d| d.join(p))
+                .unwrap_or_else(|| p.clone()),
+            None => self.state_dir.join("history.db"),
+        }
+    }
+}
+
+/// Validate `[history]` (called when the config loads): `keep` must be a duration.
+fn validate_history(section: &HistorySection) -> std::result::Result<(), String> {
+    crate::timefmt::parse_duration_s(&section.keep)
+        .map(|_| ())
+        .map_err(|e| format!("history.keep: {e}"))
+}
+
+/// One `[[notify]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifySpec {
+    /// Webhook URL (http or https). Its path and query may hold a token: only scheme, host and
+    /// port appear in the audit log and reports.
+    pub url: String,
+    /// `"json"` (generic, default) or `"slack"` (a Slack-compatible `{"text": …}` body).
+    #[serde(default = "default_format")]
+    pub format: String,
+    /// Runbook names this entry covers (empty: all).
+    #[serde(default)]
+    pub runbooks: Vec<String>,
+    /// Check names (or prefixes ending in `*`) this entry covers (empty: all).
+    #[serde(default)]
+    pub checks: Vec<String>,
+    /// Consecutive failures before the message fires (default 1).
+    #[serde(default = "default_after")]
+    pub after: u32,
+    /// Also send a message when the check recovers.
+    #[serde(default)]
+    pub resolved: bool,
+    /// Seconds for the delivery, retry included (default 5).
+    #[serde(default = "default_timeout")]
+    pub timeout_s: u64,
+}
+
+fn default_format() -> String {
+    "json".into()
+}
+fn default_after() -> u32 {
+    1
+}
+fn default_timeout() -> u64 {
+    5
+}
+
+/// Validate the entries when the config loads: URL, format, `after`, timeout.
+fn validate_notify(entries: &[NotifySpec]) -> std::result::Result<(), String> {
+    for (i, n) in entries.iter().enumerate() {
+        crate::host::http::parse_url(&n.url)
+            .map_err(|e| format!("notify[{i}].url: {}", e.message))?;
+        if n.format != "json" && n.format != "slack" {
+            return Err(format!(
+                "notify[{i}].format = {:?}: expected \"json\" or \"slack\"",
+                n.format
+            ));
+        }
+        if n.after == 0 {
+            return Err(format!("notify[{i}].after must be at least 1"));
+        }
+        if n.timeout_s == 0 || n.timeout_s > 60 {
+            return Err(format!(
+                "notify[{i}].timeout_s = {}: expected 1 to 60 seconds",
+                n.timeout_s
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Parse a rate like `"3/10m"` into (count, window seconds).
@@ -673,31 +698,8 @@ pub fn parse_rate(s: &str) -> std::result::Result<(u32, u64), String> {
         .trim()
         .parse()
         .map_err(|_| format!("{s:?}: {n:?} is not a count"))?;
-    let w = parse_duration_s(w.trim()).map_err(|e| format!("{s:?}: {e}"))?;
+    let w = crate::timefmt::parse_duration_s(w.trim()).map_err(|e| format!("{s:?}: {e}"))?;
     Ok((n, w))
-}
-
-/// Parse a duration `30s`, `5m`, `2h`, `7d` (or bare seconds) into seconds.
-pub fn parse_duration_s(s: &str) -> std::result::Result<u64, String> {
-    let s = s.trim();
-    let (num, mult) = match s.chars().last() {
-        Some('s') => (&s[..s.len() - 1], 1),
-        Some('m') => (&s[..s.len() - 1], 60),
-        Some('h') => (&s[..s.len() - 1], 3600),
-        Some('d') => (&s[..s.len() - 1], 86_400),
-        Some('w') => (&s[..s.len() - 1], 7 * 86_400),
-        Some(c) if c.is_ascii_digit() => (s, 1),
-        _ => {
-            return Err(format!(
-                "{s:?} is not a duration (expected e.g. 30s, 5m, 2h, 7d)"
-            ));
-        }
-    };
-    num.trim()
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(mult))
-        .ok_or_else(|| format!("{s:?} is not a duration (expected e.g. 30s, 5m, 2h, 7d)"))
 }
 
 #[cfg(test)]
@@ -706,13 +708,6 @@ mod tests {
 
     #[test]
     fn durations() {
-        assert_eq!(parse_duration_s("30s"), Ok(30));
-        assert_eq!(parse_duration_s("5m"), Ok(300));
-        assert_eq!(parse_duration_s("2h"), Ok(7200));
-        assert_eq!(parse_duration_s("7d"), Ok(604_800));
-        assert_eq!(parse_duration_s("45"), Ok(45));
-        assert!(parse_duration_s("5 parsecs").is_err());
-        assert!(parse_duration_s("").is_err());
         assert_eq!(parse_rate("3/10m"), Ok((3, 600)));
         assert!(parse_rate("3").is_err());
     }

@@ -157,17 +157,7 @@ impl Output {
     }
 }
 
-/// The first `max` bytes of `s` (on a char boundary), with `…` when cut.
-pub fn clip(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_string();
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
-}
+pub use crate::redact::clip;
 
 /// Captured bytes of one stream.
 struct Captured {

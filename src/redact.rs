@@ -106,7 +106,7 @@ fn mask_url_and_bearer(text: &str) -> std::borrow::Cow<'_, str> {
 /// [`redact`], then the first `max` bytes (on a char boundary, `…` when cut) — the form in which
 /// a manager's or a program's output is quoted in an error.
 pub fn quote(text: &str, max: usize) -> String {
-    crate::proc::clip(&redact(text), max)
+    clip(&redact(text), max)
 }
 
 /// Index just after the string literal whose opening quote `q` is at `start` (escapes honoured);
@@ -291,6 +291,18 @@ fn mask_env_values(s: &str) -> String {
         }
     }
     out
+}
+
+/// The first `max` bytes of `s` (on a char boundary), with `…` when cut.
+pub fn clip(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
 }
 
 #[cfg(test)]

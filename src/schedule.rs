@@ -13,26 +13,9 @@ use crate::error::{Error, Result};
 use crate::policy::Config;
 use crate::runbook::{Runbook, SearchPath};
 
-/// The shorthands `@schedule` accepts besides a systemd `OnCalendar` expression.
-pub const SHORTHANDS: &[&str] = &["hourly", "daily", "weekly", "monthly"];
-
-/// Parse the text after `@schedule`: a shorthand or an `OnCalendar` expression (letters,
-/// digits, `*-:,./~` and spaces). Errors say what is expected.
-pub fn parse_header(rest: &str) -> std::result::Result<String, String> {
-    let s = rest.trim();
-    if s.is_empty() {
-        return Err("@schedule needs a value: hourly, daily, weekly, monthly or a systemd OnCalendar expression".into());
-    }
-    if let Some(bad) = s
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || " *-:,./~".contains(*c)))
-    {
-        return Err(format!(
-            "@schedule {s:?}: {bad:?} is not allowed in a calendar expression (expected hourly, daily, weekly, monthly or e.g. \"Mon *-*-* 03:00\")"
-        ));
-    }
-    Ok(s.to_string())
-}
+pub use crate::runbook::header::{
+    SCHEDULE_SHORTHANDS as SHORTHANDS, parse_schedule as parse_header,
+};
 
 /// Seconds of random delay for a schedule: 5 min for hourly or finer, 30 min otherwise.
 pub fn randomized_delay_s(schedule: &str) -> u64 {
@@ -313,10 +296,10 @@ fn run_tool(program: &str, args: &[&str], input: Option<&str>) -> Result<String>
 fn audit(config: &Config, action: &str, target: &str, dry_run: bool) {
     let log = crate::effects::AuditLog::new(config.audit_path());
     let _ = log.append(&serde_json::json!({
-        "time": crate::ctx::now_rfc3339(),
+        "time": crate::timefmt::now_rfc3339(),
         "run_id": crate::ctx::new_run_id(),
         "runbook": "schedule",
-        "user": crate::effects::current_user(),
+        "user": crate::audit::current_user(),
         "action": action,
         "target": target,
         "args": {},

@@ -1387,3 +1387,132 @@ fn max_effects_zero_is_a_config_error_like_the_other_limits() {
         r.report
     );
 }
+
+/// Every options map is parsed into a serde struct (issue 13.5): an unknown key is a usage
+/// error naming the key and listing the allowed ones, for each function that takes options;
+/// an ill-typed value names the key and the type it must have. Nothing is reached or changed:
+/// the options are read before the policy, the network or the gate.
+#[test]
+fn unknown_option_keys_are_named_with_the_allowed_ones() {
+    const QUERY: &str = "regex, ignore_case, level, since, until, limit, field";
+    const HTTP: &str = "timeout_ms, headers, follow_redirects, body, json, max_body";
+    let cases: Vec<(&str, String)> = vec![
+        (r#"logs::search("a.log", "x", #{bogus: 1})"#, QUERY.into()),
+        (r#"logs::count("a.log", "x", #{bogus: 1})"#, QUERY.into()),
+        (
+            r#"logs::stats("a.log", "x", "(\\d+)", #{bogus: 1})"#,
+            QUERY.into(),
+        ),
+        (
+            r#"logs::top("a.log", "x", #{bogus: 1})"#,
+            format!("{QUERY}, by"),
+        ),
+        (
+            r#"logs::tail("a.log", 5, #{bogus: 1})"#,
+            format!("{QUERY}, pattern"),
+        ),
+        (
+            r#"logs::cleanup(".", #{bogus: 1})"#,
+            "pattern, older_than, younger_than, compress".into(),
+        ),
+        (
+            r#"http::get("http://127.0.0.1:9/", #{bogus: 1})"#,
+            HTTP.into(),
+        ),
+        (
+            r#"http::head("http://127.0.0.1:9/", #{bogus: 1})"#,
+            HTTP.into(),
+        ),
+        (
+            r#"http::post("http://127.0.0.1:9/", #{bogus: 1})"#,
+            HTTP.into(),
+        ),
+        (
+            r#"http::check("http://127.0.0.1:9/", #{bogus: 1})"#,
+            HTTP.into(),
+        ),
+        (
+            r#"tls::cert("127.0.0.1:9", #{bogus: 1})"#,
+            "timeout_ms".into(),
+        ),
+        (
+            r#"service::health("web", #{bogus: 1})"#,
+            "timeout_ms".into(),
+        ),
+        (r#"service::start("web", #{bogus: 1})"#, "wait".into()),
+        (r#"service::stop("web", #{bogus: 1})"#, "wait".into()),
+        (r#"service::restart("web", #{bogus: 1})"#, "wait".into()),
+        (r#"service::reload("web", #{bogus: 1})"#, "wait".into()),
+        (
+            r#"backup::create("b", ["a.log"], #{bogus: 1})"#,
+            "exclude, skip_unreadable, progress".into(),
+        ),
+        (
+            r#"backup::restore("b.zip", "out", #{bogus: 1})"#,
+            "only".into(),
+        ),
+        (
+            r#"backup::prune("b", #{bogus: 1})"#,
+            "keep_last, keep_days".into(),
+        ),
+        (
+            r#"cmd::run("true", [], #{bogus: 1})"#,
+            "cwd, timeout_s, env".into(),
+        ),
+        (r#"metrics::processes(#{bogus: 1})"#, "sort, limit".into()),
+    ];
+    let sb = Sandbox::new();
+    sb.file("a.log", "x 1\n");
+    let mut script = String::new();
+    for (call, _) in &cases {
+        script.push_str(&format!(
+            "try {{ {call}; print(\"no error\"); }} catch (e) {{ print(`${{e.kind}}: ${{e.message}}`); }}\n"
+        ));
+    }
+    let r = sb.run_script("opts", &script, &[]);
+    r.no_panic();
+    let out = r.output();
+    assert_eq!(out.len(), cases.len(), "{out:?}");
+    for ((call, allowed), line) in cases.iter().zip(&out) {
+        let func = call.split('(').next().unwrap();
+        let want = format!("usage: {func}: unknown option \"bogus\" (allowed: {allowed})");
+        assert!(
+            line.starts_with(&want),
+            "{call}:\n got  {line}\n want {want}"
+        );
+    }
+    assert!(sb.audit().is_empty(), "{:?}", sb.audit());
+
+    // Ill-typed values name the key and the type.
+    let r = sb.run_script(
+        "types",
+        r#"
+        try { logs::count("a.log", "x", #{limit: "ten"}); } catch (e) { print(e.message); }
+        try { logs::count("a.log", "x", #{level: 5}); } catch (e) { print(e.message); }
+        try { logs::count("a.log", "x", #{limit: -1}); } catch (e) { print(e.message); }
+        try { service::start("web", #{wait: "soon"}); } catch (e) { print(e.message); }
+        print(logs::count("a.log", "x", #{limit: (), level: "info", since: 3600}));
+        "#,
+        &[],
+    );
+    let out = r.output();
+    assert_eq!(out.len(), 5, "{out:?}");
+    assert!(
+        out[0].contains("logs::count: option \"limit\" must be an int"),
+        "{}",
+        out[0]
+    );
+    assert!(out[0].contains("got string"), "{}", out[0]);
+    assert!(
+        out[1].contains("option \"level\" must be a string or an array of strings"),
+        "{}",
+        out[1]
+    );
+    assert!(out[2].contains("option \"limit\""), "{}", out[2]);
+    assert!(
+        out[3].contains("service::start: option \"wait\" must be a bool or a number of seconds"),
+        "{}",
+        out[3]
+    );
+    assert_eq!(out[4], "0");
+}

@@ -940,7 +940,7 @@ pub fn create_at(
     let manifest = Manifest {
         format: super::manifest::FORMAT,
         name: name.to_string(),
-        created: created.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        created: crate::timefmt::rfc3339(created),
         host: host_name(),
         tool: format!("runbook {}", env!("CARGO_PKG_VERSION")),
         sources: sources

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -105,8 +105,7 @@ impl Manifest {
 
 /// A `SystemTime` as RFC 3339 UTC, keeping sub-second precision (up to nanoseconds).
 pub fn time_to_rfc3339(t: SystemTime) -> String {
-    let dt: DateTime<Utc> = t.into();
-    dt.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+    crate::timefmt::rfc3339_exact(t.into())
 }
 
 /// Parse an RFC 3339 time back into a `SystemTime`.

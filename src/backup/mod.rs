@@ -51,10 +51,7 @@ pub fn list(dir: &Path, name: &str) -> Result<Vec<ArchiveInfo>> {
         .into_iter()
         .map(|f| ArchiveInfo {
             path: f.path.display().to_string(),
-            created: f
-                .parsed
-                .created
-                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            created: crate::timefmt::rfc3339(f.parsed.created),
             bytes: f.bytes,
         })
         .collect())

@@ -174,7 +174,7 @@ fn made_report(runbook: &str, exit_code: i32, error: String, ms: u64) -> Value {
         "checks": [],
         "effects": [],
         "output": [],
-        "started": crate::ctx::now_rfc3339(),
+        "started": crate::timefmt::now_rfc3339(),
         "duration_ms": ms,
         "error": error,
     })

@@ -113,7 +113,7 @@ pub fn main(cancel: Arc<AtomicBool>) -> i32 {
 fn error_report(runbook: &str, e: Error) -> Report {
     Report {
         runbook: runbook.to_string(),
-        started: crate::ctx::now_rfc3339(),
+        started: crate::timefmt::now_rfc3339(),
         exit_code: e.exit_code(),
         status: Status::from_exit_code(e.exit_code()),
         error: Some(e.to_string()),

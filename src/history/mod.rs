@@ -6,7 +6,6 @@
 //! stderr, a corrupt one is moved aside and a new one started. The audit log stays the
 //! authoritative record of effects.
 
-pub mod cli;
 pub mod query;
 pub mod report;
 
@@ -14,63 +13,21 @@ pub mod store;
 
 use std::path::PathBuf;
 
-use serde::Deserialize;
-
 use crate::policy::Config;
 use crate::report::Report;
 pub use store::{RunMeta, Store, StoreError};
 
-/// `[history]` in `runbook.toml`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct HistorySection {
-    /// Record runs at all (default true).
-    pub enabled: bool,
-    /// The database (default `STATE_DIR/history.db`; relative to the config file's folder).
-    pub path: Option<PathBuf>,
-    /// How long runs are kept, a duration (`"400d"`).
-    pub keep: String,
-    /// Record `--dry-run` runs too (default false).
-    pub dry_runs: bool,
-}
-
-impl Default for HistorySection {
-    fn default() -> Self {
-        HistorySection {
-            enabled: true,
-            path: None,
-            keep: "400d".into(),
-            dry_runs: false,
-        }
-    }
-}
+pub use crate::policy::HistorySection;
 
 /// Where the history database of `config` is.
 pub fn db_path(config: &Config) -> PathBuf {
-    match &config.history.path {
-        Some(p) if p.is_absolute() => p.clone(),
-        Some(p) => config
-            .source
-            .as_ref()
-            .and_then(|s| s.parent())
-            .filter(|d| !d.as_os_str().is_empty())
-            .map(|d| d.join(p))
-            .unwrap_or_else(|| p.clone()),
-        None => config.state_dir.join("history.db"),
-    }
+    config.history_db_path()
 }
 
 /// How long runs are kept, seconds (`keep` was validated when the config loaded; a bad value
 /// keeps 400 days).
 pub fn keep_s(config: &Config) -> u64 {
-    crate::policy::parse_duration_s(&config.history.keep).unwrap_or(400 * 86_400)
-}
-
-/// Validate `[history]` (called when the config loads): `keep` must be a duration.
-pub fn validate(section: &HistorySection) -> Result<(), String> {
-    crate::policy::parse_duration_s(&section.keep)
-        .map(|_| ())
-        .map_err(|e| format!("history.keep: {e}"))
+    crate::timefmt::parse_duration_s(&config.history.keep).unwrap_or(400 * 86_400)
 }
 
 /// What recording a run did.

@@ -258,7 +258,7 @@ struct AuditEvent {
 
 /// Done (not dry-run) `service.*` effects on `service` from the audit log, oldest first.
 fn service_events(audit: &Path, service: &str) -> crate::Result<Vec<AuditEvent>> {
-    let recs = crate::effects::AuditLog::read_last(audit, 0)?;
+    let recs = crate::audit::AuditLog::read_last(audit, 0)?;
     let mut out: Vec<AuditEvent> = recs
         .iter()
         .filter(|r| {

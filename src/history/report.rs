@@ -99,7 +99,7 @@ pub fn gather(config: &Config, since_label: &str, since_ms: i64) -> Result<Repor
         .len();
     Ok(ReportData {
         since: since_label.to_string(),
-        generated: crate::ctx::now_rfc3339(),
+        generated: crate::timefmt::now_rfc3339(),
         runs,
         services,
         series,
@@ -276,7 +276,7 @@ pub fn command(
     html_out: Option<&Path>,
     as_json: bool,
 ) -> Result<i32> {
-    let secs = crate::policy::parse_duration_s(since)
+    let secs = crate::timefmt::parse_duration_s(since)
         .map_err(|e| Error::Usage(format!("--since: {e}")))?;
     let data = gather(config, since, super::store::now_ms() - secs as i64 * 1000)?;
     if let Some(path) = html_out {

@@ -386,7 +386,7 @@ impl RunMeta {
     pub fn current(config: Option<&Path>, dry_run: bool) -> RunMeta {
         RunMeta {
             run_id: crate::ctx::new_run_id(),
-            user: crate::effects::current_user(),
+            user: crate::audit::current_user(),
             host: hostname(),
             config: config.map(|p| p.display().to_string()),
             dry_run,
@@ -446,16 +446,4 @@ pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-/// An RFC 3339 timestamp in Unix milliseconds.
-pub fn parse_ms(s: &str) -> Option<i64> {
-    chrono::DateTime::parse_from_rfc3339(s)
-        .ok()
-        .map(|d| d.timestamp_millis())
-}
-
-/// Unix milliseconds as RFC 3339 UTC with milliseconds.
-pub fn ms_to_rfc3339(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-        .unwrap_or_default()
-}
+pub use crate::timefmt::{ms_to_rfc3339, parse_ms};

@@ -469,7 +469,7 @@ fn read_mountinfo() -> Result<Vec<Mount>> {
 /// Space on the file system that holds `path` (resolved first: symbolic links and `..`; a path
 /// that does not exist yet is looked up through its deepest existing ancestor).
 pub fn disk(path: &Path) -> Result<DiskInfo> {
-    let real = crate::policy::resolve(path)?;
+    let real = crate::fspath::resolve(path)?;
     let mounts = read_mountinfo()?;
     let m = mount_for(&mounts, &real).ok_or_else(|| {
         Error::failed(format!("metrics::disk: no mount holds {}", real.display()))

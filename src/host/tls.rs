@@ -366,7 +366,7 @@ pub fn cert_file_with(path: &Path, roots: &RootCertStore) -> Result<CertInfo> {
 fn rfc3339(ts: i64) -> std::result::Result<(String, DateTime<Utc>), String> {
     let dt = DateTime::<Utc>::from_timestamp(ts, 0)
         .ok_or_else(|| format!("timestamp {ts} out of range"))?;
-    Ok((dt.to_rfc3339_opts(chrono::SecondsFormat::Millis, true), dt))
+    Ok((crate::timefmt::rfc3339(dt), dt))
 }
 
 /// Describe `chain[0]` (the leaf), deciding trust with `chain[1..]` as intermediates.

@@ -947,8 +947,7 @@ pub fn files(exp: &Expansion) -> Vec<FileInfo> {
         .map(|f| FileInfo {
             path: path_string(&f.path),
             size: f.size,
-            modified: chrono::DateTime::<chrono::Utc>::from(f.modified)
-                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            modified: crate::timefmt::system_time(f.modified),
         })
         .collect()
 }

@@ -15,7 +15,6 @@ use crate::backup::{self, CreateOptions, PruneOptions, RestoreOptions, Source};
 use crate::ctx::Ctx;
 use crate::effects::Need;
 use crate::error::{Error, Result};
-use crate::modules::Opts;
 
 #[export_module]
 pub mod backup_module {
@@ -231,65 +230,86 @@ fn path_list(func: &str, paths: &Dynamic) -> Result<Vec<String>> {
 
 fn create_effect(c: &Ctx, name: &str, paths: &Dynamic, opts: Map) -> Result<Dynamic> {
     let func = "backup::create";
-    let o = Opts::new(func, opts, &["exclude", "skip_unreadable", "progress"])?;
-    let exclude = o.strings("exclude")?;
-    let progress = if o.has("progress") {
-        Some(o.bool("progress", false)?)
-    } else {
-        None
-    };
+    /// The options of `backup::create`.
+    #[derive(Debug, Default, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct CreateOpts {
+        exclude: Option<crate::modules::Strings>,
+        skip_unreadable: Option<bool>,
+        progress: Option<bool>,
+    }
+    let o: CreateOpts = crate::modules::options(func, opts)?;
+    let exclude = o
+        .exclude
+        .map(crate::modules::Strings::into_vec)
+        .unwrap_or_default();
     let opts = CreateOptions {
         exclude: exclude.clone(),
-        skip_unreadable: o.bool("skip_unreadable", false)?,
-        progress,
+        skip_unreadable: o.skip_unreadable.unwrap_or(false),
+        progress: o.progress,
     };
     let paths = path_list(func, paths)?;
     let dir = c.config.backup_dir();
     let mut needs = vec![Need::Write(dir.clone())];
     needs.extend(paths.iter().map(|p| Need::Read(PathBuf::from(p))));
     let args = json!({ "name": name, "paths": paths, "exclude": exclude, "skip_unreadable": opts.skip_unreadable });
-    // Sources: the policy-resolved path, named after the path as given.
-    let sources = |c: &Ctx| -> Result<Vec<Source>> {
+    // Sources: the path the gate resolved (need i + 1), named after the path as given.
+    let sources = |r: &crate::effects::Resolved| -> Result<Vec<Source>> {
         paths
             .iter()
-            .map(|p| {
-                let given = Path::new(p);
-                let real = c.config.check_read(given)?;
-                let mut s = Source::by_base_name(given)?;
-                s.path = real;
+            .enumerate()
+            .map(|(i, p)| {
+                let mut s = Source::by_base_name(Path::new(p))?;
+                s.path = r.path(i + 1)?.to_path_buf();
                 Ok(s)
             })
             .collect()
     };
-    let done = c.effect("backup.create", name, args, &needs, false, || {
-        let real_dir = c.config.check_write(&dir)?;
-        backup::create(&real_dir, name, &sources(c)?, &opts, &c.cancel)
-    })?;
-    match done {
-        Some(r) => {
-            for n in &r.changed {
+    c.run_effect_or(
+        crate::effects::Effect {
+            action: "backup.create",
+            target: name,
+            args,
+            needs: &needs,
+            read_only: false,
+            preflight: Vec::new(),
+        },
+        |r| {
+            dynamic(&backup::create::plan_only(
+                r.path(0)?,
+                name,
+                &sources(r)?,
+                &opts,
+                &c.cancel,
+            )?)
+        },
+        |r| {
+            let res = backup::create(r.path(0)?, name, &sources(r)?, &opts, &c.cancel)?;
+            for n in &res.changed {
                 eprintln!(
                     "runbook: warning: {func}: {n} changed while it was read (twice); archived \
                      as read the second time and marked `changed` in the manifest"
                 );
             }
-            dynamic(&r)
-        }
-        None => dynamic(&backup::create::plan_only(
-            &dir,
-            name,
-            &sources(c)?,
-            &opts,
-            &c.cancel,
-        )?),
-    }
+            dynamic(&res)
+        },
+    )
 }
 
 fn restore_effect(c: &Ctx, archive: &str, target: &str, opts: Map) -> Result<Dynamic> {
     let func = "backup::restore";
-    let o = Opts::new(func, opts, &["only"])?;
+    /// The options of `backup::restore`.
+    #[derive(Debug, Default, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct RestoreOpts {
+        only: Option<crate::modules::Strings>,
+    }
+    let o: RestoreOpts = crate::modules::options(func, opts)?;
     let opts = RestoreOptions {
-        only: o.strings("only")?,
+        only: o
+            .only
+            .map(crate::modules::Strings::into_vec)
+            .unwrap_or_default(),
     };
     let archive = archive_path(c, archive);
     let target = PathBuf::from(target);
@@ -297,100 +317,92 @@ fn restore_effect(c: &Ctx, archive: &str, target: &str, opts: Map) -> Result<Dyn
     // With `only`, the write need is each chosen entry, not the whole target: a policy that
     // lists just `WORKDIR/.env` under `write` can restore `.env` (the staging folder inside the
     // target is the tool's own, removed afterwards, and every destination is checked below).
+    // Needs: 0 the archive, 1 the target (resolved only, with `only`), …, last the backup folder.
     let mut needs = vec![Need::Read(archive.clone())];
     if opts.only.is_empty() {
         needs.push(Need::Write(target.clone()));
     } else {
+        needs.push(Need::Path(target.clone()));
         needs.extend(opts.only.iter().map(|e| Need::Write(target.join(e))));
     }
     needs.push(Need::Write(dir.clone()));
+    let dir_need = needs.len() - 1;
     let args = json!({ "archive": archive.display().to_string(), "only": opts.only });
     let shown = target.display().to_string();
-    let done = c.run_effect(
+    c.run_effect_or(
         crate::effects::Effect {
             action: "backup.restore",
             target: &shown,
             args,
             needs: &needs,
             read_only: false,
-            preflight: vec![Box::new(|| {
-                let real_archive = c.config.check_read(&archive).map_err(|e| e.to_string())?;
-                let real_target = if opts.only.is_empty() {
-                    c.config.check_write(&target)
-                } else {
-                    crate::policy::resolve(&target)
-                }
-                .map_err(|e| e.to_string())?;
-                let plan = backup::restore::plan(&real_archive, &real_target, &opts, &c.cancel)
+            preflight: vec![Box::new(|r| {
+                let (archive, target) = (r.path(0), r.path(1));
+                let (archive, target) = (
+                    archive.map_err(|e| e.to_string())?,
+                    target.map_err(|e| e.to_string())?,
+                );
+                let plan = backup::restore::plan(archive, target, &opts, &c.cancel)
                     .map_err(|e| e.to_string())?;
                 let files: Vec<PathBuf> = plan.files.iter().map(PathBuf::from).collect();
-                crate::effects::swappable(&real_target, &files)
+                crate::effects::swappable(target, &files)
             })],
         },
-        || {
-            let real_archive = c.config.check_read(&archive)?;
-            let real_target = if opts.only.is_empty() {
-                c.config.check_write(&target)?
-            } else {
-                crate::policy::resolve(&target)?
-            };
-            let real_dir = c.config.check_write(&dir)?;
-            // Each destination too: the target may hold files no script may replace (the
-            // audit log in the state dir).
-            let plan = backup::restore::plan(&real_archive, &real_target, &opts, &c.cancel)?;
-            for f in &plan.files {
-                c.config.check_write(&real_target.join(f))?;
-            }
-            backup::restore(&real_archive, &real_target, &real_dir, &opts, &c.cancel)
-        },
-    )?;
-    match done {
-        Some(r) => dynamic(&r),
-        None => {
-            let real_archive = c.config.check_read(&archive)?;
-            let real_target = c.config.check_read(&target).unwrap_or(target.clone());
+        |r| {
             dynamic(&backup::restore::plan(
-                &real_archive,
-                &real_target,
+                r.path(0)?,
+                r.path(1)?,
                 &opts,
                 &c.cancel,
             )?)
-        }
-    }
+        },
+        |r| {
+            let (real_archive, real_target) = (r.path(0)?, r.path(1)?);
+            // Each destination too: the target may hold files no script may replace (the
+            // audit log in the state dir).
+            let plan = backup::restore::plan(real_archive, real_target, &opts, &c.cancel)?;
+            for f in &plan.files {
+                c.config.check_write(&real_target.join(f))?;
+            }
+            dynamic(&backup::restore(
+                real_archive,
+                real_target,
+                r.path(dir_need)?,
+                &opts,
+                &c.cancel,
+            )?)
+        },
+    )
 }
 
 fn prune_effect(c: &Ctx, name: &str, opts: Map) -> Result<Dynamic> {
     let func = "backup::prune";
-    let o = Opts::new(func, opts, &["keep_last", "keep_days"])?;
-    let keep_last = if o.has("keep_last") {
-        Some(o.uint("keep_last", 0)?)
-    } else {
-        None
-    };
-    let keep_days = if o.has("keep_days") {
-        Some(o.uint("keep_days", 0)?)
-    } else {
-        None
-    };
+    /// The options of `backup::prune`.
+    #[derive(Debug, Default, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct PruneOpts {
+        keep_last: Option<u64>,
+        keep_days: Option<u64>,
+    }
+    let o: PruneOpts = crate::modules::options(func, opts)?;
+    let (keep_last, keep_days) = (o.keep_last, o.keep_days);
     let opts = PruneOptions {
         keep_last,
         keep_days,
     };
     let dir = c.config.backup_dir();
     let args = json!({ "keep_last": keep_last, "keep_days": keep_days });
-    let done = c.effect(
-        "backup.prune",
-        name,
-        args,
-        &[Need::Write(dir.clone())],
-        false,
-        || {
-            let real_dir = c.config.check_write(&dir)?;
-            backup::prune(&real_dir, name, &opts, &c.cancel)
+    let needs = [Need::Write(dir)];
+    c.run_effect_or(
+        crate::effects::Effect {
+            action: "backup.prune",
+            target: name,
+            args,
+            needs: &needs,
+            read_only: false,
+            preflight: Vec::new(),
         },
-    )?;
-    match done {
-        Some(r) => dynamic(&r),
-        None => dynamic(&backup::retain::plan(&dir, name, &opts, &c.cancel)?),
-    }
+        |r| dynamic(&backup::retain::plan(r.path(0)?, name, &opts, &c.cancel)?),
+        |r| dynamic(&backup::prune(r.path(0)?, name, &opts, &c.cancel)?),
+    )
 }

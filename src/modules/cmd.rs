@@ -42,6 +42,12 @@ pub mod cmd_module {
     /// (`failed`, naming it), `args` holds a non-string, or the run is interrupted. A program
     /// still running after `timeout_s` has its whole process group ended and throws `limit`
     /// ("… timeout after N s", exit 3 unless caught; audited `interrupted`).
+    ///
+    /// Example:
+    /// ```rhai
+    /// let r = cmd::run("echo", ["hello"]);
+    /// print(r.stdout);
+    /// ```
     #[rhai_fn(name = "run", return_raw)]
     pub fn run2(ncc: NativeCallContext, program: &str, args: Array) -> RhaiResult<Map> {
         run3(ncc, program, args, Map::new())
@@ -54,6 +60,12 @@ pub mod cmd_module {
     /// * `env` — map of extra environment variables (their values never reach the audit log).
     ///
     /// Throws as `cmd::run(program, args)`, and on unknown or ill-typed options.
+    ///
+    /// Example:
+    /// ```rhai
+    /// let r = cmd::run("echo", ["built"], #{ cwd: "logs", timeout_s: 30, env: #{ NODE_ENV: "production" } });
+    /// print(r.code);
+    /// ```
     #[rhai_fn(name = "run", return_raw)]
     pub fn run3(ncc: NativeCallContext, program: &str, args: Array, opts: Map) -> RhaiResult<Map> {
         crate::modules::host(&ncc, |c| super::run(c, program, args, opts))
@@ -72,32 +84,41 @@ fn string_args(args: Array) -> Result<Vec<String>> {
         .collect()
 }
 
-fn result_map(out: Option<Output>) -> Map {
-    let mut m = Map::new();
-    match out {
-        Some(o) => {
-            m.insert("code".into(), i64::from(o.code).into());
-            m.insert(
-                "truncated".into(),
-                (o.stdout_truncated || o.stderr_truncated).into(),
-            );
-            m.insert("stdout".into(), o.stdout.into());
-            m.insert("stderr".into(), o.stderr.into());
-            m.insert("duration_ms".into(), (o.duration_ms as i64).into());
-            m.insert("timed_out".into(), o.timed_out.into());
-            m.insert("planned".into(), false.into());
-        }
-        None => {
-            m.insert("code".into(), Dynamic::UNIT);
-            m.insert("truncated".into(), false.into());
-            m.insert("stdout".into(), "".into());
-            m.insert("stderr".into(), "".into());
-            m.insert("duration_ms".into(), 0_i64.into());
-            m.insert("timed_out".into(), false.into());
-            m.insert("planned".into(), true.into());
-        }
+fn result_map(out: Option<Output>) -> Result<Map> {
+    /// What `cmd::run` returns (`code` is `()` when planned).
+    #[derive(serde::Serialize)]
+    struct RunOut {
+        code: Option<i64>,
+        truncated: bool,
+        stdout: String,
+        stderr: String,
+        duration_ms: u64,
+        timed_out: bool,
+        planned: bool,
     }
-    m
+    let r = match out {
+        Some(o) => RunOut {
+            code: Some(i64::from(o.code)),
+            truncated: o.stdout_truncated || o.stderr_truncated,
+            stdout: o.stdout,
+            stderr: o.stderr,
+            duration_ms: o.duration_ms,
+            timed_out: o.timed_out,
+            planned: false,
+        },
+        None => RunOut {
+            code: None,
+            truncated: false,
+            stdout: String::new(),
+            stderr: String::new(),
+            duration_ms: 0,
+            timed_out: false,
+            planned: true,
+        },
+    };
+    crate::modules::to_dynamic(&r)
+        .map(|d| d.cast::<Map>())
+        .map_err(|e| Error::failed(format!("cmd::run: {e}")))
 }
 
 /// A program allowed by name is the one on runbook's own `PATH`: when `env` sets `PATH` (for
@@ -126,15 +147,23 @@ fn pinned_program(program: &str, env: &[(String, String)]) -> Option<Result<std:
 /// `cmd::run`.
 pub fn run(c: &Ctx, program: &str, args: Array, opts: Map) -> Result<Map> {
     let args = string_args(args)?;
-    let o = crate::modules::Opts::new("cmd::run", opts, &["cwd", "timeout_s", "env"])?;
-    let timeout_s = o.uint("timeout_s", proc::DEFAULT_TIMEOUT.as_secs())?;
+    /// The options of `cmd::run`.
+    #[derive(Debug, Default, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct RunOpts {
+        cwd: Option<String>,
+        timeout_s: Option<u64>,
+        env: Option<std::collections::BTreeMap<String, Dynamic>>,
+    }
+    let o: RunOpts = crate::modules::options("cmd::run", opts)?;
+    let timeout_s = o.timeout_s.unwrap_or(proc::DEFAULT_TIMEOUT.as_secs());
     if timeout_s == 0 || timeout_s > MAX_TIMEOUT_S {
         return Err(Error::Usage(format!(
             "cmd::run: timeout_s must be between 1 and {MAX_TIMEOUT_S}, got {timeout_s}"
         )));
     }
     let mut env = Vec::new();
-    if let Some(m) = o.map("env")? {
+    if let Some(m) = o.env {
         for (k, v) in m {
             let t = v.type_name();
             let v = if v.is_string() {
@@ -151,10 +180,10 @@ pub fn run(c: &Ctx, program: &str, args: Array, opts: Map) -> Result<Map> {
                     "cmd::run: invalid environment variable name {k:?}"
                 )));
             }
-            env.push((k.to_string(), v));
+            env.push((k, v));
         }
     }
-    let cwd = match o.string("cwd")? {
+    let cwd = match o.cwd {
         Some(d) => Some(c.allow_read("cmd.run", Path::new(&d))?),
         None => None,
     };
@@ -184,7 +213,7 @@ pub fn run(c: &Ctx, program: &str, args: Array, opts: Map) -> Result<Map> {
             args: audit_args,
             needs: &needs,
             read_only,
-            preflight: vec![Box::new(move || {
+            preflight: vec![Box::new(move |_| {
                 if !is_npm {
                     return Ok(());
                 }
@@ -195,7 +224,7 @@ pub fn run(c: &Ctx, program: &str, args: Array, opts: Map) -> Result<Map> {
                 crate::effects::npm_script(&dir, &npm_args)
             })],
         },
-        || {
+        |_| {
             let out = match pinned_program(program, &env) {
                 Some(found) => {
                     let mut spec = spec.clone();
@@ -212,5 +241,5 @@ pub fn run(c: &Ctx, program: &str, args: Array, opts: Map) -> Result<Map> {
             Ok(out)
         },
     )?;
-    Ok(result_map(out))
+    result_map(out)
 }

@@ -30,6 +30,11 @@ pub mod fs_module {
     /// Whether `path` exists (file, folder or anything else).
     ///
     /// Throws `denied` when `path` is outside the policy's read roots.
+    ///
+    /// Example:
+    /// ```rhai
+    /// print(fs::exists("logs/combined.log"));
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn exists(ncc: NativeCallContext, path: &str) -> RhaiResult<bool> {
         crate::modules::host(&ncc, |c| {
@@ -42,6 +47,12 @@ pub mod fs_module {
     ///
     /// Throws when the file is missing or unreadable, larger than 16 MiB (`limit`), or outside
     /// the policy's read roots (`denied`).
+    ///
+    /// Example:
+    /// ```rhai
+    /// let text = fs::read("logs/combined.log");
+    /// print(text.len());
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn read(ncc: NativeCallContext, path: &str) -> RhaiResult<String> {
         crate::modules::host(&ncc, |c| {
@@ -54,6 +65,12 @@ pub mod fs_module {
     /// (`size` bytes, `modified` RFC 3339 UTC).
     ///
     /// Throws when the path does not exist or is outside the policy's read roots.
+    ///
+    /// Example:
+    /// ```rhai
+    /// let s = fs::stat("logs/combined.log");
+    /// print(s.size);
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn stat(ncc: NativeCallContext, path: &str) -> RhaiResult<Map> {
         crate::modules::host(&ncc, |c| {
@@ -74,6 +91,11 @@ pub mod fs_module {
     /// Paths of the entries of folder `dir`, sorted (not recursive).
     ///
     /// Throws when `dir` is not a readable folder or outside the policy's read roots.
+    ///
+    /// Example:
+    /// ```rhai
+    /// print(fs::list("logs"));
+    /// ```
     #[rhai_fn(name = "list", return_raw)]
     pub fn list1(ncc: NativeCallContext, dir: &str) -> RhaiResult<Array> {
         list2(ncc, dir, "*")
@@ -82,6 +104,11 @@ pub mod fs_module {
     /// Paths of the entries of folder `dir` whose file name matches `glob` (`*.log`), sorted.
     ///
     /// Throws when `glob` is invalid, `dir` is not a readable folder, or outside the read roots.
+    ///
+    /// Example:
+    /// ```rhai
+    /// print(fs::list("logs", "*.log"));
+    /// ```
     #[rhai_fn(name = "list", return_raw)]
     pub fn list2(ncc: NativeCallContext, dir: &str, glob: &str) -> RhaiResult<Array> {
         crate::modules::host(&ncc, |c| {
@@ -100,6 +127,11 @@ pub mod fs_module {
     ///
     /// Throws when `glob` is invalid, `dir` is not a readable folder, outside the read roots,
     /// or holds more than 100 000 matching files (`limit`).
+    ///
+    /// Example:
+    /// ```rhai
+    /// print(fs::find(".", "*.log"));
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn find(ncc: NativeCallContext, dir: &str, glob: &str) -> RhaiResult<Array> {
         crate::modules::host(&ncc, |c| {
@@ -115,6 +147,11 @@ pub mod fs_module {
     /// SHA-256 of the contents of file `path`, as 64 lowercase hex digits (streamed; any size).
     ///
     /// Throws when the file is missing or unreadable, or outside the policy's read roots.
+    ///
+    /// Example:
+    /// ```rhai
+    /// print(fs::sha256("logs/combined.log"));
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn sha256(ncc: NativeCallContext, path: &str) -> RhaiResult<String> {
         crate::modules::host(&ncc, |c| {
@@ -126,6 +163,11 @@ pub mod fs_module {
     /// Replace the contents of `path` with `text`, atomically (effect `fs.write`).
     ///
     /// Throws `denied` outside the policy's write roots, or an I/O error naming the path.
+    ///
+    /// Example:
+    /// ```rhai
+    /// fs::write("notes.txt", "checked by runbook\n");
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn write(ncc: NativeCallContext, path: &str, text: &str) -> RhaiResult<()> {
         crate::modules::host(&ncc, |c| {
@@ -136,6 +178,11 @@ pub mod fs_module {
     /// Append `text` to `path`, creating it if needed (effect `fs.append`).
     ///
     /// Throws `denied` outside the policy's write roots, or an I/O error naming the path.
+    ///
+    /// Example:
+    /// ```rhai
+    /// fs::append("notes.txt", "one more line\n");
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn append(ncc: NativeCallContext, path: &str, text: &str) -> RhaiResult<()> {
         crate::modules::host(&ncc, |c| {
@@ -146,6 +193,11 @@ pub mod fs_module {
     /// Copy file `from` to `to` (replacing `to` atomically; effect `fs.copy`). Returns bytes copied.
     ///
     /// Throws `denied` when `from` is not readable or `to` not writable by policy, or an I/O error.
+    ///
+    /// Example:
+    /// ```rhai
+    /// fs::copy("logs/combined.log", "combined.copy");
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn copy(ncc: NativeCallContext, from: &str, to: &str) -> RhaiResult<i64> {
         crate::modules::host(&ncc, |c| {
@@ -157,6 +209,12 @@ pub mod fs_module {
     /// Removing a path that does not exist is not an error (returns `false`).
     ///
     /// Throws `denied` outside the write roots, or an I/O error (e.g. folder not empty).
+    ///
+    /// Example:
+    /// ```rhai
+    /// fs::write("old.tmp", "x");
+    /// print(fs::remove("old.tmp"));   // true
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn remove(ncc: NativeCallContext, path: &str) -> RhaiResult<bool> {
         crate::modules::host(&ncc, |c| super::remove_effect(c, Path::new(path)))
@@ -165,23 +223,31 @@ pub mod fs_module {
     /// Create folder `path` and its parents (effect `fs.mkdir`).
     ///
     /// Throws `denied` outside the write roots, or an I/O error.
+    ///
+    /// Example:
+    /// ```rhai
+    /// fs::mkdir("reports/2026");
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn mkdir(ncc: NativeCallContext, path: &str) -> RhaiResult<()> {
         crate::modules::host(&ncc, |c| {
-            let p = Path::new(path);
-            c.effect(
-                "fs.mkdir",
-                path,
-                serde_json::Value::Null,
-                &[crate::effects::Need::Write(p.into())],
-                false,
-                || {
-                    let real = c.config.check_write(p)?;
-                    std::fs::create_dir_all(&real)
-                        .map_err(|e| crate::error::Error::io("creating folder", &real, e))
+            let needs = [crate::effects::Need::Write(path.into())];
+            c.run_effect_or(
+                crate::effects::Effect {
+                    action: "fs.mkdir",
+                    target: path,
+                    args: serde_json::Value::Null,
+                    needs: &needs,
+                    read_only: false,
+                    preflight: Vec::new(),
                 },
-            )?;
-            Ok(())
+                |_| Ok(()),
+                |r| {
+                    let real = r.path(0)?;
+                    std::fs::create_dir_all(real)
+                        .map_err(|e| crate::error::Error::io("creating folder", real, e))
+                },
+            )
         })
     }
 }
@@ -323,25 +389,24 @@ fn write_effect(c: &Ctx, path: &Path, bytes: &[u8], append: bool) -> Result<()> 
             args,
             needs: &needs,
             read_only: false,
-            preflight: vec![Box::new(|| {
-                let real = c.config.check_write(path).map_err(|e| e.to_string())?;
-                crate::effects::parent_exists(&real)
+            preflight: vec![Box::new(|r| {
+                crate::effects::parent_exists(r.path(0).map_err(|e| e.to_string())?)
             })],
         },
-        || {
-            let real = c.config.check_write(path)?;
+        |r| {
+            let real = r.path(0)?;
             if append {
-                crate::host::refuse_non_regular(&real, "appending to")?;
+                crate::host::refuse_non_regular(real, "appending to")?;
                 let mut f = std::fs::OpenOptions::new()
                     .create(true)
                     .append(true)
-                    .open(&real)
-                    .map_err(|e| Error::io("opening for append", &real, e))?;
+                    .open(real)
+                    .map_err(|e| Error::io("opening for append", real, e))?;
                 f.write_all(bytes)
-                    .map_err(|e| Error::io("appending to", &real, e))?;
-                f.flush().map_err(|e| Error::io("appending to", &real, e))
+                    .map_err(|e| Error::io("appending to", real, e))?;
+                f.flush().map_err(|e| Error::io("appending to", real, e))
             } else {
-                write_atomic(&real, bytes)
+                write_atomic(real, bytes)
             }
         },
     )?;
@@ -352,20 +417,20 @@ fn copy_effect(c: &Ctx, from: &Path, to: &Path) -> Result<i64> {
     let target = format!("{} -> {}", from.display(), to.display());
     let src = c.allow_read("fs.copy", from)?;
     let needs = [Need::Write(to.into())];
-    let done = c.run_effect(
+    c.run_effect_or(
         crate::effects::Effect {
             action: "fs.copy",
             target: &target,
             args: json!({}),
             needs: &needs,
             read_only: false,
-            preflight: vec![Box::new(|| {
-                let real = c.config.check_write(to).map_err(|e| e.to_string())?;
-                crate::effects::parent_exists(&real)
+            preflight: vec![Box::new(|r| {
+                crate::effects::parent_exists(r.path(0).map_err(|e| e.to_string())?)
             })],
         },
-        || {
-            let dst = c.config.check_write(to)?;
+        |_| Ok(0),
+        |r| {
+            let dst = r.path(0)?;
             let dir = dst.parent().unwrap_or(Path::new("."));
             let tmp = tempfile::Builder::new()
                 .prefix(".runbook-")
@@ -381,56 +446,40 @@ fn copy_effect(c: &Ctx, from: &Path, to: &Path) -> Result<i64> {
             tmp.as_file()
                 .sync_all()
                 .map_err(|e| Error::io("syncing", tmp.path(), e))?;
-            tmp.persist(&dst)
-                .map_err(|e| Error::io("replacing", &dst, e.error))?;
+            tmp.persist(dst)
+                .map_err(|e| Error::io("replacing", dst, e.error))?;
             Ok(n as i64)
         },
-    )?;
-    Ok(done.unwrap_or(0))
+    )
 }
 
 fn remove_effect(c: &Ctx, path: &Path) -> Result<bool> {
     let target = path.display().to_string();
-    let done = c.effect(
-        "fs.remove",
-        &target,
-        json!({}),
-        &[Need::Write(path.into())],
-        false,
-        || {
-            // The path checked is the path removed: the folder part resolved (`..`, links),
-            // the last component kept, so a symlink is removed itself, never its target.
-            let real = resolved_keep_last(c, path)?;
-            match std::fs::symlink_metadata(&real) {
+    // The path checked is the path removed: the gate resolves the folder part (`..`, links)
+    // and keeps the last component, so a symlink is removed itself, never its target.
+    let needs = [Need::Remove(path.into())];
+    c.run_effect_or(
+        crate::effects::Effect {
+            action: "fs.remove",
+            target: &target,
+            args: json!({}),
+            needs: &needs,
+            read_only: false,
+            preflight: Vec::new(),
+        },
+        |_| Ok(false),
+        |r| {
+            let real = r.path(0)?;
+            match std::fs::symlink_metadata(real) {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-                Err(e) => Err(Error::io("removing", &real, e)),
-                Ok(m) if m.is_dir() => std::fs::remove_dir(&real)
+                Err(e) => Err(Error::io("removing", real, e)),
+                Ok(m) if m.is_dir() => std::fs::remove_dir(real)
                     .map(|_| true)
-                    .map_err(|e| Error::io("removing folder", &real, e)),
-                Ok(_) => std::fs::remove_file(&real)
+                    .map_err(|e| Error::io("removing folder", real, e)),
+                Ok(_) => std::fs::remove_file(real)
                     .map(|_| true)
-                    .map_err(|e| Error::io("removing", &real, e)),
+                    .map_err(|e| Error::io("removing", real, e)),
             }
         },
-    )?;
-    Ok(done.unwrap_or(false))
-}
-
-/// `path` with its folder resolved through the policy (`..` and links, checked against
-/// `policy.write`) and its last component kept as given; the whole resolved path (following a
-/// last-component link) must be writable too.
-fn resolved_keep_last(c: &Ctx, path: &Path) -> Result<std::path::PathBuf> {
-    c.config.check_write(path)?;
-    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
-        return c.config.check_write(path);
-    };
-    let parent = if parent.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        parent
-    };
-    let real_parent = c.config.check_write(parent)?;
-    let real = real_parent.join(name);
-    c.config.check_write(&real)?;
-    Ok(real)
+    )
 }

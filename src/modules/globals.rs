@@ -28,6 +28,11 @@ pub mod globals_module {
     /// check("pm2 online", s.state == "online");
     /// check("api timeout rate", stats.timeouts);   // () when the service has no such counter → unknown
     /// ```
+    ///
+    /// Example:
+    /// ```rhai
+    /// check("disk / below 85 %", metrics::disk("/").percent < 85.0);
+    /// ```
     #[rhai_fn(name = "check", return_raw)]
     pub fn check2(ncc: NativeCallContext, name: &str, ok: Dynamic) -> RhaiResult<bool> {
         super::record(&ncc, name, &ok, "", Map::new())
@@ -40,6 +45,12 @@ pub mod globals_module {
     /// Returns `true` only when the check passed.
     ///
     /// ```rhai
+    /// check("disk /", d.percent < 85.0, `${d.percent}% used`);
+    /// ```
+    ///
+    /// Example:
+    /// ```rhai
+    /// let d = metrics::disk("/");
     /// check("disk /", d.percent < 85.0, `${d.percent}% used`);
     /// ```
     #[rhai_fn(name = "check", return_raw)]
@@ -60,6 +71,12 @@ pub mod globals_module {
     /// Returns `true` only when the check passed. Throws when `extra` has other keys.
     ///
     /// ```rhai
+    /// check("memory", m.percent < 80.0, `${m.percent}%`, #{ value: m.percent, threshold: 80.0 });
+    /// ```
+    ///
+    /// Example:
+    /// ```rhai
+    /// let m = metrics::memory();
     /// check("memory", m.percent < 80.0, `${m.percent}%`, #{ value: m.percent, threshold: 80.0 });
     /// ```
     #[rhai_fn(name = "check", return_raw)]
@@ -83,6 +100,11 @@ pub mod globals_module {
     /// ```rhai
     /// if stats.timeouts == () { unknown("API timeout rate", "the stats endpoint has no timeout counter"); }
     /// ```
+    ///
+    /// Example:
+    /// ```rhai
+    /// unknown("API timeout rate", "the stats endpoint has no timeout counter");
+    /// ```
     #[rhai_fn(name = "unknown", return_raw)]
     pub fn unknown(ncc: NativeCallContext, name: &str, reason: &str) -> RhaiResult<bool> {
         super::record(&ncc, name, &Dynamic::UNIT, reason, Map::new())
@@ -91,6 +113,11 @@ pub mod globals_module {
     /// End the run now with status `failed` (exit 1) and `message` as the report's error.
     ///
     /// Throws always (that is how it ends the run); a surrounding `try` sees `e.kind == "fail"`.
+    ///
+    /// Example:
+    /// ```rhai
+    /// if !fs::exists("logs") { fail("no logs folder: run this from the app's folder"); }
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn fail(ncc: NativeCallContext, message: &str) -> RhaiResult<()> {
         Err(crate::modules::at(&ncc, Error::Fail(message.to_string())))
@@ -112,6 +139,11 @@ pub mod globals_module {
     /// ```rhai
     /// require(fs::exists(`${dir}/public`), `${dir}/public does not exist: create it before maintenance`);
     /// require(service::status(name).state == "online", `${name} is not online`);
+    /// ```
+    ///
+    /// Example:
+    /// ```rhai
+    /// require(fs::exists("logs"), "logs/ is missing: run this from the app's folder");
     /// ```
     #[rhai_fn(return_raw)]
     pub fn require(ncc: NativeCallContext, condition: Dynamic, message: &str) -> RhaiResult<()> {
@@ -162,6 +194,12 @@ pub mod globals_module {
     /// on_failure(|| service::start(name));   // undo the stop if anything below fails
     /// fs::write(page, html);
     /// ```
+    ///
+    /// Example:
+    /// ```rhai
+    /// fs::write("maintenance.html", "<h1>back soon</h1>");
+    /// on_failure(|| fs::remove("maintenance.html"));   // undone if the run fails later
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn on_failure(ncc: NativeCallContext, closure: rhai::FnPtr) -> RhaiResult<()> {
         let pos = ncc.call_position();
@@ -183,6 +221,11 @@ pub mod globals_module {
     ///
     /// Returns `true` for `y`/`yes`. Without a terminal (CI, cron) the answer is `true` only
     /// when the run has `--yes`.
+    ///
+    /// Example:
+    /// ```rhai
+    /// if confirm("restart lowcode-platform now?") { print("restarting"); } else { print("left alone"); }
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn confirm(ncc: NativeCallContext, question: &str) -> RhaiResult<bool> {
         crate::modules::host(&ncc, |c| c.ask(question))
@@ -191,12 +234,22 @@ pub mod globals_module {
     /// Sleep `seconds` (int), bounded by the run's timeout and interrupted by Ctrl-C.
     ///
     /// Throws when the deadline passes (exit 3) or on Ctrl-C; a negative value is an error.
+    ///
+    /// Example:
+    /// ```rhai
+    /// sleep_s(1);
+    /// ```
     #[rhai_fn(name = "sleep_s", return_raw)]
     pub fn sleep_s_int(ncc: NativeCallContext, seconds: i64) -> RhaiResult<()> {
         sleep_s_float(ncc, seconds as f64)
     }
 
     /// Sleep `seconds` (float, e.g. `0.5`), bounded by the run's timeout and interrupted by Ctrl-C.
+    ///
+    /// Example:
+    /// ```rhai
+    /// sleep_s(0.2);
+    /// ```
     #[rhai_fn(name = "sleep_s", return_raw)]
     pub fn sleep_s_float(ncc: NativeCallContext, seconds: f64) -> RhaiResult<()> {
         if !seconds.is_finite() || seconds < 0.0 {
@@ -212,19 +265,34 @@ pub mod globals_module {
     }
 
     /// Whether this run is a dry run (`--dry-run`, or `:dry on` in the REPL): effects are only planned.
+    ///
+    /// Example:
+    /// ```rhai
+    /// if dry_run() { print("planning only: nothing will change"); }
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn dry_run(ncc: NativeCallContext) -> RhaiResult<bool> {
         crate::modules::host(&ncc, |c| Ok(c.dry_run))
     }
 
     /// The current time, RFC 3339 UTC with milliseconds (`2026-11-29T09:00:00.123Z`).
+    ///
+    /// Example:
+    /// ```rhai
+    /// print(now());   // e.g. 2026-11-29T09:00:00.123Z
+    /// ```
     pub fn now() -> String {
-        crate::ctx::now_rfc3339()
+        crate::timefmt::now_rfc3339()
     }
 
     /// Days from now until `timestamp` (RFC 3339; negative when it is in the past), as a float.
     ///
     /// Throws when `timestamp` is not a timestamp.
+    ///
+    /// Example:
+    /// ```rhai
+    /// print(days_until("2030-01-01T00:00:00Z"));
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn days_until(ncc: NativeCallContext, timestamp: &str) -> RhaiResult<f64> {
         let t =
@@ -235,6 +303,11 @@ pub mod globals_module {
     /// Seconds elapsed since `timestamp` (RFC 3339), as an int (negative for the future).
     ///
     /// Throws when `timestamp` is not a timestamp.
+    ///
+    /// Example:
+    /// ```rhai
+    /// print(age_s("2026-01-01T00:00:00Z"));
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn age_s(ncc: NativeCallContext, timestamp: &str) -> RhaiResult<i64> {
         let t =
@@ -246,6 +319,11 @@ pub mod globals_module {
     ///
     /// Only variables listed in the policy's `env` may be read. Throws `denied` (exit 4,
     /// audited) for any other name.
+    ///
+    /// Example:
+    /// ```rhai
+    /// print(env("NODE_ENV"));   // () when it is not set
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn env(ncc: NativeCallContext, name: &str) -> RhaiResult<Dynamic> {
         crate::modules::host(&ncc, |c| {

@@ -12,7 +12,7 @@ pub const MAX_ROWS: usize = 100_000;
 /// A window given as a duration string (`"7d"`) or whole seconds → the start, Unix ms.
 fn since_ms(func: &str, window: &Dynamic) -> Result<i64> {
     let secs: i64 = if let Some(s) = window.read_lock::<rhai::ImmutableString>() {
-        crate::policy::parse_duration_s(s.as_str())
+        crate::timefmt::parse_duration_s(s.as_str())
             .map_err(|e| Error::Usage(format!("{func}: window {e}")))? as i64
     } else if let Ok(i) = window.as_int() {
         if i < 0 {

@@ -10,51 +10,58 @@ use std::time::Duration;
 
 use rhai::Map;
 use rhai::plugin::*;
+use serde::Deserialize;
 use serde_json::json;
 
 use crate::ctx::Ctx;
 use crate::effects::Need;
 use crate::error::{Error, Result, RhaiResult};
 use crate::host::http::{self as h, Body, Method, RequestOpts};
-use crate::modules::Opts;
 
-const KEYS: &[&str] = &[
-    "timeout_ms",
-    "headers",
-    "follow_redirects",
-    "body",
-    "json",
-    "max_body",
-];
+/// The options of `get`, `head`, `post` and `check`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HttpOpts {
+    timeout_ms: Option<u64>,
+    headers: Option<std::collections::BTreeMap<String, Dynamic>>,
+    follow_redirects: Option<bool>,
+    body: Option<String>,
+    json: Option<Dynamic>,
+    max_body: Option<u64>,
+}
 
 /// Read the options map of `func`; `body`/`json` only when `with_body`.
 fn request_opts(func: &str, opts: Map, with_body: bool, c: &Ctx) -> Result<RequestOpts> {
-    let o = Opts::new(func, opts, KEYS)?;
-    let timeout_ms = o.uint("timeout_ms", h::DEFAULT_TIMEOUT.as_millis() as u64)?;
+    let o: HttpOpts = crate::modules::options(func, opts)?;
+    let timeout_ms = o
+        .timeout_ms
+        .unwrap_or(h::DEFAULT_TIMEOUT.as_millis() as u64);
     if timeout_ms == 0 {
         return Err(Error::Usage(format!(
             "{func}: option \"timeout_ms\" must be > 0"
         )));
     }
-    let mut headers = Vec::new();
-    if let Some(map) = o.map("headers")? {
-        for (k, v) in map {
+    let headers: Vec<(String, String)> = o
+        .headers
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| {
             let v = if v.is_string() {
                 v.into_string().unwrap_or_default()
             } else {
                 v.to_string()
             };
-            headers.push((k.to_string(), v));
-        }
-    }
-    let body = match (o.string("body")?, o.raw("json")) {
+            (k, v)
+        })
+        .collect();
+    let body = match (o.body, o.json) {
         (Some(_), Some(_)) => {
             return Err(Error::Usage(format!(
                 "{func}: give either \"body\" or \"json\", not both"
             )));
         }
         (Some(text), None) => Some(Body::Text(text)),
-        (None, Some(v)) => Some(Body::Json(crate::modules::dynamic_to_json(v).map_err(
+        (None, Some(v)) => Some(Body::Json(crate::modules::dynamic_to_json(&v).map_err(
             |e| {
                 Error::Usage(format!(
                     "{func}: option \"json\" cannot be sent as JSON: {e}"
@@ -68,7 +75,7 @@ fn request_opts(func: &str, opts: Map, with_body: bool, c: &Ctx) -> Result<Reque
             "{func}: only http::post sends a body (\"body\" or \"json\")"
         )));
     }
-    let max_body = o.uint("max_body", h::DEFAULT_MAX_BODY as u64)?;
+    let max_body = o.max_body.unwrap_or(h::DEFAULT_MAX_BODY as u64);
     if max_body > h::MAX_BODY_CEILING as u64 {
         return Err(Error::Usage(format!(
             "{func}: option \"max_body\" must be at most {} (32 MiB), got {max_body}",
@@ -78,7 +85,7 @@ fn request_opts(func: &str, opts: Map, with_body: bool, c: &Ctx) -> Result<Reque
     Ok(RequestOpts {
         timeout: Duration::from_millis(timeout_ms),
         headers,
-        follow_redirects: o.bool("follow_redirects", false)?,
+        follow_redirects: o.follow_redirects.unwrap_or(false),
         body,
         max_body: usize::try_from(max_body).unwrap_or(usize::MAX),
         cancel: c.cancel.clone(),
@@ -177,6 +184,13 @@ pub mod http_module {
     ///
     /// Throws `denied` when the URL's host is not in `policy.http_hosts`; an error whose message
     /// starts with its kind (`timeout`, `connect`, `dns`, `tls`) when there is no answer.
+    ///
+    /// Example:
+    /// ```rhai
+    /// let url = service::info("lowcode-platform").stats_url;   // any URL whose host is in http_hosts
+    /// let r = http::get(url);
+    /// print(r.status);
+    /// ```
     #[rhai_fn(name = "get", return_raw)]
     pub fn get1(ncc: NativeCallContext, url: &str) -> RhaiResult<Map> {
         get2(ncc, url, Map::new())
@@ -199,6 +213,13 @@ pub mod http_module {
     /// Throws `denied` when the host is not in `policy.http_hosts`; `usage` for a bad URL or
     /// option; a `failed` error whose message starts with `timeout`, `connect`, `dns`, `tls` or
     /// `redirect` when no answer came.
+    ///
+    /// Example:
+    /// ```rhai
+    /// let url = service::info("lowcode-platform").stats_url;   // any URL whose host is in http_hosts
+    /// let r = http::get(url, #{ timeout_ms: 2000, headers: #{ accept: "application/json" } });
+    /// print(r.json);
+    /// ```
     #[rhai_fn(name = "get", return_raw)]
     pub fn get2(ncc: NativeCallContext, url: &str, opts: Map) -> RhaiResult<Map> {
         let r = crate::modules::host(&ncc, |c| {
@@ -210,6 +231,12 @@ pub mod http_module {
     /// HEAD `url` → `#{status, ok, elapsed_ms, headers, body, json, truncated}` with an empty body.
     ///
     /// Throws like `get`.
+    ///
+    /// Example:
+    /// ```rhai
+    /// let url = service::info("lowcode-platform").stats_url;   // any URL whose host is in http_hosts
+    /// print(http::head(url).status);
+    /// ```
     #[rhai_fn(name = "head", return_raw)]
     pub fn head1(ncc: NativeCallContext, url: &str) -> RhaiResult<Map> {
         head2(ncc, url, Map::new())
@@ -219,6 +246,12 @@ pub mod http_module {
     /// (`body` empty).
     ///
     /// Throws like `get`.
+    ///
+    /// Example:
+    /// ```rhai
+    /// let url = service::info("lowcode-platform").stats_url;   // any URL whose host is in http_hosts
+    /// print(http::head(url, #{ timeout_ms: 2000 }).ok);
+    /// ```
     #[rhai_fn(name = "head", return_raw)]
     pub fn head2(ncc: NativeCallContext, url: &str, opts: Map) -> RhaiResult<Map> {
         let r = crate::modules::host(&ncc, |c| {
@@ -235,6 +268,13 @@ pub mod http_module {
     ///
     /// Throws `denied` when the host is not in `policy.http_hosts`; `usage` for a bad URL or
     /// option (both `body` and `json`); a `failed` error starting with its kind when no answer came.
+    ///
+    /// Example:
+    /// ```rhai
+    /// let url = service::info("lowcode-platform").stats_url;   // any URL whose host is in http_hosts
+    /// let r = http::post(url, #{ json: #{ event: "deploy", version: "1.4.2" } });
+    /// print(r.status);
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn post(ncc: NativeCallContext, url: &str, opts: Map) -> RhaiResult<Map> {
         let r = crate::modules::host(&ncc, |c| post_effect(c, url, opts))?;
@@ -248,6 +288,13 @@ pub mod http_module {
     /// `"redirect"` — and `status` is the HTTP code, or `()` when nothing answered.
     ///
     /// Throws `denied` when the host is not in `policy.http_hosts`, `usage` for a bad URL.
+    ///
+    /// Example:
+    /// ```rhai
+    /// let url = service::info("lowcode-platform").stats_url;   // any URL whose host is in http_hosts
+    /// let h = http::check(url);
+    /// check("stats endpoint answers", h.ok, `${h.elapsed_ms} ms`);
+    /// ```
     #[rhai_fn(name = "check", return_raw)]
     pub fn check1(ncc: NativeCallContext, url: &str) -> RhaiResult<Map> {
         check2(ncc, url, Map::new())
@@ -257,6 +304,13 @@ pub mod http_module {
     /// `#{ok, status, elapsed_ms, error}`; never throws for network errors (see `check(url)`).
     ///
     /// Throws `denied` when the host is not in `policy.http_hosts`, `usage` for a bad URL or option.
+    ///
+    /// Example:
+    /// ```rhai
+    /// let url = service::info("lowcode-platform").stats_url;   // any URL whose host is in http_hosts
+    /// let h = http::check(url, #{ timeout_ms: 1000 });
+    /// print(h.error);   // () when it answered 2xx
+    /// ```
     #[rhai_fn(name = "check", return_raw)]
     pub fn check2(ncc: NativeCallContext, url: &str, opts: Map) -> RhaiResult<Map> {
         let r = crate::modules::host(&ncc, |c| check_request(c, url, opts))?;

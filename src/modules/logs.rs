@@ -28,22 +28,13 @@ use crate::ctx::Ctx;
 use crate::effects::Need;
 use crate::error::{Error, Result};
 use crate::logscan::{self, Expansion, Query, TopBy};
-use crate::modules::Opts;
+use crate::modules::{IntOrText, Strings};
+use serde::Deserialize;
 
 /// Largest `limit` / `n` accepted.
 pub const MAX_LIMIT: u64 = 1_000_000;
 /// Warnings written to stderr per call before they are summarised.
 const MAX_PRINTED_WARNINGS: usize = 20;
-
-const QUERY_KEYS: &[&str] = &[
-    "regex",
-    "ignore_case",
-    "level",
-    "since",
-    "until",
-    "limit",
-    "field",
-];
 
 #[export_module]
 pub mod logs_module {
@@ -57,6 +48,12 @@ pub mod logs_module {
     ///
     /// Throws when the path is missing (a glob matching nothing is not an error), outside the
     /// policy's read roots (`denied`), or the scan is interrupted (`interrupted` / `limit`).
+    ///
+    /// Example:
+    /// ```rhai
+    /// let r = logs::search("logs/combined*.log*", "boom");
+    /// print(r.total);
+    /// ```
     #[rhai_fn(name = "search", return_raw)]
     pub fn search2(ncc: NativeCallContext, path: &str, pattern: &str) -> RhaiResult<Map> {
         search3(ncc, path, pattern, Map::new())
@@ -89,6 +86,12 @@ pub mod logs_module {
     /// Throws when an option is unknown or ill-typed (`usage`), the regex is invalid (`usage`),
     /// the path is missing, a file is outside the policy's read roots (`denied`), or the scan
     /// is interrupted (Ctrl-C: `interrupted`; run timeout: `limit`).
+    ///
+    /// Example:
+    /// ```rhai
+    /// let r = logs::search("logs/error*.log*", "", #{ level: "error", since: "24h", limit: 20 });
+    /// for m in r.matches { print(m.text); }
+    /// ```
     #[rhai_fn(name = "search", return_raw)]
     pub fn search3(
         ncc: NativeCallContext,
@@ -97,33 +100,14 @@ pub mod logs_module {
         opts: Map,
     ) -> RhaiResult<Map> {
         crate::modules::host(&ncc, |c| {
-            let (mut q, _) = query("logs::search", pattern, opts, &[])?;
+            let (mut q, _) = query("logs::search", Some(pattern), opts, &[])?;
             q.max_result_bytes = result_budget(c);
             let exp = expand_checked(c, "logs.search", path)?;
             let r = logscan::search(&exp, &q, &c.cancel)?;
             print_warnings("logs::search", &r.warnings);
-            let mut matches = Array::with_capacity(r.matches.len());
-            for m in r.matches {
-                let mut mm = Map::new();
-                mm.insert("file".into(), m.file.into());
-                mm.insert("line".into(), int(m.line).into());
-                mm.insert("text".into(), m.text.into());
-                let json = match &m.json {
-                    Some(v) => crate::modules::json_to_dynamic(v).map_err(|e| {
-                        Error::failed(format!("logs::search: JSON of line {}: {e}", m.line))
-                    })?,
-                    None => Dynamic::UNIT,
-                };
-                mm.insert("json".into(), json);
-                matches.push(mm.into());
-            }
-            let mut out = Map::new();
-            out.insert("matches".into(), matches.into());
-            out.insert("total".into(), int(r.total).into());
-            out.insert("truncated".into(), r.truncated.into());
-            out.insert("skipped".into(), int(r.skipped).into());
-            out.insert("warnings".into(), strings(r.warnings).into());
-            Ok(out)
+            crate::modules::to_dynamic(&r)
+                .map(|d| d.cast::<Map>())
+                .map_err(|e| Error::failed(format!("logs::search: {e}")))
         })
     }
 
@@ -131,6 +115,11 @@ pub mod logs_module {
     ///
     /// Throws when the path is missing, outside the policy's read roots (`denied`), or the scan
     /// is interrupted.
+    ///
+    /// Example:
+    /// ```rhai
+    /// print(logs::count("logs/combined*.log*", "up"));
+    /// ```
     #[rhai_fn(name = "count", return_raw)]
     pub fn count2(ncc: NativeCallContext, path: &str, pattern: &str) -> RhaiResult<i64> {
         count3(ncc, path, pattern, Map::new())
@@ -143,10 +132,15 @@ pub mod logs_module {
     ///
     /// Throws when an option is unknown or ill-typed, the regex is invalid, the path is
     /// missing, a file is outside the policy's read roots (`denied`), or the scan is interrupted.
+    ///
+    /// Example:
+    /// ```rhai
+    /// print(logs::count("logs/combined*.log*", "timeout|refused", #{ regex: true, ignore_case: true }));
+    /// ```
     #[rhai_fn(name = "count", return_raw)]
     pub fn count3(ncc: NativeCallContext, path: &str, pattern: &str, opts: Map) -> RhaiResult<i64> {
         crate::modules::host(&ncc, |c| {
-            let (q, _) = query("logs::count", pattern, opts, &[])?;
+            let (q, _) = query("logs::count", Some(pattern), opts, &[])?;
             let exp = expand_checked(c, "logs.count", path)?;
             let r = logscan::count(&exp, &q, &c.cancel)?;
             print_warnings("logs::count", &r.warnings);
@@ -160,6 +154,11 @@ pub mod logs_module {
     ///
     /// Throws when `n` is negative or above 1 000 000, the path is missing, a file is outside
     /// the policy's read roots (`denied`), or the read is interrupted.
+    ///
+    /// Example:
+    /// ```rhai
+    /// for line in logs::tail("logs/combined.log", 5) { print(line); }
+    /// ```
     #[rhai_fn(name = "tail", return_raw)]
     pub fn tail2(ncc: NativeCallContext, path: &str, n: i64) -> RhaiResult<Array> {
         crate::modules::host(&ncc, |c| {
@@ -177,20 +176,16 @@ pub mod logs_module {
     ///
     /// Throws when `n` is negative or above 1 000 000, an option is unknown or ill-typed, the
     /// path is missing, a file is outside the policy's read roots (`denied`), or interrupted.
+    ///
+    /// Example:
+    /// ```rhai
+    /// print(logs::tail("logs/error*.log*", 20, #{ level: "error" }));
+    /// ```
     #[rhai_fn(name = "tail", return_raw)]
     pub fn tail3(ncc: NativeCallContext, path: &str, n: i64, opts: Map) -> RhaiResult<Array> {
         crate::modules::host(&ncc, |c| {
             let n = count_arg("logs::tail", "n", n)?;
-            let pattern = match opts.get("pattern") {
-                Some(v) if !v.is_unit() => v.clone().into_string().map_err(|_| {
-                    Error::Usage(format!(
-                        "logs::tail: option \"pattern\" must be a string, got {}",
-                        v.type_name()
-                    ))
-                })?,
-                _ => String::new(),
-            };
-            let (q, _) = query("logs::tail", &pattern, opts, &["pattern"])?;
+            let (q, _) = query("logs::tail", None, opts, &["pattern"])?;
             let exp = expand_checked(c, "logs.tail", path)?;
             let r = logscan::tail(&exp, n, Some(&q), &c.cancel)?;
             print_warnings("logs::tail", &r.warnings);
@@ -203,6 +198,11 @@ pub mod logs_module {
     ///
     /// Throws when the path is missing, outside the policy's read roots (`denied`), or the scan
     /// is interrupted.
+    ///
+    /// Example:
+    /// ```rhai
+    /// for g in logs::top("logs/error*.log*", "") { print(`${g.count}× ${g.key}`); }
+    /// ```
     #[rhai_fn(name = "top", return_raw)]
     pub fn top2(ncc: NativeCallContext, path: &str, pattern: &str) -> RhaiResult<Array> {
         top3(ncc, path, pattern, Map::new())
@@ -220,24 +220,20 @@ pub mod logs_module {
     ///
     /// Throws when an option is unknown or ill-typed, the regex is invalid, the path is missing,
     /// a file is outside the policy's read roots (`denied`), or the scan is interrupted.
+    ///
+    /// Example:
+    /// ```rhai
+    /// print(logs::top("logs/combined*.log*", "", #{ by: "level", limit: 5 }));
+    /// ```
     #[rhai_fn(name = "top", return_raw)]
     pub fn top3(ncc: NativeCallContext, path: &str, pattern: &str, opts: Map) -> RhaiResult<Array> {
         crate::modules::host(&ncc, |c| {
-            let (q, o) = query("logs::top", pattern, opts, &["by"])?;
-            let by = TopBy::parse(o.string("by")?.as_deref().unwrap_or("fingerprint"));
+            let (q, extra) = query("logs::top", Some(pattern), opts, &["by"])?;
+            let by = TopBy::parse(extra.by.as_deref().unwrap_or("fingerprint"));
             let exp = expand_checked(c, "logs.top", path)?;
             let r = logscan::top(&exp, &q, &by, &c.cancel)?;
             print_warnings("logs::top", &r.warnings);
-            Ok(r.entries
-                .into_iter()
-                .map(|e| {
-                    let mut m = Map::new();
-                    m.insert("key".into(), e.key.into());
-                    m.insert("count".into(), int(e.count).into());
-                    m.insert("sample".into(), e.sample.into());
-                    m.into()
-                })
-                .collect())
+            array(&r.entries)
         })
     }
 
@@ -246,6 +242,12 @@ pub mod logs_module {
     ///
     /// Throws when `extract` is not a valid regex, the path is missing, outside the policy's
     /// read roots (`denied`), or the scan is interrupted.
+    ///
+    /// Example:
+    /// ```rhai
+    /// let s = logs::stats("logs/combined*.log*", "", "(\\d+)ms");
+    /// print(s.p95);
+    /// ```
     #[rhai_fn(name = "stats", return_raw)]
     pub fn stats3(
         ncc: NativeCallContext,
@@ -269,6 +271,12 @@ pub mod logs_module {
     /// Throws when an option is unknown or ill-typed, `pattern` or `extract` is an invalid
     /// regex, the path is missing, a file is outside the policy's read roots (`denied`), or
     /// the scan is interrupted.
+    ///
+    /// Example:
+    /// ```rhai
+    /// let s = logs::stats("logs/combined*.log*", "", "(\\d+)", #{ field: "duration" });
+    /// print(s.count);
+    /// ```
     #[rhai_fn(name = "stats", return_raw)]
     pub fn stats4(
         ncc: NativeCallContext,
@@ -278,27 +286,36 @@ pub mod logs_module {
         opts: Map,
     ) -> RhaiResult<Map> {
         crate::modules::host(&ncc, |c| {
-            let (q, _) = query("logs::stats", pattern, opts, &[])?;
+            let (q, _) = query("logs::stats", Some(pattern), opts, &[])?;
             let exp = expand_checked(c, "logs.stats", path)?;
             let r = logscan::stats(&exp, &q, extract, &c.cancel)?;
             print_warnings("logs::stats", &r.warnings);
-            let s = r.summary;
-            let mut out = Map::new();
-            out.insert("count".into(), int(s.count).into());
-            for (k, v) in [
-                ("min", s.min),
-                ("max", s.max),
-                ("avg", s.avg),
-                ("p50", s.p50),
-                ("p95", s.p95),
-                ("p99", s.p99),
-            ] {
-                out.insert(k.into(), v.into());
+            #[derive(serde::Serialize)]
+            struct Out<'a> {
+                count: u64,
+                min: f64,
+                max: f64,
+                avg: f64,
+                p50: f64,
+                p95: f64,
+                p99: f64,
+                unmatched: u64,
+                skipped: u64,
+                warnings: &'a [String],
             }
-            out.insert("unmatched".into(), int(r.unmatched).into());
-            out.insert("skipped".into(), int(r.skipped).into());
-            out.insert("warnings".into(), strings(r.warnings).into());
-            Ok(out)
+            let s = r.summary;
+            map(&Out {
+                count: s.count,
+                min: s.min,
+                max: s.max,
+                avg: s.avg,
+                p50: s.p50,
+                p95: s.p95,
+                p99: s.p99,
+                unmatched: r.unmatched,
+                skipped: r.skipped,
+                warnings: &r.warnings,
+            })
         })
     }
 
@@ -307,20 +324,16 @@ pub mod logs_module {
     ///
     /// Throws when a plain path is missing (a glob matching nothing gives `[]`), or a file is
     /// outside the policy's read roots (`denied`).
+    ///
+    /// Example:
+    /// ```rhai
+    /// for f in logs::files("logs/*.log*") { print(`${f.path} ${f.size}`); }
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn files(ncc: NativeCallContext, path: &str) -> RhaiResult<Array> {
         crate::modules::host(&ncc, |c| {
             let exp = expand_checked(c, "logs.files", path)?;
-            Ok(logscan::files(&exp)
-                .into_iter()
-                .map(|f| {
-                    let mut m = Map::new();
-                    m.insert("path".into(), f.path.into());
-                    m.insert("size".into(), int(f.size).into());
-                    m.insert("modified".into(), f.modified.into());
-                    m.into()
-                })
-                .collect())
+            array(&logscan::files(&exp))
         })
     }
 
@@ -341,6 +354,12 @@ pub mod logs_module {
     ///
     /// Throws when `pattern` or `older_than` is missing or invalid (`usage`), `dir` is not a
     /// readable folder, outside the policy's roots (`denied`), or the run is interrupted.
+    ///
+    /// Example:
+    /// ```rhai
+    /// let r = logs::cleanup("logs", #{ pattern: "*.log.*", older_than: "30d", compress: true });
+    /// print(r.files);
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn cleanup(ncc: NativeCallContext, dir: &str, opts: Map) -> RhaiResult<Map> {
         crate::modules::host(&ncc, |c| super::cleanup_effect(c, dir, opts))
@@ -379,24 +398,36 @@ fn print_warnings(func: &str, warnings: &[String]) {
 
 /// A point in time from a `since`/`until` option: a timestamp, a duration back from now, or an
 /// int of seconds back from now. Unix milliseconds.
-fn time_opt(o: &Opts<'_>, func: &str, key: &str) -> Result<Option<i64>> {
-    let Some(v) = o.raw(key) else { return Ok(None) };
-    if let Ok(secs) = v.as_int() {
-        if secs < 0 {
-            return Err(Error::Usage(format!(
-                "{func}: option {key:?} must be ≥ 0 seconds, got {secs}"
-            )));
-        }
-        return Ok(Some(
+fn time_opt(v: Option<IntOrText>, func: &str, key: &str) -> Result<Option<i64>> {
+    match v {
+        None => Ok(None),
+        Some(IntOrText::Int(secs)) if secs < 0 => Err(Error::Usage(format!(
+            "{func}: option {key:?} must be ≥ 0 seconds, got {secs}"
+        ))),
+        Some(IntOrText::Int(secs)) => Ok(Some(
             chrono::Utc::now()
                 .timestamp_millis()
                 .saturating_sub(secs.saturating_mul(1000)),
-        ));
+        )),
+        Some(IntOrText::Text(s)) => {
+            let t = crate::timefmt::parse_since(&s)
+                .map_err(|e| Error::Usage(format!("{func}: option {key:?}: {e}")))?;
+            Ok(Some(t.timestamp_millis()))
+        }
     }
-    let s = o.string(key)?.unwrap_or_default();
-    let t = crate::timefmt::parse_since(&s)
-        .map_err(|e| Error::Usage(format!("{func}: option {key:?}: {e}")))?;
-    Ok(Some(t.timestamp_millis()))
+}
+
+/// A script value from a serialisable result (a struct becomes a map).
+fn dynamic<T: serde::Serialize>(v: &T) -> Result<Dynamic> {
+    crate::modules::to_dynamic(v).map_err(|e| Error::failed(format!("logs: result: {e}")))
+}
+
+fn map<T: serde::Serialize>(v: &T) -> Result<Map> {
+    Ok(dynamic(v)?.cast::<Map>())
+}
+
+fn array<T: serde::Serialize>(v: &[T]) -> Result<Array> {
+    Ok(dynamic(&v)?.cast::<Array>())
 }
 
 /// Bytes `search` may keep for its matches: half of what the policy's memory budget
@@ -410,29 +441,58 @@ fn result_budget(c: &Ctx) -> u64 {
     (max.saturating_sub(crate::alloc::allocated()) / 2).max(1 << 20)
 }
 
-/// Validate an options map into a [`Query`] for `pattern`; `extra` are the function's own keys.
-fn query<'a>(func: &'a str, pattern: &str, opts: Map, extra: &[&str]) -> Result<(Query, Opts<'a>)> {
-    let mut known: Vec<&str> = QUERY_KEYS.to_vec();
-    known.extend_from_slice(extra);
-    let o = Opts::new(func, opts, &known)?;
-    let limit = o.uint("limit", logscan::DEFAULT_LIMIT as u64)?;
+/// The options `search`, `count`, `stats`, `top` and `tail` share.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QueryOpts {
+    regex: Option<bool>,
+    ignore_case: Option<bool>,
+    level: Option<Strings>,
+    since: Option<IntOrText>,
+    until: Option<IntOrText>,
+    limit: Option<u64>,
+    field: Option<String>,
+}
+
+/// Keys one function adds to [`QueryOpts`]: `top`'s `by`, `tail`'s `pattern`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExtraOpts {
+    by: Option<String>,
+    pattern: Option<String>,
+}
+
+/// Validate an options map into a [`Query`] for `pattern` (`None`: the `pattern` option, default
+/// every line); `extra` are the function's own keys, returned parsed.
+fn query(
+    func: &str,
+    pattern: Option<&str>,
+    opts: Map,
+    extra: &[&str],
+) -> Result<(Query, ExtraOpts)> {
+    let (o, rest): (QueryOpts, Map) = crate::modules::options_with(func, opts, extra)?;
+    let x: ExtraOpts = crate::modules::options(func, rest)?;
+    let limit = o.limit.unwrap_or(logscan::DEFAULT_LIMIT as u64);
     if limit > MAX_LIMIT {
         return Err(Error::Usage(format!(
             "{func}: option \"limit\" must be ≤ {MAX_LIMIT}, got {limit}"
         )));
     }
     let q = Query {
-        pattern: pattern.to_string(),
-        regex: o.bool("regex", false)?,
-        ignore_case: o.bool("ignore_case", false)?,
-        levels: o.strings("level")?,
-        since_ms: time_opt(&o, func, "since")?,
-        until_ms: time_opt(&o, func, "until")?,
-        field: o.string("field")?.filter(|f| !f.is_empty()),
+        pattern: pattern
+            .map(str::to_string)
+            .or_else(|| x.pattern.clone())
+            .unwrap_or_default(),
+        regex: o.regex.unwrap_or(false),
+        ignore_case: o.ignore_case.unwrap_or(false),
+        levels: o.level.map(Strings::into_vec).unwrap_or_default(),
+        since_ms: time_opt(o.since, func, "since")?,
+        until_ms: time_opt(o.until, func, "until")?,
+        field: o.field.filter(|f| !f.is_empty()),
         limit: limit as usize,
         max_result_bytes: 0,
     };
-    Ok((q, o))
+    Ok((q, x))
 }
 
 /// Expand `path` after checking that the policy allows reading the folder a glob lists, then
@@ -466,50 +526,44 @@ fn expand_checked(c: &Ctx, action: &str, path: &str) -> Result<Expansion> {
     Ok(exp)
 }
 
-fn older_than(o: &Opts<'_>) -> Result<Duration> {
-    age_opt(o, "older_than")?.ok_or_else(|| {
-        Error::Usage("logs::cleanup: option \"older_than\" is required (e.g. \"30d\")".into())
-    })
+/// The options of `logs::cleanup`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CleanupOpts {
+    pattern: Option<String>,
+    older_than: Option<IntOrText>,
+    younger_than: Option<IntOrText>,
+    compress: Option<bool>,
 }
 
 /// A `logs::cleanup` age option (`"30d"` or an int of seconds), `None` when not given.
-fn age_opt(o: &Opts<'_>, key: &str) -> Result<Option<Duration>> {
-    let Some(v) = o.raw(key) else {
-        return Ok(None);
-    };
-    let secs = match v.as_int() {
-        Ok(i) if i >= 0 => i as u64,
-        Ok(i) => {
+fn age_opt(v: Option<IntOrText>, key: &str) -> Result<Option<Duration>> {
+    let secs = match v {
+        None => return Ok(None),
+        Some(IntOrText::Int(i)) if i >= 0 => i as u64,
+        Some(IntOrText::Int(i)) => {
             return Err(Error::Usage(format!(
                 "logs::cleanup: option \"{key}\" must be ≥ 0, got {i}"
             )));
         }
-        Err(_) => {
-            let s = o.string(key)?.unwrap_or_default();
-            crate::policy::parse_duration_s(&s)
-                .map_err(|e| Error::Usage(format!("logs::cleanup: option \"{key}\": {e}")))?
-        }
+        Some(IntOrText::Text(s)) => crate::timefmt::parse_duration_s(&s)
+            .map_err(|e| Error::Usage(format!("logs::cleanup: option \"{key}\": {e}")))?,
     };
     Ok(Some(Duration::from_secs(secs)))
 }
 
 fn cleanup_effect(c: &Ctx, dir: &str, opts: Map) -> Result<Map> {
-    let o = Opts::new(
-        "logs::cleanup",
-        opts,
-        &["pattern", "older_than", "younger_than", "compress"],
-    )?;
-    let pattern = o
-        .string("pattern")?
-        .filter(|p| !p.is_empty())
-        .ok_or_else(|| {
-            Error::Usage("logs::cleanup: option \"pattern\" is required (e.g. \"*.log.*\")".into())
-        })?;
-    let age = older_than(&o)?;
-    let compress = o.bool("compress", false)?;
+    let o: CleanupOpts = crate::modules::options("logs::cleanup", opts)?;
+    let pattern = o.pattern.filter(|p| !p.is_empty()).ok_or_else(|| {
+        Error::Usage("logs::cleanup: option \"pattern\" is required (e.g. \"*.log.*\")".into())
+    })?;
+    let age = age_opt(o.older_than, "older_than")?.ok_or_else(|| {
+        Error::Usage("logs::cleanup: option \"older_than\" is required (e.g. \"30d\")".into())
+    })?;
+    let compress = o.compress.unwrap_or(false);
     let dir_path = Path::new(dir);
     c.allow_read("logs.cleanup", dir_path)?;
-    let younger = age_opt(&o, "younger_than")?;
+    let younger = age_opt(o.younger_than, "younger_than")?;
     let now = SystemTime::now();
     let mut items = logscan::cleanup::plan(dir_path, &pattern, age, compress, now)?;
     if let Some(y) = younger {
@@ -519,23 +573,11 @@ fn cleanup_effect(c: &Ctx, dir: &str, opts: Map) -> Result<Map> {
         items.retain(|i| i.modified >= since);
     }
     let listed: Vec<String> = items.iter().map(|i| i.path.display().to_string()).collect();
-    let mut out = Map::new();
-    let set = |out: &mut Map,
-               removed: u64,
-               compressed: u64,
-               freed: u64,
-               files: Vec<String>,
-               dry: bool| {
-        out.insert("removed".into(), int(removed).into());
-        out.insert("compressed".into(), int(compressed).into());
-        out.insert("bytes_freed".into(), int(freed).into());
-        out.insert("files".into(), strings(files).into());
-        out.insert("dry_run".into(), dry.into());
-    };
-    out.insert("failed".into(), Array::new().into());
     if items.is_empty() {
-        set(&mut out, 0, 0, 0, Vec::new(), c.dry_run);
-        return Ok(out);
+        return map(&CleanupOut {
+            dry_run: c.dry_run,
+            ..Default::default()
+        });
     }
     let mut needs = vec![Need::Write(dir_path.to_path_buf())];
     needs.extend(items.iter().map(|i| Need::Write(i.path.clone())));
@@ -552,31 +594,34 @@ fn cleanup_effect(c: &Ctx, dir: &str, opts: Map) -> Result<Map> {
         logscan::cleanup::apply(&items, &c.cancel)
     })?;
     match done {
-        None => set(&mut out, 0, 0, 0, listed, true),
+        None => map(&CleanupOut {
+            files: listed,
+            dry_run: true,
+            ..Default::default()
+        }),
         Some(r) => {
             for f in &r.failed {
                 eprintln!("runbook: warning: logs::cleanup: {}: {}", f.path, f.error);
             }
-            let failed: Array = r
-                .failed
-                .iter()
-                .map(|f| {
-                    let mut m = Map::new();
-                    m.insert("path".into(), f.path.clone().into());
-                    m.insert("error".into(), f.error.clone().into());
-                    m.into()
-                })
-                .collect();
-            out.insert("failed".into(), failed.into());
-            set(
-                &mut out,
-                r.removed,
-                r.compressed,
-                r.bytes_freed,
-                r.files,
-                false,
-            );
+            map(&CleanupOut {
+                removed: r.removed,
+                compressed: r.compressed,
+                bytes_freed: r.bytes_freed,
+                files: r.files,
+                failed: r.failed,
+                dry_run: false,
+            })
         }
     }
-    Ok(out)
+}
+
+/// What `logs::cleanup` returns.
+#[derive(Debug, Default, serde::Serialize)]
+struct CleanupOut {
+    removed: u64,
+    compressed: u64,
+    bytes_freed: u64,
+    files: Vec<String>,
+    failed: Vec<logscan::cleanup::CleanupFailure>,
+    dry_run: bool,
 }

@@ -37,7 +37,6 @@ pub mod metrics_module {
     use super::{tcp_port, to_array, to_map};
     use crate::error::{Error, RhaiResult};
     use crate::host::metrics as m;
-    use crate::modules::Opts;
     use rhai::{Array, Dynamic, FLOAT, INT, Map};
     use std::path::Path;
 
@@ -45,6 +44,12 @@ pub mod metrics_module {
     /// interval (200 ms on Linux; the call blocks that long) — never the 0.0 of a single sample.
     ///
     /// Throws when the system's CPU statistics cannot be read.
+    ///
+    /// Example:
+    /// ```rhai
+    /// let pct = metrics::cpu();
+    /// check("CPU below 70 %", pct < 70.0, `${pct}%`);
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn cpu(ncc: NativeCallContext) -> RhaiResult<FLOAT> {
         crate::modules::host(&ncc, |_| m::cpu())
@@ -53,6 +58,11 @@ pub mod metrics_module {
     /// Usage of each logical CPU in percent (0.0–100.0), one float per core, measured like `cpu()`.
     ///
     /// Throws when the system's CPU statistics cannot be read.
+    ///
+    /// Example:
+    /// ```rhai
+    /// print(metrics::cpu_cores().len());
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn cpu_cores(ncc: NativeCallContext) -> RhaiResult<Array> {
         crate::modules::host(&ncc, |_| m::cpu_cores())
@@ -62,6 +72,12 @@ pub mod metrics_module {
     /// Load averages → `#{one, five, fifteen}` (runnable tasks averaged over 1, 5 and 15 minutes).
     ///
     /// Throws when `/proc/loadavg` cannot be read.
+    ///
+    /// Example:
+    /// ```rhai
+    /// let l = metrics::load();
+    /// print(`load ${l.one} ${l.five} ${l.fifteen}`);
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn load(ncc: NativeCallContext) -> RhaiResult<Map> {
         let l = crate::modules::host(&ncc, |_| m::load())?;
@@ -71,6 +87,11 @@ pub mod metrics_module {
     /// Seconds since the host booted.
     ///
     /// Throws when the uptime cannot be read.
+    ///
+    /// Example:
+    /// ```rhai
+    /// print(metrics::uptime_s());
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn uptime_s(ncc: NativeCallContext) -> RhaiResult<INT> {
         crate::modules::host(&ncc, |_| m::uptime_s()).map(|s| s as INT)
@@ -79,6 +100,11 @@ pub mod metrics_module {
     /// The host's name.
     ///
     /// Throws when it cannot be read.
+    ///
+    /// Example:
+    /// ```rhai
+    /// print(metrics::hostname());
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn hostname(ncc: NativeCallContext) -> RhaiResult<String> {
         crate::modules::host(&ncc, |_| m::hostname())
@@ -93,6 +119,12 @@ pub mod metrics_module {
     /// otherwise they are the host's and `cgroup_limit` is `false`.
     ///
     /// Throws when the memory statistics cannot be read.
+    ///
+    /// Example:
+    /// ```rhai
+    /// let m = metrics::memory();
+    /// print(`${m.percent}% of ${m.total} bytes used`);
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn memory(ncc: NativeCallContext) -> RhaiResult<Map> {
         let mem = crate::modules::host(&ncc, |_| m::memory())?;
@@ -108,6 +140,12 @@ pub mod metrics_module {
     /// policy rule: only sizes are read.
     ///
     /// Throws when the mount table or the file system's statistics cannot be read.
+    ///
+    /// Example:
+    /// ```rhai
+    /// let d = metrics::disk("/");
+    /// print(`${d.mount}: ${d.percent}% used`);
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn disk(ncc: NativeCallContext, path: &str) -> RhaiResult<Map> {
         let d = crate::modules::host(&ncc, |_| m::disk(Path::new(path)))?;
@@ -120,6 +158,11 @@ pub mod metrics_module {
     /// sysfs, cgroup, devtmpfs …) and file systems of size 0; tmpfs mounts are listed.
     ///
     /// Throws when the mount list cannot be read.
+    ///
+    /// Example:
+    /// ```rhai
+    /// for d in metrics::disks() { print(`${d.mount} ${d.percent}%`); }
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn disks(ncc: NativeCallContext) -> RhaiResult<Array> {
         let list = crate::modules::host(&ncc, |_| m::disks())?;
@@ -133,6 +176,11 @@ pub mod metrics_module {
     /// interfaces' `rx_bytes`/`tx_bytes` are totals since boot.
     ///
     /// Throws when the interface statistics cannot be read.
+    ///
+    /// Example:
+    /// ```rhai
+    /// print(metrics::network());
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn network(ncc: NativeCallContext) -> RhaiResult<Map> {
         let n = crate::modules::host(&ncc, |_| m::network())?;
@@ -149,6 +197,12 @@ pub mod metrics_module {
     /// let s = metrics::connections();
     /// checks::at_most("close-wait sockets", s.close_wait, 100, "");
     /// ```
+    ///
+    /// Example:
+    /// ```rhai
+    /// let c = metrics::connections();
+    /// print(c.total);
+    /// ```
     #[rhai_fn(name = "connections", return_raw)]
     pub fn connections_all(ncc: NativeCallContext) -> RhaiResult<Map> {
         let c = crate::modules::host(&ncc, |_| m::connections(0))?;
@@ -161,6 +215,11 @@ pub mod metrics_module {
     /// is used for on the server: `established` is the number of open client connections.
     ///
     /// Throws when `port` is not 1–65535 or `/proc/net/tcp` cannot be read.
+    ///
+    /// Example:
+    /// ```rhai
+    /// print(metrics::connections(3002).total);
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn connections(ncc: NativeCallContext, port: INT) -> RhaiResult<Map> {
         let c = crate::modules::host(&ncc, |_| {
@@ -173,6 +232,11 @@ pub mod metrics_module {
     /// (see `processes(opts)`).
     ///
     /// Throws when the process list cannot be read.
+    ///
+    /// Example:
+    /// ```rhai
+    /// for p in metrics::processes() { print(`${p.pid} ${p.name} ${p.cpu}%`); }
+    /// ```
     #[rhai_fn(name = "processes", return_raw)]
     pub fn processes0(ncc: NativeCallContext) -> RhaiResult<Array> {
         let list = crate::modules::host(&ncc, |_| m::processes(m::SortBy::Cpu, 10))?;
@@ -187,15 +251,26 @@ pub mod metrics_module {
     /// `command` its command line. Threads are not listed.
     ///
     /// Throws when an option is unknown or ill-typed, or the process list cannot be read.
+    ///
+    /// Example:
+    /// ```rhai
+    /// print(metrics::processes(#{ sort: "memory", limit: 3 }).len());
+    /// ```
     #[rhai_fn(name = "processes", return_raw)]
     pub fn processes1(ncc: NativeCallContext, opts: Map) -> RhaiResult<Array> {
         let list = crate::modules::host(&ncc, |_| {
-            let o = Opts::new("metrics::processes", opts, &["sort", "limit"])?;
-            let sort = match o.string("sort")? {
+            #[derive(Debug, Default, serde::Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct ProcOpts {
+                sort: Option<String>,
+                limit: Option<u64>,
+            }
+            let o: ProcOpts = crate::modules::options("metrics::processes", opts)?;
+            let sort = match o.sort {
                 Some(s) => m::SortBy::parse(&s)?,
                 None => m::SortBy::Cpu,
             };
-            let limit = o.uint("limit", 10)?;
+            let limit = o.limit.unwrap_or(10);
             m::processes(sort, usize::try_from(limit).unwrap_or(usize::MAX))
         })?;
         to_array(&list)
@@ -205,6 +280,11 @@ pub mod metrics_module {
     /// there is none (a thread id is not a process). `cpu` is measured over a 200 ms sample.
     ///
     /// Throws when `pid` is negative.
+    ///
+    /// Example:
+    /// ```rhai
+    /// print(metrics::process(1));
+    /// ```
     #[rhai_fn(name = "process", return_raw)]
     pub fn process_pid(ncc: NativeCallContext, pid: INT) -> RhaiResult<Dynamic> {
         let found = crate::modules::host(&ncc, |_| {
@@ -226,6 +306,11 @@ pub mod metrics_module {
     /// of several matches the oldest wins (usually the parent, e.g. a cluster master).
     ///
     /// Throws when the process list cannot be read.
+    ///
+    /// Example:
+    /// ```rhai
+    /// print(metrics::process("node"));   // () when no such process runs
+    /// ```
     #[rhai_fn(name = "process", return_raw)]
     pub fn process_name(ncc: NativeCallContext, name: &str) -> RhaiResult<Dynamic> {
         let found = crate::modules::host(&ncc, |_| m::process(&m::ProcessRef::parse(name)))?;

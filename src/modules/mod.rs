@@ -7,6 +7,7 @@
 
 use rhai::{Dynamic, Engine, Map};
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result, RhaiResult};
 
@@ -92,138 +93,189 @@ pub fn dynamic_to_json(value: &Dynamic) -> RhaiResult<serde_json::Value> {
     rhai::serde::from_dynamic(value)
 }
 
-/// Typed access to an options map (`#{limit: 10, regex: true}`) that rejects unknown keys
-/// and ill-typed values with an error naming the function and the key.
-pub struct Opts<'a> {
-    func: &'a str,
-    map: Map,
+/// Parse the options map of `func` (`#{limit: 10, regex: true}`) into `T`, a serde struct
+/// with `#[serde(deny_unknown_fields)]` whose fields are all optional (a key set to `()` counts
+/// as absent). An unknown key is a usage error naming it and the allowed ones
+/// (`logs::search: unknown option "limt" (allowed: regex, ignore_case, …)`), an ill-typed
+/// value one naming the key and the type it must have.
+pub fn options<T: DeserializeOwned>(func: &str, map: Map) -> Result<T> {
+    options_with(func, map, &[]).map(|(t, _)| t)
 }
 
-impl<'a> Opts<'a> {
-    /// Wrap `map` for function `func` (used in messages, e.g. `"logs::search"`), allowing only `known` keys.
-    pub fn new(func: &'a str, map: Map, known: &[&str]) -> Result<Self> {
-        for k in map.keys() {
-            if !known.contains(&k.as_str()) {
-                return Err(Error::Usage(format!(
-                    "{func}: unknown option {k:?} (known: {})",
-                    known.join(", ")
-                )));
+/// [`options`] for a function that also takes the keys `extra` (handled by the caller, e.g. a
+/// key only one of several functions sharing `T` takes): those are returned apart.
+pub fn options_with<T: DeserializeOwned>(func: &str, map: Map, extra: &[&str]) -> Result<(T, Map)> {
+    let fields = fields_of::<T>();
+    let (mut own, mut rest) = (Map::new(), Map::new());
+    for (k, v) in map {
+        if v.is_unit() {
+            continue;
+        }
+        if extra.contains(&k.as_str()) {
+            rest.insert(k, v);
+        } else if fields.contains(&k.as_str()) {
+            own.insert(k, v);
+        } else {
+            let allowed: Vec<&str> = fields.iter().chain(extra).copied().collect();
+            return Err(Error::Usage(format!(
+                "{func}: unknown option {k:?} (allowed: {})",
+                allowed.join(", ")
+            )));
+        }
+    }
+    let value = Dynamic::from_map(own.clone());
+    match rhai::serde::from_dynamic::<T>(&value) {
+        Ok(t) => Ok((t, rest)),
+        Err(e) => {
+            // Name the key: the first one that fails on its own.
+            for (k, v) in own {
+                let one = Dynamic::from_map(Map::from([(k.clone(), v.clone())]));
+                if let Err(e) = rhai::serde::from_dynamic::<T>(&one) {
+                    return Err(Error::Usage(format!(
+                        "{func}: option {k:?} {}",
+                        serde_message(&e, &v)
+                    )));
+                }
+            }
+            Err(Error::Usage(format!(
+                "{func}: {}",
+                serde_message(&e, &value)
+            )))
+        }
+    }
+}
+
+/// What a deserialisation error says, for a message after `option "KEY"`.
+fn serde_message(e: &rhai::EvalAltResult, got: &Dynamic) -> String {
+    let kind = |t: &str| match t {
+        "i8" | "i16" | "i32" | "i64" | "u8" | "u16" | "u32" | "u64" | "usize" | "INT" => {
+            "an int".to_string()
+        }
+        "f32" | "f64" | "FLOAT" => "a number".into(),
+        "bool" => "a bool".into(),
+        "string" | "String" | "&str" | "char" => "a string".into(),
+        "map" | "Map" => "a map".into(),
+        "array" | "Array" => "an array".into(),
+        other => other.to_string(),
+    };
+    match e {
+        rhai::EvalAltResult::ErrorMismatchOutputType(want, _, _) => {
+            format!("must be {}, got {}", kind(want), got.type_name())
+        }
+        rhai::EvalAltResult::ErrorParsing(
+            rhai::ParseErrorType::BadInput(rhai::LexError::ImproperSymbol(_, m)),
+            _,
+        ) => {
+            let m = m
+                .replace("expected u64", "expected an int ≥ 0")
+                .replace("expected u32", "expected an int ≥ 0");
+            // serde's own messages start with these; an `expecting = "…"` text is the rest.
+            let standard = [
+                "invalid ",
+                "unknown ",
+                "missing ",
+                "duplicate ",
+                "data did not",
+            ];
+            if standard.iter().any(|p| m.starts_with(p)) {
+                format!("is invalid: {m}")
+            } else {
+                format!("must be {m}, got {}", got.type_name())
             }
         }
-        Ok(Opts { func, map })
+        other => format!("is invalid: {other}"),
     }
+}
 
-    /// An empty options map.
-    pub fn empty(func: &'a str) -> Self {
-        Opts {
-            func,
-            map: Map::new(),
+/// The field names of a serde struct (what `#[derive(Deserialize)]` passes to
+/// `deserialize_struct`), found by asking it to deserialise from a probe that records them.
+pub fn fields_of<T: DeserializeOwned>() -> &'static [&'static str] {
+    use serde::de::{Deserializer, Visitor};
+    #[derive(Debug)]
+    struct Stop;
+    impl std::fmt::Display for Stop {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("probe")
         }
     }
-
-    fn bad(&self, key: &str, want: &str, got: &Dynamic) -> Error {
-        Error::Usage(format!(
-            "{}: option {key:?} must be {want}, got {}",
-            self.func,
-            got.type_name()
-        ))
-    }
-
-    /// Whether `key` is present (and not `()`).
-    pub fn has(&self, key: &str) -> bool {
-        self.map.get(key).is_some_and(|v| !v.is_unit())
-    }
-
-    /// A boolean option.
-    pub fn bool(&self, key: &str, default: bool) -> Result<bool> {
-        match self.map.get(key) {
-            None => Ok(default),
-            Some(v) if v.is_unit() => Ok(default),
-            Some(v) => v.as_bool().map_err(|_| self.bad(key, "a bool", v)),
+    impl std::error::Error for Stop {}
+    impl serde::de::Error for Stop {
+        fn custom<M: std::fmt::Display>(_: M) -> Self {
+            Stop
         }
     }
-
-    /// An integer option.
-    pub fn int(&self, key: &str, default: i64) -> Result<i64> {
-        match self.map.get(key) {
-            None => Ok(default),
-            Some(v) if v.is_unit() => Ok(default),
-            Some(v) => v.as_int().map_err(|_| self.bad(key, "an int", v)),
+    struct Probe<'a>(&'a std::cell::Cell<&'static [&'static str]>);
+    impl<'de> Deserializer<'de> for Probe<'_> {
+        type Error = Stop;
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> std::result::Result<V::Value, Stop> {
+            Err(Stop)
+        }
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> std::result::Result<V::Value, Stop> {
+            self.0.set(fields);
+            Err(Stop)
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+            option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier
+            ignored_any
         }
     }
+    let cell = std::cell::Cell::new(&[][..]);
+    let _ = T::deserialize(Probe(&cell));
+    cell.get()
+}
 
-    /// A non-negative integer option (sizes, counts, milliseconds).
-    pub fn uint(&self, key: &str, default: u64) -> Result<u64> {
-        let v = self.int(key, default as i64)?;
-        u64::try_from(v).map_err(|_| {
-            Error::Usage(format!(
-                "{}: option {key:?} must be ≥ 0, got {v}",
-                self.func
-            ))
-        })
-    }
+/// The options of functions that take only a `timeout_ms` (`tls::cert`, `service::health`).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeoutOpts {
+    pub timeout_ms: Option<u64>,
+}
 
-    /// A float option (ints accepted).
-    pub fn float(&self, key: &str, default: f64) -> Result<f64> {
-        match self.map.get(key) {
-            None => Ok(default),
-            Some(v) if v.is_unit() => Ok(default),
-            Some(v) => v
-                .as_float()
-                .or_else(|_| v.as_int().map(|i| i as f64))
-                .map_err(|_| self.bad(key, "a number", v)),
+/// An option that is a string or a list of strings (`level: "error"` or `level: ["warn", "error"]`).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(untagged, expecting = "a string or an array of strings")]
+pub enum Strings {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Strings {
+    pub fn into_vec(self) -> Vec<String> {
+        match self {
+            Strings::One(s) => vec![s],
+            Strings::Many(v) => v,
         }
     }
+}
 
-    /// A string option.
-    pub fn string(&self, key: &str) -> Result<Option<String>> {
-        match self.map.get(key) {
-            None => Ok(None),
-            Some(v) if v.is_unit() => Ok(None),
-            Some(v) => v
-                .clone()
-                .into_string()
-                .map(Some)
-                .map_err(|_| self.bad(key, "a string", v)),
+/// An option that is a number of seconds or a text (a timestamp or a duration: `"24h"`).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(untagged, expecting = "an int (seconds) or a string")]
+pub enum IntOrText {
+    Int(i64),
+    Text(String),
+}
+
+/// An option that is any number (an int is accepted where a float is meant).
+#[derive(Debug, Clone, Copy, serde::Deserialize)]
+#[serde(untagged, expecting = "a number")]
+pub enum Number {
+    Int(i64),
+    Float(f64),
+}
+
+impl Number {
+    pub fn get(self) -> f64 {
+        match self {
+            Number::Int(i) => i as f64,
+            Number::Float(f) => f,
         }
-    }
-
-    /// A list-of-strings option (a single string is accepted as a one-element list).
-    pub fn strings(&self, key: &str) -> Result<Vec<String>> {
-        match self.map.get(key) {
-            None => Ok(Vec::new()),
-            Some(v) if v.is_unit() => Ok(Vec::new()),
-            Some(v) if v.is_string() => Ok(vec![v.clone().into_string().unwrap_or_default()]),
-            Some(v) if v.is_array() => {
-                let arr = v.clone().into_array().unwrap_or_default();
-                arr.into_iter()
-                    .map(|item| {
-                        item.clone()
-                            .into_string()
-                            .map_err(|_| self.bad(key, "an array of strings", &item))
-                    })
-                    .collect()
-            }
-            Some(v) => Err(self.bad(key, "an array of strings", v)),
-        }
-    }
-
-    /// A map option (e.g. `headers`).
-    pub fn map(&self, key: &str) -> Result<Option<Map>> {
-        match self.map.get(key) {
-            None => Ok(None),
-            Some(v) if v.is_unit() => Ok(None),
-            Some(v) => v
-                .clone()
-                .try_cast::<Map>()
-                .map(Some)
-                .ok_or_else(|| self.bad(key, "a map", v)),
-        }
-    }
-
-    /// The raw value of `key`.
-    pub fn raw(&self, key: &str) -> Option<&Dynamic> {
-        self.map.get(key).filter(|v| !v.is_unit())
     }
 }
 
@@ -238,41 +290,3 @@ pub const EFFECT_FUNCTIONS: [&str; crate::effects::REGISTRY.len()] = {
     }
     out
 };
-
-#[cfg(test)]
-mod tests {
-    /// The registry names functions the engine has, and agrees with their docs: a function
-    /// documented as "effect `x.y`" is registered with action `x.y`, and the other way round.
-    #[test]
-    fn effect_registry_matches_the_engine_and_the_docs() {
-        let re = regex::Regex::new(r"(?i)effect `([a-z]+\.[a-z_]+)`").unwrap();
-        let mut documented = std::collections::BTreeSet::new();
-        for (module, fns) in crate::app::function_docs() {
-            for f in fns {
-                let name = f["name"].as_str().unwrap_or("");
-                let full = if module.is_empty() {
-                    name.to_string()
-                } else {
-                    format!("{module}::{name}")
-                };
-                let docs: String = f["docComments"]
-                    .as_array()
-                    .map(|d| {
-                        d.iter()
-                            .filter_map(|l| l.as_str())
-                            .collect::<Vec<_>>()
-                            .join(" ")
-                    })
-                    .unwrap_or_default();
-                for c in re.captures_iter(&docs) {
-                    documented.insert((full.clone(), c[1].to_string()));
-                }
-            }
-        }
-        let registered: std::collections::BTreeSet<(String, String)> = crate::effects::REGISTRY
-            .iter()
-            .map(|e| (e.function.to_string(), e.action.to_string()))
-            .collect();
-        assert_eq!(documented, registered);
-    }
-}

@@ -63,7 +63,7 @@ pub mod service_module {
     pub fn info(ncc: NativeCallContext, name: &str) -> RhaiResult<Map> {
         crate::modules::host(&ncc, |c| {
             let spec = c.allow_service("service.info", name)?;
-            Ok(super::info_map(name, &spec))
+            super::info_map(name, &spec)
         })
     }
 
@@ -85,9 +85,9 @@ pub mod service_module {
     #[rhai_fn(name = "health", return_raw)]
     pub fn health2(ncc: NativeCallContext, name: &str, opts: Map) -> RhaiResult<Map> {
         let h = crate::modules::host(&ncc, |c| {
-            let o = crate::modules::Opts::new("service::health", opts, &["timeout_ms"])?;
+            let o: crate::modules::TimeoutOpts = crate::modules::options("service::health", opts)?;
             let timeout = std::time::Duration::from_millis(
-                o.uint("timeout_ms", super::HEALTH_TIMEOUT_MS)?.max(1),
+                o.timeout_ms.unwrap_or(super::HEALTH_TIMEOUT_MS).max(1),
             );
             super::health_of(c, name, timeout)
         })?;
@@ -309,29 +309,33 @@ pub fn list_all(c: &Ctx) -> Result<Vec<Status>> {
 }
 
 /// `service::info`: the inventory entry, without anything secret (there is nothing secret in it).
-pub fn info_map(name: &str, spec: &ServiceSpec) -> Map {
-    let opt = |s: &Option<String>| s.clone().map(Dynamic::from).unwrap_or(Dynamic::UNIT);
-    let path = |p: &Option<std::path::PathBuf>| {
-        p.as_ref()
-            .map(|p| Dynamic::from(p.to_string_lossy().into_owned()))
-            .unwrap_or(Dynamic::UNIT)
-    };
-    let globs = |v: &[String]| Dynamic::from_array(v.iter().cloned().map(Dynamic::from).collect());
-    let mut m = Map::new();
-    m.insert("name".into(), name.into());
-    m.insert("manager".into(), spec.manager.clone().into());
-    m.insert("workdir".into(), path(&spec.workdir));
-    m.insert("health_url".into(), opt(&spec.health_url));
-    m.insert("stats_url".into(), opt(&spec.stats_url));
-    m.insert("logs".into(), globs(&spec.logs));
-    m.insert("error_logs".into(), globs(&spec.error_logs));
-    m.insert(
-        "port".into(),
-        spec.port
-            .map(|p| Dynamic::from(i64::from(p)))
-            .unwrap_or(Dynamic::UNIT),
-    );
-    m
+pub fn info_map(name: &str, spec: &ServiceSpec) -> Result<Map> {
+    #[derive(serde::Serialize)]
+    struct Info<'a> {
+        name: &'a str,
+        manager: &'a str,
+        workdir: Option<String>,
+        health_url: Option<&'a str>,
+        stats_url: Option<&'a str>,
+        logs: &'a [String],
+        error_logs: &'a [String],
+        port: Option<u16>,
+    }
+    crate::modules::to_dynamic(&Info {
+        name,
+        manager: &spec.manager,
+        workdir: spec
+            .workdir
+            .as_ref()
+            .map(|p| p.to_string_lossy().into_owned()),
+        health_url: spec.health_url.as_deref(),
+        stats_url: spec.stats_url.as_deref(),
+        logs: &spec.logs,
+        error_logs: &spec.error_logs,
+        port: spec.port,
+    })
+    .map(|d| d.cast::<Map>())
+    .map_err(|e| Error::failed(format!("service::info: {e}")))
 }
 
 /// The host of `url`, checked against `policy.http_hosts` (denial audited).
@@ -374,19 +378,24 @@ fn bounded(c: &Ctx, timeout: Duration) -> Duration {
 
 /// `wait` option: seconds to wait for another run's lock (`None`: do not wait).
 fn lock_wait(func: &str, opts: Map) -> Result<Option<Duration>> {
-    let o = crate::modules::Opts::new(func, opts, &["wait"])?;
-    if !o.has("wait") {
-        return Ok(None);
+    /// `wait: true` waits up to the run's own timeout; a number is seconds.
+    #[derive(Debug, Default, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct WaitOpts {
+        wait: Option<Wait>,
     }
-    // `wait: true` waits up to the run's own timeout; a number is seconds.
-    if let Some(v) = o.raw("wait").filter(|v| v.is_bool()) {
-        return Ok(v
-            .as_bool()
-            .ok()
-            .filter(|b| *b)
-            .map(|_| Duration::from_secs(365 * 86_400)));
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(untagged, expecting = "a bool or a number of seconds")]
+    enum Wait {
+        Flag(bool),
+        Secs(crate::modules::Number),
     }
-    let s = o.float("wait", 0.0)?;
+    let o: WaitOpts = crate::modules::options(func, opts)?;
+    let s = match o.wait {
+        None => return Ok(None),
+        Some(Wait::Flag(b)) => return Ok(b.then(|| Duration::from_secs(365 * 86_400))),
+        Some(Wait::Secs(n)) => n.get(),
+    };
     if !(0.0..=86_400.0 * 365.0).contains(&s) {
         return Err(Error::Usage(format!(
             "{func}: option \"wait\" must be between 0 and one year of seconds, got {s}"
@@ -428,9 +437,9 @@ pub fn act(c: &Ctx, name: &str, action: Action, opts: Map) -> Result<Status> {
             args,
             needs: &needs,
             read_only: false,
-            preflight: vec![Box::new(move || mgr_pre.preflight(verb))],
+            preflight: vec![Box::new(move |_| mgr_pre.preflight(verb))],
         },
-        || {
+        |_| {
             let _lock = ServiceLock::acquire(
                 &c.config.state_dir,
                 &key,
@@ -470,11 +479,11 @@ pub fn signal_effect(c: &Ctx, name: &str, sig: &str) -> Result<bool> {
             args,
             needs: &needs,
             read_only: false,
-            preflight: vec![Box::new(move || {
+            preflight: vec![Box::new(move |_| {
                 can_signal(mgr_pre.as_ref(), name, &sig_pre)
             })],
         },
-        || {
+        |_| {
             let _lock = ServiceLock::acquire(
                 &c.config.state_dir,
                 &key,
@@ -508,18 +517,7 @@ pub fn can_signal(
 pub fn can_signal_of(c: &Ctx, name: &str, sig: &str) -> Result<Map> {
     let spec = c.allow_service("service.can_signal", name)?;
     let mgr = manager(c, name, &spec)?;
-    let mut m = Map::new();
-    match can_signal(mgr.as_ref(), name, sig) {
-        Ok(()) => {
-            m.insert("ok".into(), true.into());
-            m.insert("reason".into(), Dynamic::UNIT);
-        }
-        Err(r) => {
-            m.insert("ok".into(), false.into());
-            m.insert("reason".into(), r.into());
-        }
-    }
-    Ok(m)
+    verdict_map(can_signal(mgr.as_ref(), name, sig))
 }
 
 /// `service::can_restart`: the manager's preflight for a restart, then the restart limit.
@@ -533,13 +531,22 @@ pub fn can_restart_of(c: &Ctx, name: &str) -> Result<Map> {
             .check(now_ms())
             .map_err(|e| e.to_string()),
     };
-    let mut m = Map::new();
-    m.insert("ok".into(), verdict.is_ok().into());
-    m.insert(
-        "reason".into(),
-        verdict.err().map(Dynamic::from).unwrap_or(Dynamic::UNIT),
-    );
-    Ok(m)
+    verdict_map(verdict)
+}
+
+/// `#{ok, reason}` of a preflight verdict (`reason` is `()` when ok).
+fn verdict_map(verdict: std::result::Result<(), String>) -> Result<Map> {
+    #[derive(serde::Serialize)]
+    struct Verdict {
+        ok: bool,
+        reason: Option<String>,
+    }
+    crate::modules::to_dynamic(&Verdict {
+        ok: verdict.is_ok(),
+        reason: verdict.err(),
+    })
+    .map(|d| d.cast::<Map>())
+    .map_err(|e| Error::failed(format!("service: {e}")))
 }
 
 /// `service::wait_healthy`.

@@ -14,11 +14,13 @@ use rhai::plugin::*;
 use crate::ctx::Ctx;
 use crate::error::{Error, Result};
 use crate::host::tls::{self as t, CertInfo, CertOpts};
-use crate::modules::Opts;
+use crate::modules::TimeoutOpts;
 
 fn cert_at(c: &Ctx, host_port: &str, opts: Map) -> Result<CertInfo> {
-    let o = Opts::new("tls::cert", opts, &["timeout_ms"])?;
-    let timeout_ms = o.uint("timeout_ms", t::DEFAULT_TIMEOUT.as_millis() as u64)?;
+    let o: TimeoutOpts = crate::modules::options("tls::cert", opts)?;
+    let timeout_ms = o
+        .timeout_ms
+        .unwrap_or(t::DEFAULT_TIMEOUT.as_millis() as u64);
     if timeout_ms == 0 {
         return Err(Error::Usage(
             "tls::cert: option \"timeout_ms\" must be > 0".into(),
@@ -69,6 +71,12 @@ pub mod tls_module {
     /// Throws `denied` when the host is not in `policy.http_hosts`; `usage` when `host_port` is not
     /// host:port; `failed` when the server cannot be reached, completes no TLS handshake in time,
     /// or does not speak TLS (a plain-HTTP port: "… does not speak TLS").
+    ///
+    /// Example:
+    /// ```rhai
+    /// let c = tls::cert("example.com:443");
+    /// check("certificate valid 30 more days", c.days_left > 30, `${c.days_left} days`);
+    /// ```
     #[rhai_fn(name = "cert", return_raw)]
     pub fn cert1(ncc: NativeCallContext, host_port: &str) -> RhaiResult<Map> {
         cert2(ncc, host_port, Map::new())
@@ -78,6 +86,12 @@ pub mod tls_module {
     /// (default 5000) → `#{subject, issuer, sans, not_before, not_after, days_left, expired, trusted, fingerprint, serial}`.
     ///
     /// Throws like `cert(host_port)`, and `usage` for an unknown or ill-typed option.
+    ///
+    /// Example:
+    /// ```rhai
+    /// let c = tls::cert("example.com:443", #{ timeout_ms: 3000 });
+    /// print(c.not_after);
+    /// ```
     #[rhai_fn(name = "cert", return_raw)]
     pub fn cert2(ncc: NativeCallContext, host_port: &str, opts: Map) -> RhaiResult<Map> {
         let info = crate::modules::host(&ncc, |c| cert_at(c, host_port, opts))?;
@@ -92,6 +106,12 @@ pub mod tls_module {
     ///
     /// Throws `denied` outside the policy's read roots; an I/O error when the file cannot be read;
     /// `failed` when it holds no certificate or a malformed one.
+    ///
+    /// Example:
+    /// ```rhai
+    /// let c = tls::cert_file("certs/server.pem");
+    /// print(`${c.subject}: ${c.days_left} days left`);
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn cert_file(ncc: NativeCallContext, path: &str) -> RhaiResult<Map> {
         let info = crate::modules::host(&ncc, |c| cert_in_file(c, path))?;

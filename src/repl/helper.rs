@@ -181,7 +181,7 @@ impl FnInfo {
 /// The host functions, from the engine's metadata (the same source as `runbook docs`).
 pub fn host_functions() -> Vec<FnInfo> {
     let mut out = Vec::new();
-    for (module, fns) in crate::app::function_docs() {
+    for (module, fns) in crate::catalog::function_docs() {
         for f in &fns {
             let Some(name) = f["name"].as_str() else {
                 continue;
@@ -189,8 +189,8 @@ pub fn host_functions() -> Vec<FnInfo> {
             out.push(FnInfo {
                 module: module.clone(),
                 name: name.to_string(),
-                signature: crate::app::signature(&module, f),
-                doc: crate::app::doc_text(f),
+                signature: crate::catalog::signature(&module, f),
+                doc: crate::catalog::doc_text(f),
             });
         }
     }

@@ -212,7 +212,7 @@ impl Session {
     }
 
     fn runbooks(&self) -> Result<Flow, String> {
-        crate::app::print_runbook_list(&self.search.list());
+        crate::catalog::print_runbook_list(&self.search.list());
         Ok(Flow::Ok)
     }
 
@@ -227,7 +227,7 @@ impl Session {
             .map_err(|e| e.to_string())?;
         let rb = self.search.find(name).map_err(|e| e.to_string())?;
         if !self.dry_run && !self.yes {
-            let effects = crate::app::effects_of(self.stdlib.clone(), &rb);
+            let effects = crate::catalog::effects_of(self.stdlib.clone(), &rb);
             if !effects.is_empty() {
                 let list = effects.into_iter().collect::<Vec<_>>().join(", ");
                 let ctx = self.new_ctx(Cancel::never());
@@ -278,9 +278,9 @@ impl Session {
         out.push_str("//!\n");
         out.push_str(&format!(
             "//! Saved by {} on {} at {} from {} input(s). Review each step, turn fixed values\n",
-            crate::effects::current_user(),
+            crate::audit::current_user(),
             self.host,
-            crate::ctx::now_rfc3339(),
+            crate::timefmt::now_rfc3339(),
             self.saved.len()
         ));
         out.push_str("//! into @param lines, and check the effects before running it for real.\n");

@@ -128,7 +128,7 @@ impl ParamSpec {
                 _ => return Err(bad()),
             },
             ParamType::Duration => {
-                let s = crate::policy::parse_duration_s(raw).map_err(|_| bad())?;
+                let s = crate::timefmt::parse_duration_s(raw).map_err(|_| bad())?;
                 ParamValue::Int(i64::try_from(s).map_err(|_| bad())?)
             }
         })
@@ -216,7 +216,7 @@ pub fn parse(source: &str, file: &str) -> Result<Header> {
         }
         if let Some(s) = trimmed.strip_prefix("@schedule") {
             let col = line.len() - t.len() + 4 + (text.len() - text.trim_start().len()) + 1;
-            h.schedule = Some(crate::schedule::parse_header(s).map_err(|m| Error::Script {
+            h.schedule = Some(parse_schedule(s).map_err(|m| Error::Script {
                 location: format!("{file}:{lineno}:{col}"),
                 message: m,
             })?);
@@ -335,6 +335,27 @@ fn parse_param(p: &str, file: &str, line: usize, col: usize) -> Result<ParamSpec
         default,
         doc: rest.trim().to_string(),
     })
+}
+
+/// The shorthands `@schedule` accepts besides a systemd `OnCalendar` expression.
+pub const SCHEDULE_SHORTHANDS: &[&str] = &["hourly", "daily", "weekly", "monthly"];
+
+/// Parse the text after `@schedule`: a shorthand or an `OnCalendar` expression (letters,
+/// digits, `*-:,./~` and spaces). Errors say what is expected.
+pub fn parse_schedule(rest: &str) -> std::result::Result<String, String> {
+    let s = rest.trim();
+    if s.is_empty() {
+        return Err("@schedule needs a value: hourly, daily, weekly, monthly or a systemd OnCalendar expression".into());
+    }
+    if let Some(bad) = s
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || " *-:,./~".contains(*c)))
+    {
+        return Err(format!(
+            "@schedule {s:?}: {bad:?} is not allowed in a calendar expression (expected hourly, daily, weekly, monthly or e.g. \"Mon *-*-* 03:00\")"
+        ));
+    }
+    Ok(s.to_string())
 }
 
 #[cfg(test)]

@@ -4,12 +4,10 @@
 pub mod discover;
 pub mod header;
 pub mod runner;
-pub mod statics;
 
-/// The runbooks and stdlib modules compiled into the binary.
-pub mod embedded {
-    include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
-}
+/// Script reading and the built-in scripts live below the engine ([`crate::script`]); kept
+/// here under their old names.
+pub use crate::script::{embedded, statics};
 
 pub use discover::{Runbook, SearchPath};
 pub use header::{Header, ParamSpec, ParamType};

@@ -115,7 +115,7 @@ pub fn compile_scope(values: &[(ParamSpec, ParamValue)]) -> Scope<'static> {
 
 /// Run `rb` and return its report (never panics; every failure is in the report).
 pub fn run(config: Arc<Config>, stdlib: StdlibPath, rb: Runbook, opts: RunOptions) -> Report {
-    let started = crate::ctx::now_rfc3339();
+    let started = crate::timefmt::now_rfc3339();
     let t0 = Instant::now();
     let mut base = Report {
         runbook: rb.name.clone(),
@@ -331,8 +331,8 @@ impl RunbookLock {
         }
         let me = LockHolder {
             pid: std::process::id(),
-            user: crate::effects::current_user(),
-            since: crate::ctx::now_rfc3339(),
+            user: crate::audit::current_user(),
+            since: crate::timefmt::now_rfc3339(),
             runbook: rb.display_path.clone(),
         };
         let text = serde_json::to_string(&me).unwrap_or_default();

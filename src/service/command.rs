@@ -185,7 +185,7 @@ impl ServiceManager for CommandManager {
                 }
                 _ => program.to_string(),
             };
-            crate::effects::on_path(&program)?;
+            crate::fspath::on_path(&program)?;
         }
         Ok(())
     }

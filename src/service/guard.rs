@@ -42,9 +42,9 @@ impl Holder {
             pid: std::process::id(),
             run_id: run_id.to_string(),
             runbook: runbook.to_string(),
-            user: crate::effects::current_user(),
+            user: crate::audit::current_user(),
             action: action.to_string(),
-            since: crate::ctx::now_rfc3339(),
+            since: crate::timefmt::now_rfc3339(),
         }
     }
 }
@@ -254,7 +254,7 @@ impl RestartLimit {
             .nth(self.max.saturating_sub(1) as usize)
             .map(|oldest_counted| oldest_counted + (self.window_s as i64) * 1000)
             .and_then(chrono::DateTime::from_timestamp_millis)
-            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            .map(crate::timefmt::rfc3339)
             .unwrap_or_else(|| "never (the limit allows no restarts)".into());
         Err(Error::denied(
             format!(
@@ -438,7 +438,7 @@ mod tests {
             "{msg}"
         );
         assert!(
-            msg.contains("next allowed at 2027-01-15T08:10:00Z"),
+            msg.contains("next allowed at 2027-01-15T08:10:00.000Z"),
             "{msg}"
         );
         assert_eq!(

@@ -7,10 +7,10 @@ use std::sync::atomic::AtomicBool;
 
 use serde_json::json;
 
-use super::query;
 use crate::cancel::Cancel;
 use crate::ctx::Ctx;
 use crate::error::{Error, Result};
+use crate::history::query;
 use crate::policy::Config;
 use crate::report::Report;
 
@@ -26,7 +26,7 @@ pub fn after_run(
     dry_run: bool,
     cancel: Arc<AtomicBool>,
 ) -> Report {
-    let recorded = super::record(config, &report, dry_run);
+    let recorded = crate::history::record(config, &report, dry_run);
     for w in &recorded.warnings {
         warn(w);
     }
@@ -86,10 +86,10 @@ pub fn history(
     limit: usize,
     as_json: bool,
 ) -> Result<i32> {
-    let since_s = crate::policy::parse_duration_s(since)
+    let since_s = crate::timefmt::parse_duration_s(since)
         .map_err(|e| Error::Usage(format!("--since: {e}")))?;
-    let since_ms = super::store::now_ms() - since_s as i64 * 1000;
-    let store = super::open_read(config)?;
+    let since_ms = crate::history::store::now_ms() - since_s as i64 * 1000;
+    let store = crate::history::open_read(config)?;
     let limit = if limit == 0 { usize::MAX >> 1 } else { limit };
     if let Some(check) = check {
         let samples = query::series(&store, check, since_ms, limit).map_err(query::db_err)?;
