@@ -19,8 +19,19 @@ const NOT_RUN: &[(&str, &str)] = &[(
 
 /// Host modules (`""`: the global functions) every function of which must carry an example.
 /// The others do not all have one yet; any example they have is run all the same.
-const EVERY_FUNCTION_HAS_AN_EXAMPLE: &[&str] =
-    &["", "json", "fs", "metrics", "logs", "cmd", "http", "tls"];
+const EVERY_FUNCTION_HAS_AN_EXAMPLE: &[&str] = &[
+    "", "json", "fs", "metrics", "logs", "cmd", "http", "tls", "backup", "service", "history",
+];
+
+/// The sandbox service's process (`sleep`), killed when the test ends, however it ends.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
 
 /// Every stdlib function, and every function of the modules above, must carry an example.
 #[test]
@@ -50,6 +61,16 @@ fn every_documented_example_runs() {
             );
         }
     });
+    // The `service::` examples act on `lowcode-platform`, a `command` service: its status_cmd
+    // reports this process (so `signal` and `can_signal` have a real pid to read and send to),
+    // its start/stop/restart/reload commands succeed, and its health_url is the local server.
+    let process = Child(
+        std::process::Command::new("sleep")
+            .arg("600")
+            .spawn()
+            .expect("spawn sleep"),
+    );
+    let pid = process.0.id();
     let sb = Sandbox::new();
     let root = sb.path();
     sb.file(
@@ -73,8 +94,12 @@ commands = ["echo"]
 
 [services.lowcode-platform]
 manager = "command"
-status_cmd = ["true"]
+status_cmd = ["echo", "pid {pid}"]
+start_cmd = ["true"]
+stop_cmd = ["true"]
+reload_cmd = ["true"]
 workdir = {root:?}
+health_url = "http://127.0.0.1:{port}/health"
 stats_url = "http://127.0.0.1:{port}/api/stats"
 logs = [{logs:?}]
 error_logs = [{errors:?}]
@@ -126,6 +151,7 @@ error_logs = [{errors:?}]
             ));
         }
     }
+    drop(process);
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 

@@ -24,6 +24,11 @@ pub mod backup_module {
     /// The policy's backup directory (`[backup] dir`), where archives are written.
     ///
     /// Throws never.
+    ///
+    /// Example:
+    /// ```rhai
+    /// print(`archives go to ${backup::dir()}`);
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn dir(ncc: NativeCallContext) -> RhaiResult<String> {
         crate::modules::host(&ncc, |c| Ok(c.config.backup_dir().display().to_string()))
@@ -31,6 +36,12 @@ pub mod backup_module {
 
     /// Archive `paths` (a path or an array of paths: files or folders) as backup `name`
     /// (effect `backup.create`), with default options. See `create(name, paths, opts)`.
+    ///
+    /// Example:
+    /// ```rhai
+    /// let b = backup::create("app-logs", "logs");
+    /// print(`${b.files} files, ${b.bytes} bytes in ${b.path}`);
+    /// ```
     #[rhai_fn(name = "create", return_raw)]
     pub fn create2(ncc: NativeCallContext, name: &str, paths: Dynamic) -> RhaiResult<Dynamic> {
         create3(ncc, name, paths, Map::new())
@@ -65,6 +76,13 @@ pub mod backup_module {
     /// directory is outside the policy (`denied`); a path does not exist; files are unreadable
     /// and `skip_unreadable` is not set (all of them named); writing fails; Ctrl-C or the run's
     /// timeout (no archive is left under a final name).
+    ///
+    /// Example:
+    /// ```rhai
+    /// let b = backup::create("app-logs", ["logs", "certs"], #{ exclude: ["*.gz", "*.tmp"] });
+    /// if b.skipped.len() > 0 { print(`skipped: ${b.skipped}`); }
+    /// print(`${b.stored_bytes} bytes stored, sha256 ${b.sha256}`);
+    /// ```
     #[rhai_fn(name = "create", return_raw)]
     pub fn create3(
         ncc: NativeCallContext,
@@ -89,6 +107,14 @@ pub mod backup_module {
     ///
     /// Throws when: the archive cannot be opened (missing, unreadable); it is outside the read
     /// roots (`denied`); Ctrl-C or the run's timeout. A damaged archive is reported, not thrown.
+    ///
+    /// Example:
+    /// ```rhai
+    /// let b = backup::create("app-logs", "logs");
+    /// let v = backup::verify(b.path);
+    /// check("备份完整 backup intact", v.ok);
+    /// for e in v.bad { print(`${e.name}: ${e.problem}`); }
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn verify(ncc: NativeCallContext, archive: &str) -> RhaiResult<Dynamic> {
         let r = crate::modules::host(&ncc, |c| {
@@ -104,6 +130,12 @@ pub mod backup_module {
     /// name, `bytes` its size); empty when there are none.
     ///
     /// Throws when `name` is not a valid backup name (`usage`), or the directory is unreadable.
+    ///
+    /// Example:
+    /// ```rhai
+    /// backup::create("app-logs", "logs");
+    /// for a in backup::list("app-logs") { print(`${a.created} ${a.bytes} bytes ${a.path}`); }
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn list(ncc: NativeCallContext, name: &str) -> RhaiResult<Array> {
         let r = crate::modules::host(&ncc, |c| {
@@ -116,6 +148,12 @@ pub mod backup_module {
     /// The newest archive of backup `name`: `#{path, created, bytes}`, or `()` when there is none.
     ///
     /// Throws when `name` is not a valid backup name (`usage`), or the directory is unreadable.
+    ///
+    /// Example:
+    /// ```rhai
+    /// let a = backup::latest("app-logs");
+    /// if a == () { print("no backup of app-logs yet"); } else { print(`newest: ${a.path} (${a.created})`); }
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn latest(ncc: NativeCallContext, name: &str) -> RhaiResult<Dynamic> {
         let r = crate::modules::host(&ncc, |c| {
@@ -130,6 +168,13 @@ pub mod backup_module {
 
     /// Restore all of archive `archive` into folder `target` (effect `backup.restore`).
     /// See `restore(archive, target, opts)`.
+    ///
+    /// Example:
+    /// ```rhai
+    /// let b = backup::create("app-config", "certs");
+    /// let r = backup::restore(b.path, "restored");
+    /// print(`${r.restored} files restored: ${r.files}`);
+    /// ```
     #[rhai_fn(name = "restore", return_raw)]
     pub fn restore2(ncc: NativeCallContext, archive: &str, target: &str) -> RhaiResult<Dynamic> {
         restore3(ncc, archive, target, Map::new())
@@ -156,6 +201,13 @@ pub mod backup_module {
     /// written); an `only` name is not in the archive (`usage`); `target` holds a symbolic link or
     /// a folder where a file goes; the archive, target or backup directory is outside the policy
     /// (`denied`); writing fails (files already swapped are put back); Ctrl-C or the timeout.
+    ///
+    /// Example:
+    /// ```rhai
+    /// let b = backup::create("app-config", ["certs", "logs"]);
+    /// let r = backup::restore(b.path, "restored", #{ only: ["certs"] });
+    /// if r.pre_restore != () { print(`replaced files saved in ${r.pre_restore}`); }
+    /// ```
     #[rhai_fn(name = "restore", return_raw)]
     pub fn restore3(
         ncc: NativeCallContext,
@@ -182,6 +234,13 @@ pub mod backup_module {
     ///
     /// Throws when: neither rule is given, or a value is negative (`usage`); the backup directory
     /// is outside the write roots (`denied`); a deletion fails; Ctrl-C or the timeout.
+    ///
+    /// Example:
+    /// ```rhai
+    /// backup::create("app-logs", "logs");
+    /// let p = backup::prune("app-logs", #{ keep_last: 2, keep_days: 7 });
+    /// print(`${p.deleted} deleted, ${p.kept} kept`);
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn prune(ncc: NativeCallContext, name: &str, opts: Map) -> RhaiResult<Dynamic> {
         crate::modules::host(&ncc, |c| super::prune_effect(c, name, opts))

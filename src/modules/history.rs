@@ -72,9 +72,11 @@ pub mod history_module {
     ///
     /// Throws when the window is not a duration, or no history exists yet / it cannot be read.
     ///
+    /// Example:
     /// ```rhai
-    /// let last = history::runs("health-check", "1d");
-    /// print(`${last.len()} health checks today`);
+    /// let last = history::runs("", "1d");
+    /// print(`${last.len()} runs today`);
+    /// for r in last { if r.failed > 0 { print(`${r.started} ${r.runbook}: ${r.failed} failed`); } }
     /// ```
     #[rhai_fn(return_raw)]
     pub fn runs(ncc: NativeCallContext, runbook: &str, window: Dynamic) -> RhaiResult<Dynamic> {
@@ -96,6 +98,7 @@ pub mod history_module {
     ///
     /// Throws when the window is not a duration or the history cannot be read.
     ///
+    /// Example:
     /// ```rhai
     /// for s in history::series("平均响应时间 average response", "24h") { print(`${s.at} ${s.value}`); }
     /// ```
@@ -120,7 +123,9 @@ pub mod history_module {
     ///
     /// Throws when the window is not a duration or the history cannot be read.
     ///
+    /// Example:
     /// ```rhai
+    /// import "checks" as checks;
     /// let a = history::availability("lowcode-platform healthy*", "30d");
     /// checks::above("服务可用性 availability", a.availability_pct, 99.9, "%");
     /// ```
@@ -146,6 +151,7 @@ pub mod history_module {
     ///
     /// Throws on another status word or when the history cannot be read.
     ///
+    /// Example:
     /// ```rhai
     /// if history::consecutive("磁盘使用率 disk", "failed") >= 3 { print("disk full for 3 runs"); }
     /// ```
@@ -171,9 +177,13 @@ pub mod history_module {
     ///
     /// Throws when the window is not a duration, or the history or audit log cannot be read.
     ///
+    /// Example:
     /// ```rhai
     /// let inc = history::incidents("lowcode-platform", "30d");
-    /// for i in inc { print(`${i.started}: recovered in ${i.recovery_s} s`); }
+    /// for i in inc {
+    ///     if i.recovered == () { print(`${i.started}: still open, ${i.restarts.len()} restarts`); }
+    ///     else { print(`${i.started}: recovered in ${i.recovery_s} s`); }
+    /// }
     /// ```
     #[rhai_fn(return_raw)]
     pub fn incidents(
@@ -200,7 +210,9 @@ pub mod history_module {
     ///
     /// Throws when the window is not a duration, or the history or audit log cannot be read.
     ///
+    /// Example:
     /// ```rhai
+    /// import "checks" as checks;
     /// let d = history::downtime("lowcode-platform", "30d");
     /// checks::below("计划内停机时间 planned downtime", d.planned_s / 3600.0, 2.0, " h");
     /// ```

@@ -38,6 +38,12 @@ pub mod service_module {
     ///
     /// Throws when `name` is not in the inventory (`denied`), the manager cannot be run or
     /// answers something unexpected (`failed`, quoting it), or its call times out.
+    ///
+    /// Example:
+    /// ```rhai
+    /// let s = service::status("lowcode-platform");
+    /// print(`${s.name} is ${s.state}, pid ${s.pid}, up ${s.uptime_s} s, ${s.memory} bytes`);
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn status(ncc: NativeCallContext, name: &str) -> RhaiResult<Map> {
         crate::modules::host(&ncc, |c| super::status_of(c, name, "service.status"))
@@ -46,6 +52,13 @@ pub mod service_module {
 
     /// Status maps (as `service::status`) of every inventory service, in name order. A service
     /// whose manager cannot be asked appears with `state: "unknown"` and the error in `detail`.
+    ///
+    /// Example:
+    /// ```rhai
+    /// for s in service::list() {
+    ///     if s.state != "online" { print(`${s.name}: ${s.state} ${s.detail}`); }
+    /// }
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn list(ncc: NativeCallContext) -> RhaiResult<Array> {
         let all = crate::modules::host(&ncc, super::list_all)?;
@@ -59,6 +72,12 @@ pub mod service_module {
     /// (absent settings are `()`; `logs`/`error_logs` are arrays of globs).
     ///
     /// Throws `denied` when `name` is not in the inventory.
+    ///
+    /// Example:
+    /// ```rhai
+    /// let i = service::info("lowcode-platform");
+    /// print(`${i.name} runs under ${i.manager} in ${i.workdir}; logs ${i.logs}`);
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn info(ncc: NativeCallContext, name: &str) -> RhaiResult<Map> {
         crate::modules::host(&ncc, |c| {
@@ -74,6 +93,13 @@ pub mod service_module {
     ///
     /// Throws when `name` is not in the inventory, has no `health_url`, or its host is not in
     /// `policy.http_hosts` (`denied`).
+    ///
+    /// Example:
+    /// ```rhai
+    /// let h = service::health("lowcode-platform");
+    /// check("lowcode-platform healthy", h.ok);
+    /// if !h.ok { print(`health: ${h.error}`); }
+    /// ```
     #[rhai_fn(name = "health", return_raw)]
     pub fn health1(ncc: NativeCallContext, name: &str) -> RhaiResult<Map> {
         health2(ncc, name, Map::new())
@@ -82,6 +108,12 @@ pub mod service_module {
     /// `service::health` with options: `timeout_ms` (default 3000).
     ///
     /// Throws as `service::health(name)`, and on unknown options.
+    ///
+    /// Example:
+    /// ```rhai
+    /// let h = service::health("lowcode-platform", #{ timeout_ms: 1000 });
+    /// print(`health answered ${h.status} in ${h.elapsed_ms} ms`);
+    /// ```
     #[rhai_fn(name = "health", return_raw)]
     pub fn health2(ncc: NativeCallContext, name: &str, opts: Map) -> RhaiResult<Map> {
         let h = crate::modules::host(&ncc, |c| {
@@ -99,6 +131,12 @@ pub mod service_module {
     ///
     /// Throws when `name` is not in the inventory (`denied`), another run holds the service's
     /// lock (`busy`, naming it), or the manager fails or times out (`failed`, quoting it).
+    ///
+    /// Example:
+    /// ```rhai
+    /// let s = service::start("lowcode-platform");
+    /// print(`now ${s.state}`);
+    /// ```
     #[rhai_fn(name = "start", return_raw)]
     pub fn start1(ncc: NativeCallContext, name: &str) -> RhaiResult<Map> {
         start2(ncc, name, Map::new())
@@ -108,6 +146,12 @@ pub mod service_module {
     /// (default: fail at once; `true`: up to the run's own timeout).
     ///
     /// Throws as `service::start(name)`, and on unknown or ill-typed options (`usage`).
+    ///
+    /// Example:
+    /// ```rhai
+    /// let s = service::start("lowcode-platform", #{ wait: 30 });
+    /// print(`now ${s.state}`);
+    /// ```
     #[rhai_fn(name = "start", return_raw)]
     pub fn start2(ncc: NativeCallContext, name: &str, opts: Map) -> RhaiResult<Map> {
         let s = crate::modules::host(&ncc, |c| super::act(c, name, super::Action::Start, opts))?;
@@ -118,6 +162,13 @@ pub mod service_module {
     /// the current status). Stopping a stopped service is not an error.
     ///
     /// Throws as `service::start`.
+    ///
+    /// Example:
+    /// ```rhai
+    /// let s = service::stop("lowcode-platform");
+    /// print(`after stop: ${s.state}`);
+    /// service::start("lowcode-platform");
+    /// ```
     #[rhai_fn(name = "stop", return_raw)]
     pub fn stop1(ncc: NativeCallContext, name: &str) -> RhaiResult<Map> {
         stop2(ncc, name, Map::new())
@@ -127,6 +178,12 @@ pub mod service_module {
     /// (default: fail at once; `true`: up to the run's own timeout).
     ///
     /// Throws as `service::stop(name)`, and on unknown or ill-typed options (`usage`).
+    ///
+    /// Example:
+    /// ```rhai
+    /// service::stop("lowcode-platform", #{ wait: 30 });
+    /// service::start("lowcode-platform", #{ wait: 30 });
+    /// ```
     #[rhai_fn(name = "stop", return_raw)]
     pub fn stop2(ncc: NativeCallContext, name: &str, opts: Map) -> RhaiResult<Map> {
         let s = crate::modules::host(&ncc, |c| super::act(c, name, super::Action::Stop, opts))?;
@@ -142,6 +199,14 @@ pub mod service_module {
     /// Throws when `name` is not in the inventory, or one more restart would exceed
     /// `policy.restart_limit` (`denied`, saying when the next is allowed); when another run
     /// holds the lock (`busy`); when the manager fails or times out (`failed`).
+    ///
+    /// Example:
+    /// ```rhai
+    /// let r = service::can_restart("lowcode-platform");
+    /// require(r.ok, `cannot restart: ${r.reason}`);
+    /// let s = service::restart("lowcode-platform");
+    /// print(`restarted: ${s.state}, pid ${s.pid}`);
+    /// ```
     #[rhai_fn(name = "restart", return_raw)]
     pub fn restart1(ncc: NativeCallContext, name: &str) -> RhaiResult<Map> {
         restart2(ncc, name, Map::new())
@@ -151,6 +216,12 @@ pub mod service_module {
     /// (default: fail at once; `true`: up to the run's own timeout).
     ///
     /// Throws as `service::restart(name)`, and on unknown or ill-typed options (`usage`).
+    ///
+    /// Example:
+    /// ```rhai
+    /// let s = service::restart("lowcode-platform", #{ wait: true });
+    /// print(`restarted: ${s.state}`);
+    /// ```
     #[rhai_fn(name = "restart", return_raw)]
     pub fn restart2(ncc: NativeCallContext, name: &str, opts: Map) -> RhaiResult<Map> {
         let s = crate::modules::host(&ncc, |c| super::act(c, name, super::Action::Restart, opts))?;
@@ -161,6 +232,12 @@ pub mod service_module {
     /// inventory's `reload_cmd`) → its status afterwards. supervisor has no reload.
     ///
     /// Throws as `service::start`, and for supervisor services.
+    ///
+    /// Example:
+    /// ```rhai
+    /// let s = service::reload("lowcode-platform");
+    /// print(`reloaded: ${s.state}`);
+    /// ```
     #[rhai_fn(name = "reload", return_raw)]
     pub fn reload1(ncc: NativeCallContext, name: &str) -> RhaiResult<Map> {
         reload2(ncc, name, Map::new())
@@ -170,6 +247,12 @@ pub mod service_module {
     /// (default: fail at once; `true`: up to the run's own timeout).
     ///
     /// Throws as `service::reload(name)`, and on unknown or ill-typed options (`usage`).
+    ///
+    /// Example:
+    /// ```rhai
+    /// let s = service::reload("lowcode-platform", #{ wait: 30 });
+    /// print(`reloaded: ${s.state}`);
+    /// ```
     #[rhai_fn(name = "reload", return_raw)]
     pub fn reload2(ncc: NativeCallContext, name: &str, opts: Map) -> RhaiResult<Map> {
         let s = crate::modules::host(&ncc, |c| super::act(c, name, super::Action::Reload, opts))?;
@@ -185,9 +268,10 @@ pub mod service_module {
     /// Returns `#{ok, reason}` — `reason` is `()` when `ok`, else why not (and what to change).
     /// Not an effect. Throws on a service not in the inventory (`denied`).
     ///
+    /// Example:
     /// ```rhai
-    /// let s = service::can_signal("api", "SIGUSR2");
-    /// if !s.ok { fail(`no heap snapshot: ${s.reason}`); }
+    /// let s = service::can_signal("lowcode-platform", "SIGUSR2");
+    /// if s.ok { service::signal("lowcode-platform", "SIGUSR2"); } else { print(`no heap snapshot: ${s.reason}`); }
     /// ```
     #[rhai_fn(return_raw)]
     pub fn can_signal(ncc: NativeCallContext, name: &str, sig: &str) -> RhaiResult<Map> {
@@ -203,9 +287,10 @@ pub mod service_module {
     /// names how many restarts happened and when the next is allowed). Not an effect.
     /// Throws on a service not in the inventory (`denied`) or a bad `restart_limit` (`config`).
     ///
+    /// Example:
     /// ```rhai
-    /// let r = service::can_restart("api");
-    /// require(r.ok, `cannot restart api at the end: ${r.reason}`);
+    /// let r = service::can_restart("lowcode-platform");
+    /// require(r.ok, `cannot restart lowcode-platform at the end: ${r.reason}`);
     /// ```
     #[rhai_fn(return_raw)]
     pub fn can_restart(ncc: NativeCallContext, name: &str) -> RhaiResult<Map> {
@@ -220,6 +305,11 @@ pub mod service_module {
     ///
     /// Throws on an unknown signal name (`usage`), a service not in the inventory (`denied`),
     /// a held lock (`busy`), or when the manager fails (`failed`).
+    ///
+    /// Example:
+    /// ```rhai
+    /// if service::signal("lowcode-platform", "SIGCONT") { print("sent SIGCONT"); }
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn signal(ncc: NativeCallContext, name: &str, sig: &str) -> RhaiResult<bool> {
         crate::modules::host(&ncc, |c| super::signal_effect(c, name, sig))
@@ -232,6 +322,12 @@ pub mod service_module {
     ///
     /// Throws when `name` is not in the inventory, `timeout_s` is negative, the manager
     /// fails, or the run is interrupted or reaches its own timeout.
+    ///
+    /// Example:
+    /// ```rhai
+    /// let up = service::wait_healthy("lowcode-platform", 30);
+    /// require(up, "lowcode-platform not healthy within 30 s");
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn wait_healthy(ncc: NativeCallContext, name: &str, timeout_s: i64) -> RhaiResult<bool> {
         crate::modules::host(&ncc, |c| super::wait_healthy_of(c, name, timeout_s))
@@ -242,6 +338,12 @@ pub mod service_module {
     /// `()` when unknown).
     ///
     /// Throws when `name` is not in the inventory, or pm2 does not know the process.
+    ///
+    /// Example:
+    /// ```rhai
+    /// let l = service::log_files("lowcode-platform");
+    /// print(`stdout ${l.out}, stderr ${l.err}`);
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn log_files(ncc: NativeCallContext, name: &str) -> RhaiResult<Map> {
         let l = crate::modules::host(&ncc, |c| {
