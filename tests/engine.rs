@@ -745,6 +745,25 @@ fn new_refuses_to_shadow_and_list_marks_shadowing() {
         .find(|r| r["name"] == "health-check")
         .unwrap();
     assert_eq!(hc["shadows"], serde_json::json!(["built-in"]));
+
+    // A byte-identical copy hides nothing (the repository's runbooks/ next to the same built-in
+    // ones, found by a fresh user): it is not marked.
+    let same = include_str!("../runbooks/backup.rhai");
+    sb.file("runbooks/backup.rhai", same);
+    let out = sb.run(&["list"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().find(|l| l.starts_with("backup ")).unwrap();
+    assert!(!line.contains("shadows"), "{line}");
+    // `run NAME.rhai` where no such file is: the error says to drop the .rhai.
+    let out = sb.run(&["run", "health-check.rhai"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("drop the .rhai: `health-check`"), "{err}");
+    sb.file("runbooks/backup.rhai", &format!("{same}\n// edited\n"));
+    let out = sb.run(&["list"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().find(|l| l.starts_with("backup ")).unwrap();
+    assert!(line.contains("(shadows built-in)"), "{line}");
 }
 
 /// `run` says on stderr which config file it loaded, or warns that none was found; `-q` keeps

@@ -77,6 +77,16 @@ impl SearchPath {
     pub fn find(&self, name_or_file: &str) -> Result<Runbook> {
         if name_or_file.ends_with(".rhai") || name_or_file.contains('/') {
             let p = PathBuf::from(name_or_file);
+            if !p.exists() && !name_or_file.contains('/') {
+                // `run health-check.rhai` from another folder: the user meant the runbook's name.
+                let stem = name_or_file.trim_end_matches(".rhai");
+                if self.find(stem).is_ok() {
+                    return Err(Error::Usage(format!(
+                        "no runbook file {name_or_file} here — to run the runbook by its name, drop \
+                         the .rhai: `{stem}`"
+                    )));
+                }
+            }
             let source = read_script(&p)?;
             let name = p
                 .file_stem()
@@ -132,18 +142,30 @@ impl SearchPath {
     }
 
     /// Where else a runbook named `name` exists, after the first one found: the folders (and
-    /// `built-in`) whose `NAME.rhai` the first one hides.
+    /// `built-in`) whose `NAME.rhai` the first one hides. A copy with the same text hides
+    /// nothing (the repository's `runbooks/` next to the same built-in runbooks), so it is
+    /// not listed.
     pub fn shadowed(&self, name: &str) -> Vec<String> {
-        let mut found: Vec<String> = self
+        let file = format!("{name}.rhai");
+        let mut found: Vec<(String, String)> = self
             .dirs
             .iter()
-            .filter(|d| d.join(format!("{name}.rhai")).is_file())
-            .map(|d| d.display().to_string())
+            .filter(|d| d.join(&file).is_file())
+            .map(|d| {
+                let text = read_script(&d.join(&file)).unwrap_or_default();
+                (d.display().to_string(), text)
+            })
             .collect();
-        if embedded::RUNBOOKS.iter().any(|(n, _)| *n == name) {
-            found.push("built-in".into());
+        if let Some((_, text)) = embedded::RUNBOOKS.iter().find(|(n, _)| *n == name) {
+            found.push(("built-in".into(), text.to_string()));
         }
-        found.into_iter().skip(1).collect()
+        let Some(((_, first), rest)) = found.split_first() else {
+            return Vec::new();
+        };
+        rest.iter()
+            .filter(|(_, text)| text != first)
+            .map(|(label, _)| label.clone())
+            .collect()
     }
 
     /// Every runbook on the search path, first occurrence of each name, sorted by name.
