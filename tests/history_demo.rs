@@ -75,11 +75,18 @@ fn a_hang_healed_by_service_unresponsive_is_one_incident() {
     let recovered = ms(i["recovered"].as_str().unwrap());
     assert!(recovered >= restarted, "{recovered} < {restarted}");
     assert!((recovered - ended).abs() < 1000, "{recovered} vs {ended}");
+    // Recovery runs from the first sight of trouble to the first healthy sample, which came
+    // after the audited restart (how long the app took to come up is the machine's business).
     let recovery_s = i["recovery_s"].as_f64().unwrap();
     let by_audit = (restarted - started) as f64 / 1000.0;
     assert!(
-        recovery_s >= by_audit && recovery_s - by_audit < 1.0 + 1.0,
-        "recovery {recovery_s} s, audit log says the restart was done {by_audit} s in (settle 1 s)"
+        recovery_s >= by_audit,
+        "recovery {recovery_s} s, but the audit log says the restart was done {by_audit} s in"
+    );
+    assert!(
+        (recovery_s * 1000.0 - (recovered - started) as f64).abs() <= 1.0,
+        "recovery {recovery_s} s is not recovered - started ({} ms)",
+        recovered - started
     );
     assert_eq!(i["runbooks"][0], "service-unresponsive");
 
