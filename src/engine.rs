@@ -289,6 +289,27 @@ impl ModuleResolver for StdlibResolver {
     }
 }
 
+/// The out-of-line part of the `on_progress` check: the memory limit, then (every
+/// [`PROGRESS_CHECK_EVERY`] operations) Ctrl-C and the deadline. `Some(token)` stops the script.
+#[cold]
+#[inline(never)]
+fn progress_check(
+    memory_limit: u64,
+    flag: &std::sync::atomic::AtomicBool,
+    deadline: Option<Instant>,
+) -> Option<Dynamic> {
+    if crate::alloc::allocated() > memory_limit {
+        return Some(Dynamic::from(TOKEN_MEMORY));
+    }
+    if flag.load(Ordering::Relaxed) {
+        return Some(Dynamic::from(TOKEN_INTERRUPTED));
+    }
+    match deadline {
+        Some(d) if Instant::now() >= d => Some(Dynamic::from(TOKEN_TIMEOUT)),
+        _ => None,
+    }
+}
+
 /// Drop a `#!` first line, keeping line numbers (the line is blanked, not removed).
 pub fn strip_shebang(text: &str) -> String {
     if text.starts_with("#!") {
@@ -351,21 +372,14 @@ pub fn build(limits: &Limits, cancel: Cancel, stdlib: StdlibPath) -> Engine {
     } else {
         max_memory
     };
+    // The hot path is two compares; everything else lives out of line so the closure stays
+    // small (it runs once per Rhai operation: see benches/engine.sh for what it costs).
     engine.on_progress(move |ops| {
         // One relaxed load per operation: a few operations can allocate a lot.
-        if crate::alloc::allocated() > memory_limit {
-            return Some(Dynamic::from(TOKEN_MEMORY));
-        }
-        if ops % PROGRESS_CHECK_EVERY != 0 {
+        if crate::alloc::allocated() <= memory_limit && ops % PROGRESS_CHECK_EVERY != 0 {
             return None;
         }
-        if flag.load(Ordering::Relaxed) {
-            return Some(Dynamic::from(TOKEN_INTERRUPTED));
-        }
-        match deadline {
-            Some(d) if Instant::now() >= d => Some(Dynamic::from(TOKEN_TIMEOUT)),
-            _ => None,
-        }
+        progress_check(memory_limit, &flag, deadline)
     });
 
     engine.on_print(|s| match ctx::current() {
