@@ -191,29 +191,22 @@ fn mask_members(s: &str) -> String {
     let mut copied = 0;
     let mut i = 0;
     while i < b.len() {
-        match b[i] {
+        // The value to mask when byte `i` starts a secret member: (start, end, quote it).
+        let value = match b[i] {
             // Every quote is tried as the start of a member name: a wrong guess can only hide
             // more, never less.
             b'"' => {
                 let end = string_end(b, i, b'"');
                 let colon = skip_ws(b, end);
-                if end <= b.len() && end > i + 1 && colon < b.len() && b[colon] == b':' {
-                    let key = &s[i + 1..end - 1];
-                    if is_env_member(key) || is_secret_key(key) {
-                        let v = skip_ws(b, colon + 1);
-                        let vend = json_value_end(b, v);
-                        if vend > v {
-                            out.push_str(&s[copied..v]);
-                            out.push('"');
-                            out.push_str(MASK);
-                            out.push('"');
-                            copied = vend;
-                            i = vend;
-                            continue;
-                        }
-                    }
+                let member = end <= b.len() && end > i + 1 && colon < b.len() && b[colon] == b':';
+                if member
+                    && (is_env_member(&s[i + 1..end - 1]) || is_secret_key(&s[i + 1..end - 1]))
+                {
+                    let v = skip_ws(b, colon + 1);
+                    Some((v, json_value_end(b, v), true))
+                } else {
+                    None
                 }
-                i += 1;
             }
             b'=' => {
                 let key = key_before(s, i);
@@ -232,34 +225,36 @@ fn mask_members(s: &str) -> String {
                             j
                         }
                     };
-                    if vend > v {
-                        out.push_str(&s[copied..v]);
-                        out.push_str(MASK);
-                        copied = vend;
-                        i = vend;
-                        continue;
-                    }
+                    Some((v, vend, false))
+                } else {
+                    None
                 }
-                i += 1;
             }
             // `Authorization: Bearer x` — a header-like line; the value runs to the line end.
             b':' if i + 1 < b.len() && b[i + 1] == b' ' => {
                 let key = key_before(s, i);
                 if !key.is_empty() && is_secret_key(key) {
                     let v = skip_ws(b, i + 1);
-                    let mut vend = v;
-                    while vend < b.len() && !matches!(b[vend], b'\n' | b'\r') {
-                        vend += 1;
-                    }
-                    if vend > v {
-                        out.push_str(&s[copied..v]);
-                        out.push_str(MASK);
-                        copied = vend;
-                        i = vend;
-                        continue;
-                    }
+                    let vend = memchr::memchr2(b'\n', b'\r', &b[v..]).map_or(b.len(), |n| v + n);
+                    Some((v, vend, false))
+                } else {
+                    None
                 }
-                i += 1;
+            }
+            _ => None,
+        };
+        match value {
+            Some((v, vend, quoted)) if vend > v => {
+                out.push_str(&s[copied..v]);
+                if quoted {
+                    out.push('"');
+                    out.push_str(MASK);
+                    out.push('"');
+                } else {
+                    out.push_str(MASK);
+                }
+                copied = vend;
+                i = vend;
             }
             _ => i += 1,
         }

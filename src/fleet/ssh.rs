@@ -114,6 +114,30 @@ fn reader<R: Read + Send + 'static>(r: R, max: u64) -> std::thread::JoinHandle<V
 }
 
 /// Kill `child` and reap it.
+/// Poll `child` every [`POLL`] until `ready` gives a value. On Ctrl-C or at `deadline` the
+/// child is killed first and the wait ends with [`Stop::Interrupted`] or [`Stop::Timeout`].
+fn poll_child<T>(
+    child: &mut Child,
+    deadline: Instant,
+    cancel: &AtomicBool,
+    mut ready: impl FnMut(&mut Child) -> Option<T>,
+) -> Result<T, Stop> {
+    loop {
+        if let Some(v) = ready(child) {
+            return Ok(v);
+        }
+        if cancel.load(Ordering::SeqCst) {
+            kill(child);
+            return Err(Stop::Interrupted);
+        }
+        if Instant::now() >= deadline {
+            kill(child);
+            return Err(Stop::Timeout);
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
 fn kill(child: &mut Child) {
     let _ = child.kill();
     let _ = child.wait();
@@ -161,40 +185,34 @@ impl Master {
             Err(e) => return Ok(Err(format!("cannot start ssh: {e}"))),
         };
         let err = reader(child.stderr.take().expect("piped"), MAX_STDERR);
-        loop {
+        // `None`: the socket is there; `Some(status)`: ssh gave up first.
+        let exited = poll_child(&mut child, deadline, cancel, |ch| {
             if socket.exists() {
-                // Leave the stderr reader running; it ends with the master.
-                return Ok(Ok(Master {
-                    child,
-                    socket: socket.to_path_buf(),
-                    dest: dest.to_string(),
-                    opts: opts.clone(),
-                }));
+                return Some(None);
             }
-            if let Ok(Some(status)) = child.try_wait() {
-                let text = String::from_utf8_lossy(&err.join().unwrap_or_default()).into_owned();
-                let out = Output {
-                    code: status.code(),
-                    stdout: vec![],
-                    stderr: text,
-                };
-                let reason = out.reason();
-                return Ok(Err(if reason.is_empty() {
-                    format!("ssh exited with {status}")
-                } else {
-                    reason
-                }));
-            }
-            if cancel.load(Ordering::SeqCst) {
-                kill(&mut child);
-                return Err(Stop::Interrupted);
-            }
-            if Instant::now() >= deadline {
-                kill(&mut child);
-                return Err(Stop::Timeout);
-            }
-            std::thread::sleep(POLL);
-        }
+            ch.try_wait().ok().flatten().map(Some)
+        })?;
+        let Some(status) = exited else {
+            // Leave the stderr reader running; it ends with the master.
+            return Ok(Ok(Master {
+                child,
+                socket: socket.to_path_buf(),
+                dest: dest.to_string(),
+                opts: opts.clone(),
+            }));
+        };
+        let text = String::from_utf8_lossy(&err.join().unwrap_or_default()).into_owned();
+        let out = Output {
+            code: status.code(),
+            stdout: vec![],
+            stderr: text,
+        };
+        let reason = out.reason();
+        Ok(Err(if reason.is_empty() {
+            format!("ssh exited with {status}")
+        } else {
+            reason
+        }))
     }
 
     /// A command for `remote` (fixed words) on this host, multiplexed over the master.
@@ -243,24 +261,14 @@ impl Master {
         }
         let out = reader(child.stdout.take().expect("piped"), MAX_STDOUT);
         let err = reader(child.stderr.take().expect("piped"), MAX_STDERR);
-        loop {
-            if let Ok(Some(status)) = child.try_wait() {
-                return Ok(Output {
-                    code: status.code(),
-                    stdout: out.join().unwrap_or_default(),
-                    stderr: String::from_utf8_lossy(&err.join().unwrap_or_default()).into_owned(),
-                });
-            }
-            if cancel.load(Ordering::SeqCst) {
-                kill(&mut child);
-                return Err(Stop::Interrupted);
-            }
-            if Instant::now() >= deadline {
-                kill(&mut child);
-                return Err(Stop::Timeout);
-            }
-            std::thread::sleep(POLL);
-        }
+        let status = poll_child(&mut child, deadline, cancel, |ch| {
+            ch.try_wait().ok().flatten()
+        })?;
+        Ok(Output {
+            code: status.code(),
+            stdout: out.join().unwrap_or_default(),
+            stderr: String::from_utf8_lossy(&err.join().unwrap_or_default()).into_owned(),
+        })
     }
 
     /// Start `remote` with a piped stdin that stays open (for `remote-run`'s cancel line).
