@@ -1,12 +1,28 @@
 //! `create`: walk the sources, compress in parallel, write `*.partial`, fsync, publish without
 //! clobbering.
 //!
-//! Pipeline: the calling thread owns the [`ZipWriter`]. Large files (≥ [`STREAM_MIN`]) are
-//! streamed by it straight from disk into the archive (memory stays flat), while a rayon pool
-//! with one thread per core reads, hashes and compresses every smaller file into a
-//! [`PreparedZipFile`] in memory (bounded by [`BUDGET`] bytes in flight); the writer appends those
-//! as they come. Per file, a sample decides between deflate and store: already-compressed or
-//! random content is stored, so no core is spent deflating what cannot shrink.
+//! Pipeline: the calling thread owns the [`ZipWriter`] and writes one entry at a time, in two
+//! phases, with bounded memory whatever the files' sizes and count (issue 14.5):
+//!
+//! 1. Files of at least [`STREAM_MIN`] go through a block pipeline: a reader thread reads each
+//!    file in [`BLOCK`]-sized blocks, hashes them in order (SHA-256 for the manifest, CRC-32 for
+//!    the zip entry) and hands each block to the worker pool, which deflates the blocks of one
+//!    file in parallel the way `pigz` does: each block is a raw deflate stream primed with the
+//!    previous block's last 32 KiB as its dictionary and ended with a sync flush, so the blocks
+//!    concatenate into one valid deflate stream (one ordinary zip entry, the format unchanged).
+//!    The writer appends the deflated blocks in order. At most [`QUEUE_PER_WORKER`] blocks per
+//!    worker (plus one being read and one being written) are in flight.
+//! 2. Smaller files are read whole, hashed and compressed by the pool into a
+//!    [`PreparedZipFile`] each; their content in flight is bounded by [`SMALL_BUDGET_PER_WORKER`]
+//!    per worker; the writer appends them as they come.
+//!
+//! So the data in flight is at most, on `n` worker threads, `(n × QUEUE_PER_WORKER + 2) × 2 ×
+//! BLOCK` (a block and its deflated copy) in phase 1 and `n × (SMALL_BUDGET_PER_WORKER +
+//! STREAM_MIN)` in phase 2: 6 MiB and 6 MiB on two cores (the zip writer's 1 MiB buffer and one
+//! deflate state per worker come on top).
+//!
+//! Per file, a sample decides between deflate and store: already-compressed or random content
+//! is stored, so no core is spent deflating what cannot shrink.
 //!
 //! The archive is written as `.<name>.<random>.zip.partial` in the backup directory, synced,
 //! then given its final name with an atomic no-replace rename (or a hard link), so a killed run
@@ -35,19 +51,25 @@ use super::names;
 use crate::cancel::Cancel;
 use crate::error::{Error, Result};
 
-/// Files at least this large are streamed by the writer thread instead of prepared in memory.
-pub const STREAM_MIN: u64 = 32 << 20;
-/// Bytes of file content the worker pool may hold in memory at once (each held file also has
-/// its compressed copy until the writer takes it, so the peak is about twice this, plus one
-/// file below [`STREAM_MIN`] that is larger than the budget). 32 MiB keeps both cores busy on
-/// small files while `create` stays near 64 MiB where zip needs 3 MiB (issue 14.5).
-pub const BUDGET: u64 = 32 << 20;
+/// Files at least this large go through the block pipeline (read in blocks, deflated block
+/// by block on every core); smaller ones are read whole by one worker each.
+pub const STREAM_MIN: u64 = 1 << 20;
+/// Block size of the block pipeline. Each block costs the deflate stream a sync flush (5
+/// bytes) and the matches that would reach back past the 32 KiB dictionary: 0.1 % on logs.
+pub const BLOCK: usize = 512 << 10;
+/// Blocks per worker thread queued between the reader and the writer: enough for the writer
+/// never to wait on a worker while another is idle.
+pub const QUEUE_PER_WORKER: usize = 2;
+/// Bytes of small files' content each worker thread may hold read but not yet written.
+pub const SMALL_BUDGET_PER_WORKER: u64 = 2 << 20;
+/// The previous block's tail that primes each block's deflate (the deflate window).
+const DICT: usize = 32 << 10;
 /// Deflate level (zip's usual default).
-const LEVEL: i64 = 6;
+const LEVEL: u32 = 6;
 /// Above this many bytes a progress bar is shown (when stderr is a terminal).
 const PROGRESS_MIN: u64 = 64 << 20;
-/// Chunk size for streaming reads.
-const CHUNK: usize = 1 << 20;
+/// Read buffer of [`sha256_file`].
+const HASH_BUF: usize = 256 << 10;
 
 /// One top-level source: a file or directory, and the entry name it gets in the archive.
 #[derive(Debug, Clone)]
@@ -432,7 +454,7 @@ fn zip_time(t: SystemTime) -> zip::DateTime {
 
 fn entry_options(f: &PlanFile, method: CompressionMethod) -> SimpleFileOptions {
     let level = if method == CompressionMethod::Deflated {
-        Some(LEVEL)
+        Some(i64::from(LEVEL))
     } else {
         None
     };
@@ -471,13 +493,22 @@ enum WorkerOut {
 
 /// Counts bytes in flight between the workers and the writer.
 struct Budget {
+    cap: u64,
     avail: Mutex<u64>,
     cv: Condvar,
 }
 
 impl Budget {
+    fn new(cap: u64) -> Budget {
+        Budget {
+            cap,
+            avail: Mutex::new(cap),
+            cv: Condvar::new(),
+        }
+    }
+
     fn acquire(&self, n: u64, abort: &AtomicBool) -> bool {
-        let n = n.min(BUDGET);
+        let n = n.min(self.cap);
         let mut a = self.avail.lock().unwrap_or_else(|p| p.into_inner());
         while *a < n {
             if abort.load(Ordering::Relaxed) {
@@ -494,7 +525,7 @@ impl Budget {
     }
 
     fn release(&self, n: u64) {
-        let n = n.min(BUDGET);
+        let n = n.min(self.cap);
         let mut a = self.avail.lock().unwrap_or_else(|p| p.into_inner());
         *a += n;
         self.cv.notify_all();
@@ -595,77 +626,324 @@ fn prepare(f: &PlanFile) -> std::result::Result<Prepared, String> {
     })
 }
 
-/// Stream one large file into the archive on the writer thread. When the file changed while
-/// it was read (stamp before ≠ after), the entry is dropped and the file read once more;
-/// `changed` when that happens twice.
-fn stream_file<W: Write + Seek>(
-    zip: &mut ZipWriter<W>,
-    f: &PlanFile,
+/// What the reader thread of the block pipeline sends the writer, in archive order.
+enum Item {
+    /// Start entry `plan.files[idx]` with this method.
+    Start(usize, CompressionMethod),
+    /// The next block of a stored entry, as read.
+    Stored(Vec<u8>),
+    /// The next block of a deflated entry: deflated by a worker, delivered here.
+    Deflated(mpsc::Receiver<std::result::Result<Vec<u8>, String>>),
+    /// The file changed while it was read: drop the entry (it is sent again), or it could no
+    /// longer be read (an `Unreadable` follows).
+    Abort,
+    /// The entry is complete: its record and CRC-32.
+    End(FileRecord, u32),
+    /// `plan.files[idx]` cannot be read.
+    Unreadable(usize, String),
+}
+
+thread_local! {
+    /// Each worker's deflate state, reset for every block (allocated once per thread).
+    static DEFLATE: std::cell::RefCell<Option<Compress>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Deflate one block as a raw deflate stream primed with `dict` (the previous block's tail)
+/// and ended with a sync flush: not final, byte-aligned, so the blocks of a file concatenate
+/// into one deflate stream (what `pigz` does). The zip writer's own deflater, given no input,
+/// ends the entry with an empty final block.
+pub(crate) fn deflate_block(data: &[u8], dict: &[u8]) -> std::result::Result<Vec<u8>, String> {
+    DEFLATE.with(|cell| {
+        let mut cell = cell.borrow_mut();
+        let c = cell.get_or_insert_with(|| Compress::new(Compression::new(LEVEL), false));
+        c.reset();
+        if !dict.is_empty() {
+            c.set_dictionary(dict).map_err(|e| e.to_string())?;
+        }
+        let mut out = Vec::with_capacity(data.len() / 2 + 64);
+        loop {
+            let done = c.total_in() as usize;
+            c.compress_vec(&data[done..], &mut out, FlushCompress::Sync)
+                .map_err(|e| e.to_string())?;
+            // zlib's rule: the flush is complete once all input is taken and output room is left.
+            if c.total_in() as usize == data.len() && out.len() < out.capacity() {
+                return Ok(out);
+            }
+            out.reserve(out.capacity().max(1024));
+        }
+    })
+}
+
+/// Make glibc's allocator give freed memory back instead of keeping it for later.
+///
+/// Left to itself, glibc raises its mmap threshold (up to 32 MiB) each time a large mmapped
+/// block is freed, and with it the trim threshold (twice that) of every thread's arena: the
+/// pipeline's blocks, allocated on one thread and freed on another, then leave up to 64 MiB of
+/// free memory resident per arena. Measured on benches/backup.sh's tree: 84–143 MiB peak RSS
+/// for 6 MiB in flight; 21 MiB with fixed thresholds (the process's own floor is 14 MiB). The
+/// setting is process-wide and only changes when free memory is returned to the system.
+fn keep_freed_memory_small() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets two allocator parameters; it is thread-safe in glibc.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 10);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 20);
+    }
+}
+
+/// Read into `buf` until it is full or the file ends; the bytes read.
+fn read_full(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match file.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// The reader thread of the block pipeline: read every large file in blocks, hash them, queue
+/// deflate jobs on `pool`, send the writer one [`Item`] per step. A file that changed while it
+/// was read (stamp before ≠ after) is aborted and read once more; `changed` when that happens
+/// twice. Stops quietly when the writer hangs up or the run is cancelled.
+fn read_large(
+    files: &[&PlanFile],
+    tx: &mpsc::SyncSender<Item>,
+    pool: &rayon::ThreadPool,
     cancel: &Cancel,
     bar: &ProgressBar,
-) -> Result<std::result::Result<FileRecord, String>> {
-    let mut attempt = 0;
-    loop {
-        let mut file = match File::open(&f.src) {
-            Ok(file) => file,
-            Err(e) => return Ok(Err(format!("cannot open: {e}"))),
-        };
-        let before = match stamp_of(&file) {
-            Ok(s) => s,
-            Err(e) => return Ok(Err(format!("cannot read: {e}"))),
-        };
-        let method = match sample_large(&file, before.size) {
-            Ok(s) if has_compressed_ext(&f.name) || !compressible(&s) => CompressionMethod::Stored,
-            Ok(_) => CompressionMethod::Deflated,
-            Err(e) => return Ok(Err(format!("cannot read: {e}"))),
-        };
-        zip.start_file(f.name.as_str(), entry_options(f, method))
-            .map_err(|e| zerr(&f.name, e))?;
-        let mut sha = Sha256::new();
-        let mut buf = vec![0u8; CHUNK];
-        let mut total = 0u64;
+) {
+    let send = |item: Item| tx.send(item).is_ok();
+    for (idx, f) in files.iter().enumerate() {
+        let mut attempt = 0;
         loop {
-            cancel.check()?;
-            let n = match file.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            let mut file = match File::open(&f.src) {
+                Ok(file) => file,
                 Err(e) => {
-                    zip.abort_file().map_err(|e| zerr(&f.name, e))?;
-                    return Ok(Err(format!("cannot read: {e}")));
+                    if !send(Item::Unreadable(idx, format!("cannot open: {e}"))) {
+                        return;
+                    }
+                    break;
                 }
             };
-            sha.update(&buf[..n]);
-            zip.write_all(&buf[..n])
-                .map_err(|e| Error::failed(format!("backup::create: writing {}: {e}", f.name)))?;
-            total += n as u64;
-            bar.inc(n as u64);
-        }
-        after_read(&f.src);
-        let after = match stamp_of(&file) {
-            Ok(s) => s,
-            Err(e) => {
-                zip.abort_file().map_err(|e| zerr(&f.name, e))?;
-                return Ok(Err(format!("cannot read: {e}")));
+            let before = match stamp_of(&file) {
+                Ok(s) => s,
+                Err(e) => {
+                    if !send(Item::Unreadable(idx, format!("cannot read: {e}"))) {
+                        return;
+                    }
+                    break;
+                }
+            };
+            let method = match sample_large(&file, before.size) {
+                Ok(s) if has_compressed_ext(&f.name) || !compressible(&s) => {
+                    CompressionMethod::Stored
+                }
+                Ok(_) => CompressionMethod::Deflated,
+                Err(e) => {
+                    if !send(Item::Unreadable(idx, format!("cannot read: {e}"))) {
+                        return;
+                    }
+                    break;
+                }
+            };
+            if !send(Item::Start(idx, method)) {
+                return;
             }
-        };
-        let changed = before != after || total != after.size;
-        if changed && attempt == 0 {
-            zip.abort_file().map_err(|e| zerr(&f.name, e))?;
-            attempt += 1;
-            continue;
+            let mut sha = Sha256::new();
+            let mut crc = flate2::Crc::new();
+            let mut total = 0u64;
+            let mut dict: Vec<u8> = Vec::new();
+            let mut failed = None;
+            loop {
+                if cancel.check().is_err() {
+                    return;
+                }
+                let mut block = vec![0u8; BLOCK];
+                let n = match read_full(&mut file, &mut block) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) => {
+                        failed = Some(format!("cannot read: {e}"));
+                        break;
+                    }
+                };
+                block.truncate(n);
+                sha.update(&block);
+                crc.update(&block);
+                total += n as u64;
+                bar.inc(n as u64);
+                let item = if method == CompressionMethod::Deflated {
+                    let next_dict = block[n.saturating_sub(DICT)..].to_vec();
+                    let (btx, brx) = mpsc::sync_channel(1);
+                    let prev = std::mem::replace(&mut dict, next_dict);
+                    pool.spawn(move || {
+                        let _ = btx.send(deflate_block(&block, &prev));
+                    });
+                    Item::Deflated(brx)
+                } else {
+                    Item::Stored(block)
+                };
+                if !send(item) {
+                    return;
+                }
+            }
+            if let Some(problem) = failed {
+                if !send(Item::Abort) || !send(Item::Unreadable(idx, problem)) {
+                    return;
+                }
+                break;
+            }
+            after_read(&f.src);
+            let after = match stamp_of(&file) {
+                Ok(s) => s,
+                Err(e) => {
+                    if !send(Item::Abort)
+                        || !send(Item::Unreadable(idx, format!("cannot read: {e}")))
+                    {
+                        return;
+                    }
+                    break;
+                }
+            };
+            let changed = before != after || total != after.size;
+            if changed && attempt == 0 {
+                if !send(Item::Abort) {
+                    return;
+                }
+                attempt += 1;
+                continue;
+            }
+            let mtime = SystemTime::UNIX_EPOCH
+                + std::time::Duration::new(before.mtime.0.max(0) as u64, before.mtime.1 as u32);
+            let record = FileRecord {
+                name: f.name.clone(),
+                size: total,
+                mode: f.mode,
+                mtime: time_to_rfc3339(mtime),
+                sha256: hex(&sha.finalize()),
+                changed,
+            };
+            if !send(Item::End(record, crc.sum())) {
+                return;
+            }
+            break;
         }
-        let mtime = SystemTime::UNIX_EPOCH
-            + std::time::Duration::new(before.mtime.0.max(0) as u64, before.mtime.1 as u32);
-        return Ok(Ok(FileRecord {
-            name: f.name.clone(),
-            size: total,
-            mode: f.mode,
-            mtime: time_to_rfc3339(mtime),
-            sha256: hex(&sha.finalize()),
-            changed,
-        }));
     }
+}
+
+/// Receive from `rx`, noticing Ctrl-C and the deadline every 200 ms; `Ok(None)` when the
+/// sender is gone.
+fn recv_or_cancel<T>(rx: &mpsc::Receiver<T>, cancel: &Cancel) -> Result<Option<T>> {
+    loop {
+        cancel.check()?;
+        match rx.recv_timeout(std::time::Duration::from_millis(200)) {
+            Ok(v) => return Ok(Some(v)),
+            Err(mpsc::RecvTimeoutError::Timeout) => continue,
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                cancel.check()?;
+                return Ok(None);
+            }
+        }
+    }
+}
+
+/// The writer's side of the block pipeline: append what [`read_large`] sends, in order.
+/// Records go to `records`, files that could not be read to `unreadable` (an error at once
+/// unless `skip_unreadable`).
+fn write_large<W: Write + Seek>(
+    zip: &mut ZipWriter<W>,
+    files: &[&PlanFile],
+    rx: &mpsc::Receiver<Item>,
+    cancel: &Cancel,
+    skip_unreadable: bool,
+    records: &mut Vec<FileRecord>,
+    unreadable: &mut Vec<Skipped>,
+) -> Result<()> {
+    let mut current: Option<(usize, CompressionMethod)> = None;
+    let mut done = 0;
+    let name = |cur: &Option<(usize, CompressionMethod)>| {
+        cur.map(|(i, _)| files[i].name.as_str()).unwrap_or("?")
+    };
+    while let Some(item) = recv_or_cancel(rx, cancel)? {
+        match item {
+            Item::Start(idx, method) => {
+                let f = files[idx];
+                zip.start_file(f.name.as_str(), entry_options(f, method))
+                    .map_err(|e| zerr(&f.name, e))?;
+                current = Some((idx, method));
+            }
+            Item::Stored(block) => {
+                zip.write_all(&block).map_err(|e| {
+                    Error::failed(format!("backup::create: writing {}: {e}", name(&current)))
+                })?;
+            }
+            Item::Deflated(brx) => {
+                let block = match brx.recv() {
+                    Ok(Ok(b)) => b,
+                    Ok(Err(e)) => {
+                        return Err(Error::failed(format!(
+                            "backup::create: deflating {}: {e}",
+                            name(&current)
+                        )));
+                    }
+                    Err(_) => {
+                        cancel.check()?;
+                        return Err(Error::failed(format!(
+                            "backup::create: deflating {}: worker thread stopped",
+                            name(&current)
+                        )));
+                    }
+                };
+                // The deflated bytes go straight to the archive file, past the zip writer's
+                // own deflater (which gets no input; it ends the entry with an empty final
+                // block). `End` gives the writer the entry's true size and CRC.
+                // SAFETY (an API contract, not memory safety): we write valid deflate data for
+                // the open entry at the current position and do not seek.
+                let w = unsafe { zip.get_mut() }.ok_or_else(|| {
+                    Error::failed("backup::create: the zip writer is closed".to_string())
+                })?;
+                w.write_all(&block).map_err(|e| {
+                    Error::failed(format!("backup::create: writing {}: {e}", name(&current)))
+                })?;
+            }
+            Item::Abort => {
+                zip.abort_file().map_err(|e| zerr(name(&current), e))?;
+                current = None;
+            }
+            Item::End(record, crc) => {
+                if let Some((_, CompressionMethod::Deflated)) = current {
+                    // SAFETY (an API contract): `record.size` bytes with this CRC-32 were
+                    // deflated into the open entry (the reader hashed exactly what it sent).
+                    unsafe { zip.set_file_metadata(record.size, crc) }
+                        .map_err(|e| zerr(&record.name, e))?;
+                }
+                records.push(record);
+                current = None;
+                done += 1;
+            }
+            Item::Unreadable(idx, problem) => {
+                unreadable.push(Skipped {
+                    path: files[idx].src.display().to_string(),
+                    problem,
+                });
+                done += 1;
+                if !skip_unreadable {
+                    return Err(unreadable_error(unreadable));
+                }
+            }
+        }
+    }
+    // The reader stops early only on cancellation (checked by `recv_or_cancel`) or a panic.
+    if done < files.len() {
+        return Err(Error::failed(
+            "backup::create: the reader thread stopped early",
+        ));
+    }
+    Ok(())
 }
 
 fn host_name() -> String {
@@ -721,19 +999,22 @@ fn sync_dir(dir: &Path) {
     }
 }
 
-/// SHA-256 of a whole file.
-pub(crate) fn sha256_file(path: &Path) -> Result<String> {
-    let mut f = File::open(path).map_err(|e| Error::io("reading", path, e))?;
+/// Streamed SHA-256 of a file as lower-case hex, checking `cancel` between reads; anything but
+/// a regular file is an `io` error. The one file hash of the crate (`fs::sha256`, archives,
+/// pushed binaries).
+pub fn sha256_file(path: &Path, cancel: &Cancel) -> Result<String> {
+    let mut f = crate::host::open_regular(path, "reading")?;
     let mut sha = Sha256::new();
-    let mut buf = vec![0u8; CHUNK];
+    let mut buf = vec![0u8; HASH_BUF];
     loop {
-        let n = f
-            .read(&mut buf)
-            .map_err(|e| Error::io("reading", path, e))?;
-        if n == 0 {
-            break;
-        }
+        let n = match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::io("reading", path, e)),
+        };
         sha.update(&buf[..n]);
+        cancel.check()?;
     }
     Ok(hex(&sha.finalize()))
 }
@@ -801,6 +1082,7 @@ pub fn create_at(
         ProgressBar::hidden()
     };
 
+    keep_freed_memory_small();
     let (large, small): (Vec<&PlanFile>, Vec<&PlanFile>) =
         plan.files.iter().partition(|f| f.size >= STREAM_MIN);
     let mut records: Vec<FileRecord> = Vec::with_capacity(plan.files.len());
@@ -815,12 +1097,29 @@ pub fn create_at(
         .thread_name(|i| format!("backup-{i}"))
         .build()
         .map_err(|e| Error::failed(format!("backup::create: starting worker threads: {e}")))?;
-    let abort = AtomicBool::new(false);
-    let budget = Budget {
-        avail: Mutex::new(BUDGET),
-        cv: Condvar::new(),
-    };
 
+    // Phase 1: large files through the block pipeline.
+    std::thread::scope(|s| {
+        let (tx, rx) = mpsc::sync_channel::<Item>(threads * QUEUE_PER_WORKER);
+        let (large, pool, bar) = (&large, &pool, &bar);
+        let reader_cancel = cancel.clone();
+        s.spawn(move || read_large(large, &tx, pool, &reader_cancel, bar));
+        let r = write_large(
+            &mut zip,
+            large,
+            &rx,
+            cancel,
+            opts.skip_unreadable,
+            &mut records,
+            &mut late_unreadable,
+        );
+        drop(rx);
+        r
+    })?;
+
+    // Phase 2: small files, read whole and compressed by the pool.
+    let abort = AtomicBool::new(false);
+    let budget = Budget::new(SMALL_BUDGET_PER_WORKER * threads as u64);
     let written: Result<()> = std::thread::scope(|s| {
         let (tx, rx) = mpsc::sync_channel::<WorkerOut>(256);
         let (abort, budget, small) = (&abort, &budget, &small);
@@ -852,45 +1151,11 @@ pub fn create_at(
         });
 
         let result = (|| -> Result<()> {
-            for f in &large {
-                cancel.check()?;
-                match stream_file(&mut zip, f, cancel, &bar)? {
-                    Ok(rec) => records.push(rec),
-                    Err(problem) => late_unreadable.push(Skipped {
-                        path: f.src.display().to_string(),
-                        problem,
-                    }),
-                }
-                if !late_unreadable.is_empty() && !opts.skip_unreadable {
-                    return Err(unreadable_error(&late_unreadable));
-                }
-            }
             for _ in 0..small.len() {
-                cancel.check()?;
-                let out = match rx.recv_timeout(std::time::Duration::from_millis(200)) {
-                    Ok(out) => out,
-                    Err(mpsc::RecvTimeoutError::Timeout) => {
-                        // Keep waiting, but notice Ctrl-C / the deadline meanwhile.
-                        loop {
-                            cancel.check()?;
-                            match rx.recv_timeout(std::time::Duration::from_millis(200)) {
-                                Ok(out) => break out,
-                                Err(mpsc::RecvTimeoutError::Timeout) => continue,
-                                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                                    cancel.check()?;
-                                    return Err(Error::failed(
-                                        "backup::create: worker threads stopped early",
-                                    ));
-                                }
-                            }
-                        }
-                    }
-                    Err(mpsc::RecvTimeoutError::Disconnected) => {
-                        cancel.check()?;
-                        return Err(Error::failed(
-                            "backup::create: worker threads stopped early",
-                        ));
-                    }
+                let Some(out) = recv_or_cancel(&rx, cancel)? else {
+                    return Err(Error::failed(
+                        "backup::create: worker threads stopped early",
+                    ));
                 };
                 match out {
                     WorkerOut::Ready(p) => {
@@ -979,7 +1244,7 @@ pub fn create_at(
         .len();
     drop(file);
     cancel.check()?;
-    let sha256 = sha256_file(&tmp_path)?;
+    let sha256 = sha256_file(&tmp_path, cancel)?;
 
     let mut n = 0u32;
     let final_path = loop {

@@ -1337,3 +1337,146 @@ fn restore_moves_folders_the_target_lacks_whole_and_files_into_folders_it_has() 
         .collect();
     assert_eq!(left, ["app"], "{left:?}");
 }
+
+// ---- the block pipeline (issue 14.5) ----
+
+/// Raw-deflate `data` in one stream at level 6, as zip would without blocks.
+fn one_stream_deflate(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::new(6));
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+#[test]
+fn deflated_blocks_concatenate_into_one_deflate_stream() {
+    let data = text_bytes(3 * create::BLOCK + 777);
+    let mut stream = Vec::new();
+    let mut prev: &[u8] = &[];
+    for block in data.chunks(create::BLOCK) {
+        stream.extend(
+            create::deflate_block(block, &prev[prev.len().saturating_sub(32 << 10)..]).unwrap(),
+        );
+        prev = block;
+    }
+    // What the zip writer's own deflater adds when given no input: an empty final block.
+    stream.extend([0x03, 0x00]);
+    let mut out = Vec::new();
+    flate2::read::DeflateDecoder::new(&stream[..])
+        .read_to_end(&mut out)
+        .unwrap();
+    assert!(
+        out == data,
+        "inflated {} bytes of {}",
+        out.len(),
+        data.len()
+    );
+    // Priming each block with its predecessor's tail keeps the size of one stream.
+    let single = one_stream_deflate(&data).len();
+    assert!(
+        stream.len() as f64 <= single as f64 * 1.01,
+        "blocks {} vs one stream {single}",
+        stream.len()
+    );
+}
+
+#[test]
+fn large_files_deflated_in_parallel_blocks_extract_byte_identical_with_right_hashes() {
+    let src = tempfile::tempdir().unwrap();
+    let backup = tempfile::tempdir().unwrap();
+    let tree = src.path().join("app");
+    let b = create::BLOCK;
+    let mut files: Vec<(&str, Vec<u8>)> = vec![
+        // Many blocks, the last one partial.
+        ("logs/big.log", text_bytes(9 * b + 4321)),
+        // An exact multiple of the block size.
+        ("logs/exact.log", text_bytes(4 * b)),
+        // Just at the threshold: one or two blocks.
+        ("logs/edge.log", text_bytes(create::STREAM_MIN as usize)),
+        // Incompressible: stored, block by block.
+        ("uploads/blob.bin", random_bytes(3 * b + 5, 7)),
+        // Small ones next to them.
+        ("small.txt", b"small\n".to_vec()),
+        ("mid.log", text_bytes(create::STREAM_MIN as usize - 1)),
+    ];
+    // Text that changes character every block, so each block differs.
+    let mut mixed = Vec::new();
+    for i in 0..6u8 {
+        mixed.extend(text_bytes(b).iter().map(|c| c.wrapping_add(i % 3)));
+    }
+    files.push(("logs/mixed.log", mixed));
+    for (rel, data) in &files {
+        write_file(&tree.join(rel), data, 0o640, t0());
+    }
+    let made = create_one(backup.path(), "big", std::slice::from_ref(&tree), &quiet()).unwrap();
+    assert_eq!(made.files, files.len() as u64);
+    let v = verify(Path::new(&made.path), &no_cancel()).unwrap();
+    assert!(v.ok, "{:?}", v.bad);
+
+    let mut z = ZipArchive::new(File::open(&made.path).unwrap()).unwrap();
+    let mut m = String::new();
+    z.by_name(MANIFEST_NAME)
+        .unwrap()
+        .read_to_string(&mut m)
+        .unwrap();
+    let m = Manifest::parse(m.as_bytes()).unwrap();
+    for (rel, data) in &files {
+        let name = format!("app/{rel}");
+        let mut e = z.by_name(&name).unwrap();
+        let method = e.compression();
+        let compressed = e.compressed_size();
+        let mut got = Vec::new();
+        e.read_to_end(&mut got).unwrap();
+        assert!(got == *data, "{name}: content differs");
+        let rec = m.files.iter().find(|f| f.name == name).unwrap();
+        assert_eq!(rec.sha256, hex(&Sha256::digest(data)), "{name}");
+        assert_eq!(rec.size, data.len() as u64, "{name}");
+        if rel.ends_with(".bin") || rel.ends_with(".txt") {
+            // Random content, and a file too small for deflate to win, are stored.
+            assert_eq!(method, CompressionMethod::Stored, "{name}");
+        } else {
+            assert_eq!(method, CompressionMethod::Deflated, "{name}");
+            let single = one_stream_deflate(data).len() as f64;
+            assert!(
+                compressed as f64 <= single * 1.01 + 64.0,
+                "{name}: {compressed} bytes vs {single} in one stream"
+            );
+        }
+    }
+    drop(z);
+    // Another reader agrees (when Info-ZIP's unzip is installed).
+    if let Ok(out) = std::process::Command::new("unzip")
+        .arg("-tq")
+        .arg(&made.path)
+        .output()
+    {
+        assert!(
+            out.status.success(),
+            "unzip -t: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let dest = tempfile::tempdir().unwrap();
+    restore(
+        Path::new(&made.path),
+        dest.path(),
+        backup.path(),
+        &RestoreOptions::default(),
+        &no_cancel(),
+    )
+    .unwrap();
+    assert_eq!(snapshot(&tree), snapshot(&dest.path().join("app")));
+}
+
+#[test]
+fn sha256_file_hashes_whole_files_and_refuses_non_regular_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = text_bytes(700_000);
+    let p = dir.path().join("f");
+    fs::write(&p, &data).unwrap();
+    assert_eq!(
+        create::sha256_file(&p, &no_cancel()).unwrap(),
+        hex(&Sha256::digest(&data))
+    );
+    assert!(create::sha256_file(dir.path(), &no_cancel()).is_err());
+}

@@ -54,6 +54,8 @@ pub mod backup_module {
     /// The archive `NAME-YYYYMMDDTHHMMSS.mmmZ[-N].zip` holds a manifest with each file's size,
     /// mode, mtime and SHA-256; it is written as `*.partial`, synced, then renamed without
     /// replacing anything. Compressed or random content is stored, the rest deflated, on all cores.
+    /// File data in flight stays within a few MiB whatever the files' sizes; a large file is
+    /// deflated in blocks on all cores (one ordinary zip entry).
     /// Symbolic links inside folders and special files are not archived (listed in `skipped`).
     ///
     /// * `name` — backup name: letters, digits, `.`, `_`, `-` (at most 100)

@@ -334,24 +334,9 @@ pub fn find_files(
     Ok(out)
 }
 
-/// Streamed SHA-256 of a file as lowercase hex; anything but a regular file is an `io` error.
-pub fn sha256_file(path: &Path, cancel: &crate::cancel::Cancel) -> Result<String> {
-    use sha2::Digest;
-    let mut f = crate::host::open_regular(path, "reading")?;
-    let mut h = sha2::Sha256::new();
-    let mut buf = vec![0u8; 256 << 10];
-    loop {
-        let n = f
-            .read(&mut buf)
-            .map_err(|e| Error::io("reading", path, e))?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-        cancel.check()?;
-    }
-    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
-}
+/// Streamed SHA-256 of a file as lowercase hex; anything but a regular file is an `io` error
+/// (one implementation, shared with `backup::create`).
+pub use crate::backup::create::sha256_file;
 
 /// Write `bytes` to `path` atomically: a temporary file in the same folder, fsync, rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
