@@ -36,9 +36,6 @@ pub const MAX_LINE: usize = 8 << 20;
 const CHECK_EVERY: usize = 4 << 20;
 /// Plain files at least twice this size are split into ranges scanned in parallel.
 pub const MIN_CHUNK: u64 = 16 << 20;
-/// Ranges are at most about this large (a 4 GiB file: 128 ranges), so the last ones to finish
-/// are short and both cores stay busy to the end.
-const MAX_PIECE: u64 = 32 << 20;
 /// How much of a file's start is looked at to tell JSON lines from plain text.
 const SNIFF: usize = 64 * 1024;
 
@@ -732,10 +729,9 @@ fn scan_loop<S: Sink>(
 }
 
 /// Split `files` into units: a gzip file is one unit; a plain file of at least 2 × [`MIN_CHUNK`]
-/// is cut at line starts into up to 16 ranges per worker thread, more for a file over 1 GiB
-/// (pieces of at most [`MAX_PIECE`]: a core slowed by other work does not leave the other
-/// waiting at the end). Files that cannot be opened
-/// become warnings.
+/// is cut at line starts into ranges of decreasing size (see [`split_range`]: a core slowed by
+/// other work does not leave the other waiting at the end). Files that cannot be opened become
+/// warnings.
 pub fn plan_units(files: &[LogFile], threads: usize, warnings: &mut Vec<String>) -> Vec<Unit> {
     plan_units_with(files, threads, MIN_CHUNK, None, warnings)
 }
@@ -848,7 +844,11 @@ pub fn plan_units_with(
     units
 }
 
-/// Cut `lo..hi` of plain file `f` at line starts into pieces of at least `min_chunk`.
+/// Cut `lo..hi` of plain file `f` at line starts into pieces of at least `min_chunk`, each an
+/// eighth (for 2 threads; `1 / (4 × threads)`) of what is left: large pieces first, then ever
+/// smaller ones down to `min_chunk` (a 4 GiB file: about 33 pieces, the last ones 16 MiB).
+/// Units are taken in order, so the last ones to finish are short and both cores stay busy to
+/// the end, while the pieces stay few (each is one sink whose result the caller merges).
 #[allow(clippy::too_many_arguments)]
 fn split_range(
     f: &LogFile,
@@ -861,12 +861,6 @@ fn split_range(
     warnings: &mut Vec<String>,
     units: &mut Vec<Unit>,
 ) {
-    let size = hi - lo;
-    let pieces = if threads > 1 && size >= 2 * min_chunk {
-        (size / min_chunk).min((threads as u64 * 16).max(size / MAX_PIECE))
-    } else {
-        1
-    };
     let unit = |start, end| Unit {
         start,
         end,
@@ -874,20 +868,23 @@ fn split_range(
         ..Unit::whole(i, f.path.clone())
     };
     let mut start = lo;
-    for k in 1..pieces {
-        let nominal = lo + size * k / pieces;
-        if nominal <= start {
-            continue;
-        }
-        match super::reader::next_line_start(&f.path, nominal, hi) {
-            Ok(Some(cut)) if cut > start => {
-                units.push(unit(start, cut));
-                start = cut;
+    if threads > 1 && hi - lo >= 2 * min_chunk {
+        loop {
+            let left = hi - start;
+            let piece = (left / (4 * threads as u64)).max(min_chunk);
+            if left < piece + min_chunk {
+                break; // the rest is the last piece
             }
-            Ok(_) => {}
-            Err(e) => {
-                warnings.push(e.to_string());
-                break;
+            match super::reader::next_line_start(&f.path, start + piece, hi) {
+                Ok(Some(cut)) if cut > start => {
+                    units.push(unit(start, cut));
+                    start = cut;
+                }
+                Ok(_) => break,
+                Err(e) => {
+                    warnings.push(e.to_string());
+                    break;
+                }
             }
         }
     }
