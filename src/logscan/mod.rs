@@ -325,6 +325,16 @@ impl Kept {
     }
 }
 
+/// [`Sink::cut_line_rest`] of a sink that keeps lines: when the newest kept line is the cut
+/// one (`pending`), its full length `newest_len` grows by the `rest` skipped after it.
+fn add_cut_rest(pending: &mut bool, newest_len: Option<&mut usize>, rest: u64) {
+    if std::mem::take(pending)
+        && let Some(len) = newest_len
+    {
+        *len = len.saturating_add(rest as usize);
+    }
+}
+
 /// Keeps the first or the last `limit` hits and counts all of them (`tail`).
 struct KeepSink {
     limit: usize,
@@ -354,11 +364,8 @@ impl Sink for KeepSink {
         self.numbered
     }
     fn cut_line_rest(&mut self, rest: u64) {
-        if std::mem::take(&mut self.cut_pending)
-            && let Some(k) = self.kept.back_mut()
-        {
-            k.full_len = k.full_len.saturating_add(rest as usize);
-        }
+        let newest = self.kept.back_mut().map(|k| &mut k.full_len);
+        add_cut_rest(&mut self.cut_pending, newest, rest);
     }
     fn accept(&mut self, hit: Hit<'_, '_>) {
         self.total += 1;
@@ -429,11 +436,8 @@ impl Sink for SearchSink {
         true
     }
     fn cut_line_rest(&mut self, rest: u64) {
-        if std::mem::take(&mut self.cut_pending)
-            && let Some(k) = self.kept.last_mut()
-        {
-            k.full_len = k.full_len.saturating_add(rest as usize);
-        }
+        let newest = self.kept.last_mut().map(|k| &mut k.full_len);
+        add_cut_rest(&mut self.cut_pending, newest, rest);
     }
     fn accept(&mut self, hit: Hit<'_, '_>) {
         self.total += 1;
