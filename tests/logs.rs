@@ -423,3 +423,33 @@ print(json::to_string(#{ total: r.total, truncated: r.truncated, n: r.matches.le
         "{out}"
     );
 }
+
+/// The script values of `search`'s matches are built directly, not through serde: they must be
+/// the values `json::parse` gives for the same line (ints, big and negative numbers, floats,
+/// nested objects and arrays, null, booleans), with the file and line of each match.
+#[test]
+fn search_match_values_equal_json_parse_of_their_text() {
+    let sb = Sandbox::new();
+    let mut body = String::new();
+    for i in 0..300 {
+        body += &format!(
+            "{{\"level\":\"error\",\"message\":\"boom {i}\",\"n\":{i},\"neg\":-{i},\"big\":18446744073709551615,\"f\":{i}.25,\"nested\":{{\"a\":[1,\"x\",null,true,{{\"b\":false}}]}},\"nothing\":null}}\n"
+        );
+        body += "{\"level\":\"info\",\"message\":\"quiet\"}\n";
+    }
+    sb.file("logs/app.log", &body);
+    let r = sb.run_script(
+        "values",
+        r#"let r = logs::search("logs/*.log", "boom", #{ limit: 1000 });
+let same = 0;
+for m in r.matches { if json::to_string(m.json) == json::to_string(json::parse(m.text)) { same += 1; } }
+print(same); print(r.matches.len()); print(r.total);
+let m = r.matches[7];
+print(`${m.file} ${m.line} ${type_of(m.json.n)} ${type_of(m.json.big)} ${type_of(m.json.f)} ${type_of(m.json.nothing)} ${m.json.nested.a[4].b}`);"#,
+        &[],
+    );
+    r.expect_code(6).no_panic();
+    let out = r.output();
+    assert_eq!(out[..3], ["300", "300", "300"]);
+    assert_eq!(out[3], "logs/app.log 15 i64 f64 f64 () false");
+}

@@ -29,6 +29,8 @@ pub mod window;
 
 use std::collections::{HashMap, VecDeque};
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use serde::Serialize;
 use serde_json::Value;
@@ -39,7 +41,9 @@ use filter::{BY, FieldPath, JsonNeeds, LevelFilter, MESSAGE, TimeRange, logfmt_f
 use line::{MAX_TEXT, cut, display_text, trim};
 use matcher::{Matcher, build_regex};
 pub use reader::{Expansion, LogFile, expand};
-use scan::{Hit, Plan, Sink, Unit, plan_units, run_units, scan_unit};
+#[cfg(test)]
+use scan::plan_units;
+use scan::{Hit, Plan, Sink, Unit, run_units, scan_unit};
 
 /// Default cap on returned matches / groups.
 pub const DEFAULT_LIMIT: usize = 1000;
@@ -216,19 +220,42 @@ fn threads() -> usize {
     rayon::current_num_threads().max(1)
 }
 
-/// Plan and scan `exp`'s files for `plan`: narrowed to the time window when there is one (see
-/// [`window`]); when a windowed file's times turn out to be out of order, every file is
-/// scanned again in full and a warning says so.
-fn scan_files<S, F>(
+#[cfg(test)]
+thread_local! {
+    /// A smaller [`scan::MIN_CHUNK`] for queries made on this test thread (0: the real one), so
+    /// tests split small files into many ranges.
+    static TEST_MIN_CHUNK: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// The smallest range a plain file is split into.
+fn min_chunk() -> u64 {
+    #[cfg(test)]
+    {
+        let t = TEST_MIN_CHUNK.with(|c| c.get());
+        if t > 0 {
+            return t;
+        }
+    }
+    scan::MIN_CHUNK
+}
+
+/// Plan and scan `exp`'s files for `plan`, handing each unit's result to `each` in unit order
+/// (file order, then position) on the calling thread while later units are still scanned.
+/// Narrowed to the time window when there is one (see [`window`]): then every unit is scanned
+/// before the first is handed on, and when a windowed file's times turn out to be out of
+/// order, every file is scanned again in full and a warning says so.
+fn scan_files<S, F, E>(
     exp: &Expansion,
     plan: &Plan,
     make: F,
     warnings: &mut Vec<String>,
     cancel: &Cancel,
-) -> Result<Vec<scan::UnitOut<S>>>
+    each: E,
+) -> Result<()>
 where
     S: Sink,
     F: Fn() -> S + Sync,
+    E: FnMut(scan::UnitOut<S>) -> Result<()>,
 {
     if let Some(range) = plan.time {
         let window = scan::Window {
@@ -236,13 +263,8 @@ where
             count_before: make().line_numbers(),
         };
         let mut notes = Vec::new();
-        let units = scan::plan_units_with(
-            &exp.files,
-            threads(),
-            scan::MIN_CHUNK,
-            Some(window),
-            &mut notes,
-        );
+        let units =
+            scan::plan_units_with(&exp.files, threads(), min_chunk(), Some(window), &mut notes);
         let outs = run_units(&units, plan, &make, cancel)?;
         let disordered: std::collections::BTreeSet<String> = outs
             .iter()
@@ -251,7 +273,7 @@ where
             .collect();
         if disordered.is_empty() {
             warnings.extend(notes);
-            return Ok(outs);
+            return outs.into_iter().try_for_each(each);
         }
         warnings.push(format!(
             "{}: line times go back by more than {} ms, so the time window could not be found by \
@@ -260,12 +282,28 @@ where
             window::SLACK_MS
         ));
     }
-    let units = plan_units(&exp.files, threads(), warnings);
-    run_units(&units, plan, make, cancel)
+    let units = scan::plan_units_with(&exp.files, threads(), min_chunk(), None, warnings);
+    scan::scan_units_each(&units, &exp.files, plan, make, cancel, each)
 }
 
 fn path_string(p: &Path) -> String {
     p.display().to_string()
+}
+
+/// The text shown for a kept line: `bytes` (its first [`MAX_TEXT`] + 4 bytes at most) of a
+/// line `full_len` bytes long.
+fn kept_text(bytes: &[u8], full_len: usize) -> String {
+    display_text(&bytes[..bytes.len().min(MAX_TEXT)], full_len)
+}
+
+/// Whether the JSON object of a kept line is read from its text: a line of a JSON-lines file,
+/// whole (not over [`MAX_TEXT`]) and valid UTF-8, so its text is the line as written (a line
+/// with invalid UTF-8 is not valid JSON either).
+fn json_in_text(bytes: &[u8], full_len: usize, json_file: bool) -> bool {
+    json_file
+        && full_len <= MAX_TEXT
+        && bytes.len() == full_len
+        && std::str::from_utf8(bytes).is_ok()
 }
 
 /// A line kept for output: its first [`MAX_TEXT`] bytes and its full length.
@@ -273,7 +311,6 @@ struct Kept {
     line_no: u64,
     bytes: Vec<u8>,
     full_len: usize,
-    json_file: bool,
 }
 
 impl Kept {
@@ -282,22 +319,23 @@ impl Kept {
         self.bytes.clear();
         self.bytes.extend_from_slice(cut(hit.line, MAX_TEXT + 4));
         self.full_len = hit.line.len();
-        self.json_file = hit.json_file;
     }
     fn text(&self) -> String {
-        display_text(&self.bytes[..self.bytes.len().min(MAX_TEXT)], self.full_len)
-    }
-    fn json(&self) -> Option<Value> {
-        if !self.json_file || self.full_len > MAX_TEXT {
-            return None;
-        }
-        serde_json::from_slice::<Value>(trim(&self.bytes))
-            .ok()
-            .filter(Value::is_object)
+        kept_text(&self.bytes, self.full_len)
     }
 }
 
-/// Keeps the first or the last `limit` hits and counts all of them.
+/// [`Sink::cut_line_rest`] of a sink that keeps lines: when the newest kept line is the cut
+/// one (`pending`), its full length `newest_len` grows by the `rest` skipped after it.
+fn add_cut_rest(pending: &mut bool, newest_len: Option<&mut usize>, rest: u64) {
+    if std::mem::take(pending)
+        && let Some(len) = newest_len
+    {
+        *len = len.saturating_add(rest as usize);
+    }
+}
+
+/// Keeps the first or the last `limit` hits and counts all of them (`tail`).
 struct KeepSink {
     limit: usize,
     last: bool,
@@ -306,10 +344,6 @@ struct KeepSink {
     total: u64,
     /// The newest kept line is the searched prefix of a longer line whose rest is pending.
     cut_pending: bool,
-    /// Shared memory budget of kept lines (bytes spent so far, limit); `None`: unbounded.
-    budget: Option<(std::sync::Arc<std::sync::atomic::AtomicU64>, u64)>,
-    /// A hit was not kept because the budget was spent.
-    over_budget: bool,
 }
 
 impl KeepSink {
@@ -321,8 +355,6 @@ impl KeepSink {
             kept: VecDeque::new(),
             total: 0,
             cut_pending: false,
-            budget: None,
-            over_budget: false,
         }
     }
 }
@@ -332,11 +364,8 @@ impl Sink for KeepSink {
         self.numbered
     }
     fn cut_line_rest(&mut self, rest: u64) {
-        if std::mem::take(&mut self.cut_pending)
-            && let Some(k) = self.kept.back_mut()
-        {
-            k.full_len = k.full_len.saturating_add(rest as usize);
-        }
+        let newest = self.kept.back_mut().map(|k| &mut k.full_len);
+        add_cut_rest(&mut self.cut_pending, newest, rest);
     }
     fn accept(&mut self, hit: Hit<'_, '_>) {
         self.total += 1;
@@ -344,27 +373,12 @@ impl Sink for KeepSink {
         if self.limit == 0 {
             return;
         }
-        if self.over_budget {
-            return;
-        }
-        if let Some((spent, max)) = &self.budget
-            && self.kept.len() < self.limit
-        {
-            let cost =
-                RESULT_COST_EACH + RESULT_COST_FACTOR * hit.line.len().min(MAX_TEXT + 4) as u64;
-            let before = spent.fetch_add(cost, std::sync::atomic::Ordering::Relaxed);
-            if before + cost > *max {
-                self.over_budget = true;
-                return;
-            }
-        }
         self.cut_pending = hit.cut && (self.kept.len() < self.limit || self.last);
         if self.kept.len() < self.limit {
             let mut k = Kept {
                 line_no: 0,
                 bytes: Vec::new(),
                 full_len: 0,
-                json_file: false,
             };
             k.fill(&hit);
             self.kept.push_back(k);
@@ -375,6 +389,101 @@ impl Sink for KeepSink {
                 self.kept.push_back(k);
             }
         }
+    }
+}
+
+/// Where one kept line of [`SearchSink`] is in its arena.
+struct KeptAt {
+    line_no: u64,
+    start: usize,
+    len: usize,
+    full_len: usize,
+}
+
+/// A kept line in the form `search` returns it, built on the worker that scanned it.
+struct Built {
+    line_no: u64,
+    text: String,
+    json: bool,
+}
+
+/// `search`'s sink: keeps the first `limit` hits of its unit (their first [`MAX_TEXT`] + 4
+/// bytes, all in one arena: no allocation per line) and counts all of them; when the unit is
+/// done it builds the text and JSON of those the result can still take (see `finish`).
+struct SearchSink {
+    limit: usize,
+    arena: Vec<u8>,
+    kept: Vec<KeptAt>,
+    json_file: bool,
+    total: u64,
+    /// Lines kept (`kept` is emptied by `finish`).
+    kept_count: usize,
+    /// The newest kept line is the searched prefix of a longer line whose rest is pending.
+    cut_pending: bool,
+    /// Shared memory budget of kept lines (bytes spent so far, limit); `None`: unbounded.
+    budget: Option<(Arc<AtomicU64>, u64)>,
+    /// A hit was not kept because the budget was spent.
+    over_budget: bool,
+    /// Matches the units before this one have returned so far (a lower bound while they are
+    /// still being handed on): the units before can only take more, so building the first
+    /// `limit - taken` kept lines always covers what this unit will be asked for.
+    taken: Arc<AtomicUsize>,
+    built: Vec<Built>,
+}
+
+impl Sink for SearchSink {
+    fn line_numbers(&self) -> bool {
+        true
+    }
+    fn cut_line_rest(&mut self, rest: u64) {
+        let newest = self.kept.last_mut().map(|k| &mut k.full_len);
+        add_cut_rest(&mut self.cut_pending, newest, rest);
+    }
+    fn accept(&mut self, hit: Hit<'_, '_>) {
+        self.total += 1;
+        self.cut_pending = false;
+        if self.kept.len() >= self.limit || self.over_budget {
+            return;
+        }
+        let bytes = cut(hit.line, MAX_TEXT + 4);
+        if let Some((spent, max)) = &self.budget {
+            let cost =
+                RESULT_COST_EACH + RESULT_COST_FACTOR * hit.line.len().min(MAX_TEXT + 4) as u64;
+            let before = spent.fetch_add(cost, Ordering::Relaxed);
+            if before + cost > *max {
+                self.over_budget = true;
+                return;
+            }
+        }
+        self.cut_pending = hit.cut;
+        self.json_file = hit.json_file;
+        self.kept.push(KeptAt {
+            line_no: hit.line_no,
+            start: self.arena.len(),
+            len: bytes.len(),
+            full_len: hit.line.len(),
+        });
+        self.arena.extend_from_slice(bytes);
+    }
+    fn finish(&mut self) {
+        self.kept_count = self.kept.len();
+        let n = self
+            .limit
+            .saturating_sub(self.taken.load(Ordering::Relaxed))
+            .min(self.kept.len());
+        let arena = std::mem::take(&mut self.arena);
+        self.built = self.kept[..n]
+            .iter()
+            .map(|k| {
+                let bytes = &arena[k.start..k.start + k.len];
+                Built {
+                    line_no: k.line_no,
+                    text: kept_text(bytes, k.full_len),
+                    json: json_in_text(bytes, k.full_len, self.json_file),
+                }
+            })
+            .collect();
+        self.kept = Vec::new();
     }
 }
 
@@ -417,83 +526,135 @@ pub struct CountResult {
     pub warnings: Vec<String>,
 }
 
+/// One match of [`search_each`]: `file` is the index of its file in the expansion.
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub file: usize,
+    /// 1-based line number in its file.
+    pub line: u64,
+    /// The line without its terminator, lossy UTF-8, cut at 64 KiB with a marker.
+    pub text: String,
+    /// `text` is a whole line of a JSON-lines file (not over 64 KiB, valid UTF-8): its object
+    /// is parsed from [`Found::json_text`] by the caller, straight into the value it needs
+    /// (no intermediate tree built on one thread and converted on another).
+    pub json: bool,
+}
+
+impl Found {
+    /// The JSON text to parse for the line's object (`None`: not a JSON line). A parse that
+    /// fails or gives something other than an object means "no object", as in [`Match`].
+    pub fn json_text(&self) -> Option<&[u8]> {
+        self.json.then(|| trim(self.text.as_bytes()))
+    }
+}
+
+/// [`search`] without its matches (they went to the caller one by one).
+#[derive(Debug, Clone)]
+pub struct SearchSummary {
+    /// Matches handed on.
+    pub returned: usize,
+    pub total: u64,
+    pub truncated: bool,
+    pub skipped: u64,
+    pub warnings: Vec<String>,
+}
+
 /// The lines matching `q` in `exp`'s files: the first `q.limit` with file and line number, and
 /// the total.
 pub fn search(exp: &Expansion, q: &Query, cancel: &Cancel) -> Result<SearchResult> {
+    let mut matches = Vec::new();
+    let s = search_each(exp, q, cancel, |f| {
+        let json = f
+            .json_text()
+            .and_then(|t| serde_json::from_slice::<Value>(t).ok())
+            .filter(Value::is_object);
+        matches.push(Match {
+            file: path_string(&exp.files[f.file].path),
+            line: f.line,
+            text: f.text,
+            json,
+        })
+    })?;
+    Ok(SearchResult {
+        matches,
+        total: s.total,
+        truncated: s.truncated,
+        skipped: s.skipped,
+        warnings: s.warnings,
+    })
+}
+
+/// [`search`] handing each returned match to `each`, in order, on the calling thread as soon
+/// as the units before it are done: the caller converts the first units' matches while the
+/// later ones are still being scanned. The text and JSON of each match are built on the worker
+/// that found it.
+pub fn search_each(
+    exp: &Expansion,
+    q: &Query,
+    cancel: &Cancel,
+    mut each: impl FnMut(Found),
+) -> Result<SearchSummary> {
     let plan = build_plan("logs::search", q, Extra::default())?;
     let mut warnings = exp.warnings.clone();
-    let spent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let outs = scan_files(
-        exp,
-        &plan,
-        || {
-            let mut k = KeepSink::new(q.limit, false, true);
-            if q.max_result_bytes > 0 {
-                k.budget = Some((spent.clone(), q.max_result_bytes));
-            }
-            k
-        },
-        &mut warnings,
-        cancel,
-    )?;
-    // Which kept lines are returned (the first `limit` in file order, stopping at the first
-    // unit that ran out of budget), decided in order; their text and JSON are then built on
-    // all cores (parsing thousands of kept lines is not left to one thread at the end).
+    let spent = Arc::new(AtomicU64::new(0));
+    let taken = Arc::new(AtomicUsize::new(0));
+    let make = || SearchSink {
+        limit: q.limit,
+        arena: Vec::new(),
+        kept: Vec::new(),
+        json_file: false,
+        total: 0,
+        kept_count: 0,
+        cut_pending: false,
+        budget: (q.max_result_bytes > 0).then(|| (spent.clone(), q.max_result_bytes)),
+        over_budget: false,
+        taken: taken.clone(),
+        built: Vec::new(),
+    };
+    // Which kept lines are returned: the first `limit` in file order, stopping at the first
+    // unit that ran out of budget, decided in order as the units are handed on.
     let mut base: HashMap<usize, u64> = HashMap::new();
-    let (mut total, mut skipped, mut taken) = (0u64, 0u64, 0usize);
+    let (mut total, mut skipped, mut returned) = (0u64, 0u64, 0usize);
     let mut budget_cut = false;
-    let mut parts = Vec::with_capacity(outs.len());
-    for out in outs {
+    let mut unit_warnings = Vec::new();
+    scan_files(exp, &plan, make, &mut warnings, cancel, |out| {
         let b = base.entry(out.file).or_insert(0);
         let take = if budget_cut {
             0
         } else {
-            out.sink.kept.len().min(q.limit - taken)
+            out.sink.kept_count.min(q.limit - returned)
         };
-        taken += take;
+        debug_assert!(take <= out.sink.built.len());
+        for m in out.sink.built.into_iter().take(take) {
+            each(Found {
+                file: out.file,
+                line: *b + m.line_no,
+                text: m.text,
+                json: m.json,
+            });
+            returned += 1;
+        }
+        taken.store(returned, Ordering::Relaxed);
         budget_cut |= out.sink.over_budget;
-        parts.push((out.file, *b, take, out.sink.kept));
         *b += out.lines;
         total += out.sink.total;
         skipped += out.skipped;
-        warnings.extend(out.warnings);
-    }
-    let build = |(file, base, take, kept): (usize, u64, usize, VecDeque<Kept>)| -> Vec<Match> {
-        kept.into_iter()
-            .take(take)
-            .map(|k| Match {
-                file: path_string(&exp.files[file].path),
-                line: base + k.line_no,
-                text: k.text(),
-                json: k.json(),
-            })
-            .collect()
-    };
-    let matches: Vec<Match> = if taken >= 64 {
-        use rayon::prelude::*;
-        parts
-            .into_par_iter()
-            .map(build)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .flatten()
-            .collect()
-    } else {
-        parts.into_iter().flat_map(build).collect()
-    };
+        unit_warnings.extend(out.warnings);
+        Ok(())
+    })?;
+    warnings.extend(unit_warnings);
     if budget_cut {
         warnings.push(format!(
-            "logs::search: stopped keeping matches after {} to stay within the memory budget \
-             ({} MiB for results; policy.max_memory_mb); `total` still counts every match — \
-             narrow the query or lower `limit`",
-            matches.len(),
+            "logs::search: stopped keeping matches after {returned} to stay within the memory \
+             budget ({} MiB for results; policy.max_memory_mb); `total` still counts every \
+             match — narrow the query or lower `limit`",
             q.max_result_bytes >> 20
         ));
     }
-    Ok(SearchResult {
-        truncated: total > matches.len() as u64,
-        matches,
+    Ok(SearchSummary {
+        returned,
         total,
+        truncated: total > returned as u64,
         skipped,
         warnings,
     })
@@ -503,13 +664,21 @@ pub fn search(exp: &Expansion, q: &Query, cancel: &Cancel) -> Result<SearchResul
 pub fn count(exp: &Expansion, q: &Query, cancel: &Cancel) -> Result<CountResult> {
     let plan = build_plan("logs::count", q, Extra::default())?;
     let mut warnings = exp.warnings.clone();
-    let outs = scan_files(exp, &plan, || CountSink(0), &mut warnings, cancel)?;
-    let (mut n, mut skipped) = (0, 0);
-    for out in outs {
-        n += out.sink.0;
-        skipped += out.skipped;
-        warnings.extend(out.warnings);
-    }
+    let (mut n, mut skipped, mut unit_warnings) = (0, 0, Vec::new());
+    scan_files(
+        exp,
+        &plan,
+        || CountSink(0),
+        &mut warnings,
+        cancel,
+        |out| {
+            n += out.sink.0;
+            skipped += out.skipped;
+            unit_warnings.extend(out.warnings);
+            Ok(())
+        },
+    )?;
+    warnings.extend(unit_warnings);
     Ok(CountResult {
         count: n,
         skipped,
@@ -565,16 +734,8 @@ pub fn tail(exp: &Expansion, n: usize, q: Option<&Query>, cancel: &Cancel) -> Re
             }
         };
         let mut unit = Unit {
-            file: fi,
-            path: f.path.clone(),
             gz,
-            start: 0,
-            end: u64::MAX,
-            format: None,
-            count_only: false,
-            windowed: false,
-            detect: false,
-            inside: false,
+            ..Unit::whole(fi, f.path.clone())
         };
         if gz {
             tail_window(&plan, &unit, n - got.len(), &mut got, &mut out, cancel)?;
@@ -781,10 +942,11 @@ pub fn top(exp: &Expansion, q: &Query, by: &TopBy, cancel: &Cancel) -> Result<To
         total: 0,
         without_key: 0,
     };
-    let outs = scan_files(exp, &plan, make, &mut warnings, cancel)?;
     let mut merged: HashMap<Box<str>, (u64, Box<str>)> = HashMap::new();
     let (mut total, mut other, mut without_key, mut skipped) = (0, 0, 0, 0);
-    for out in outs {
+    let mut unit_warnings = Vec::new();
+    // Each unit's groups are merged as it is handed on, while later units are still scanned.
+    scan_files(exp, &plan, make, &mut warnings, cancel, |out| {
         for (k, (c, sample)) in out.sink.map {
             if let Some(e) = merged.get_mut(&k) {
                 e.0 += c;
@@ -798,8 +960,10 @@ pub fn top(exp: &Expansion, q: &Query, by: &TopBy, cancel: &Cancel) -> Result<To
         other += out.sink.other;
         without_key += out.sink.without_key;
         skipped += out.skipped;
-        warnings.extend(out.warnings);
-    }
+        unit_warnings.extend(out.warnings);
+        Ok(())
+    })?;
+    warnings.extend(unit_warnings);
     let mut entries: Vec<TopEntry> = merged
         .into_iter()
         .map(|(k, (c, s))| TopEntry {
@@ -914,15 +1078,16 @@ pub fn stats(exp: &Expansion, q: &Query, extract: &str, cancel: &Cancel) -> Resu
         unmatched: 0,
         scratch: String::new(),
     };
-    let outs = scan_files(exp, &plan, make, &mut warnings, cancel)?;
     let mut hist = stats::Histogram::default();
-    let (mut unmatched, mut skipped) = (0, 0);
-    for out in outs {
+    let (mut unmatched, mut skipped, mut unit_warnings) = (0, 0, Vec::new());
+    scan_files(exp, &plan, make, &mut warnings, cancel, |out| {
         hist.merge(out.sink.hist);
         unmatched += out.sink.unmatched;
         skipped += out.skipped;
-        warnings.extend(out.warnings);
-    }
+        unit_warnings.extend(out.warnings);
+        Ok(())
+    })?;
+    warnings.extend(unit_warnings);
     Ok(StatsResult {
         summary: hist.summary(),
         unmatched,

@@ -92,17 +92,8 @@ pub fn expand(pattern: &str) -> Result<Expansion> {
     } else {
         base.clone()
     };
-    let mut found = Vec::new();
-    walk(
-        &walk_root,
-        base.as_os_str().is_empty(),
-        depth,
-        &glob,
-        &mut found,
-        &mut out.warnings,
-        true,
-    )?;
-    let found = stat_listed(found, &mut out.warnings);
+    let (found, warnings) = walk(&walk_root, base.as_os_str().is_empty(), depth, &glob, true)?;
+    out.warnings.extend(warnings);
     if found.is_empty() {
         out.warnings.push(format!("no file matches {pattern}"));
     }
@@ -140,112 +131,112 @@ pub fn glob_base(pattern: &str) -> Option<PathBuf> {
     })
 }
 
+/// The files under `dir` (to `depth` levels) that `glob` matches, with what went wrong on the
+/// way. Folders are listed on all cores, and the regular files a listing names are looked at
+/// (size, time) while it is open: one `stat` each relative to the folder (`fstatat` of the
+/// name, no walk of the whole path; a name that has become a symbolic link meanwhile is not
+/// followed), on all cores for a large folder. A folder is closed before its subfolders are
+/// listed, so a deep tree holds few descriptors.
 fn walk(
     dir: &Path,
     strip_dot: bool,
     depth: usize,
     glob: &globset::GlobMatcher,
-    found: &mut Vec<LogFile>,
-    warnings: &mut Vec<String>,
     top: bool,
-) -> Result<()> {
-    if depth == 0 {
-        return Ok(());
-    }
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if top => return Err(Error::io("listing log folder", dir, e)),
-        Err(e) => {
-            warnings.push(format!("{}: cannot list folder: {e}", dir.display()));
-            return Ok(());
-        }
-    };
-    for entry in entries {
-        let entry = match entry {
-            Ok(e) => e,
-            Err(e) => {
-                warnings.push(format!("{}: cannot list folder entry: {e}", dir.display()));
-                continue;
-            }
-        };
-        let mut path = entry.path();
-        if strip_dot && let Ok(p) = path.strip_prefix(".") {
-            path = p.to_path_buf();
-        }
-        // The listing's own type (no system call) decides whether to look further: a regular
-        // file the glob does not match is not looked at at all.
-        let kind = entry.file_type().ok();
-        let plain_entry = kind.is_some_and(|k| k.is_file());
-        if plain_entry && !glob.is_match(&path) {
-            continue;
-        }
-        if kind.is_some_and(|k| k.is_dir()) {
-            walk(&path, false, depth - 1, glob, found, warnings, false)?;
-            continue;
-        }
-        if plain_entry {
-            // Looked at (size, time) later, on all cores: one `stat` each, in parallel.
-            found.push(LogFile {
-                path,
-                size: 0,
-                modified: SystemTime::UNIX_EPOCH,
-                plain_entry,
-            });
-            continue;
-        }
-        let meta = match std::fs::metadata(&path) {
-            Ok(m) => m,
-            Err(e) => {
-                warnings.push(format!("{}: {e}", path.display()));
-                continue;
-            }
-        };
-        if meta.is_dir() {
-            walk(&path, false, depth - 1, glob, found, warnings, false)?;
-        } else if meta.is_file() && glob.is_match(&path) {
-            found.push(LogFile {
-                path,
-                size: meta.len(),
-                modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
-                plain_entry,
-            });
-        }
-    }
-    Ok(())
-}
-
-/// Size and modification time of the regular files [`walk`] listed without looking at them,
-/// on all cores (20 000 small files: one `stat` each is most of a glob's cost). A file gone
-/// or changed into something else since it was listed becomes a warning.
-fn stat_listed(found: Vec<LogFile>, warnings: &mut Vec<String>) -> Vec<LogFile> {
+) -> Result<(Vec<LogFile>, Vec<String>)> {
     use rayon::prelude::*;
-    let stat = |mut f: LogFile| -> std::result::Result<LogFile, String> {
-        if !f.plain_entry {
-            return Ok(f);
-        }
-        match std::fs::metadata(&f.path) {
-            Ok(m) if m.is_file() => {
-                f.size = m.len();
-                f.modified = m.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-                Ok(f)
-            }
-            Ok(_) => Err(format!("{}: no longer a regular file", f.path.display())),
-            Err(e) => Err(format!("{}: {e}", f.path.display())),
-        }
-    };
-    let done: Vec<std::result::Result<LogFile, String>> = if found.len() >= 256 {
-        found.into_par_iter().with_min_len(64).map(stat).collect()
-    } else {
-        found.into_iter().map(stat).collect()
-    };
-    let mut out = Vec::with_capacity(done.len());
-    for r in done {
-        match r {
-            Ok(f) => out.push(f),
-            Err(w) => warnings.push(w),
-        }
+    let (mut files, mut warnings) = (Vec::new(), Vec::new());
+    if depth == 0 {
+        return Ok((files, warnings));
     }
-    out
+    let mut subdirs = Vec::new();
+    {
+        let entries = match std::fs::read_dir(dir) {
+            Ok(e) => e,
+            Err(e) if top => return Err(Error::io("listing log folder", dir, e)),
+            Err(e) => {
+                warnings.push(format!("{}: cannot list folder: {e}", dir.display()));
+                return Ok((files, warnings));
+            }
+        };
+        let mut listed = Vec::new();
+        for entry in entries {
+            let entry = match entry {
+                Ok(e) => e,
+                Err(e) => {
+                    warnings.push(format!("{}: cannot list folder entry: {e}", dir.display()));
+                    continue;
+                }
+            };
+            let mut path = entry.path();
+            if strip_dot && let Ok(p) = path.strip_prefix(".") {
+                path = p.to_path_buf();
+            }
+            // The listing's own type (no system call) decides whether to look further: a
+            // regular file the glob does not match is not looked at at all.
+            let kind = entry.file_type().ok();
+            if kind.is_some_and(|k| k.is_file()) {
+                if glob.is_match(&path) {
+                    listed.push((path, entry));
+                }
+                continue;
+            }
+            if kind.is_some_and(|k| k.is_dir()) {
+                subdirs.push(path);
+                continue;
+            }
+            let meta = match std::fs::metadata(&path) {
+                Ok(m) => m,
+                Err(e) => {
+                    warnings.push(format!("{}: {e}", path.display()));
+                    continue;
+                }
+            };
+            if meta.is_dir() {
+                subdirs.push(path);
+            } else if meta.is_file() && glob.is_match(&path) {
+                files.push(LogFile {
+                    path,
+                    size: meta.len(),
+                    modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+                    plain_entry: false,
+                });
+            }
+        }
+        let stat = |(path, entry): (PathBuf, std::fs::DirEntry)| match entry.metadata() {
+            Ok(m) if m.is_file() => Ok(LogFile {
+                path,
+                size: m.len(),
+                modified: m.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+                plain_entry: true,
+            }),
+            Ok(_) => Err(format!("{}: no longer a regular file", path.display())),
+            Err(e) => Err(format!("{}: {e}", path.display())),
+        };
+        let done: Vec<std::result::Result<LogFile, String>> = if listed.len() >= 256 {
+            listed.into_par_iter().with_min_len(64).map(stat).collect()
+        } else {
+            listed.into_iter().map(stat).collect()
+        };
+        for r in done {
+            match r {
+                Ok(f) => files.push(f),
+                Err(w) => warnings.push(w),
+            }
+        }
+    } // the folder is closed here
+    let sub = |p: &PathBuf| walk(p, false, depth - 1, glob, false);
+    let subs: Vec<Result<(Vec<LogFile>, Vec<String>)>> = if subdirs.len() > 1 {
+        subdirs.par_iter().map(sub).collect()
+    } else {
+        subdirs.iter().map(sub).collect()
+    };
+    for r in subs {
+        let (f, w) = r?;
+        files.extend(f);
+        warnings.extend(w);
+    }
+    Ok((files, warnings))
 }
 
 /// How a file name places a file in its rotated set.
@@ -387,45 +378,51 @@ fn winston_numbered(name: &str) -> Option<(String, u64)> {
 /// unnumbered file and are ordered by modification time — Winston counts up towards the newest
 /// file by default and towards the oldest with `tailable` — and on equal times as `tailable`
 /// does (the unnumbered file newest, a higher number older).
-pub fn order_rotated(mut files: Vec<LogFile>) -> Vec<LogFile> {
-    let keys: Vec<RotationKey> = files.iter().map(|f| rotation_key(&f.path)).collect();
+pub fn order_rotated(files: Vec<LogFile>) -> Vec<LogFile> {
+    use rayon::prelude::*;
+    // Keys are computed on all cores for large sets (20 000 small files: a few string
+    // allocations each were a serial tenth of a glob's cost), then the indices are sorted.
+    let par = files.len() >= 1024;
+    let keys: Vec<RotationKey> = if par {
+        files.par_iter().map(|f| rotation_key(&f.path)).collect()
+    } else {
+        files.iter().map(|f| rotation_key(&f.path)).collect()
+    };
     let plain_sets: std::collections::HashSet<&str> = keys
         .iter()
         .filter(|k| k.date.is_none() && k.index.is_none())
         .map(|k| k.set.as_str())
         .collect();
     // (set, Winston number) for numbered files whose unnumbered sibling is present.
-    let mut winston: Vec<Option<(String, u64)>> = Vec::with_capacity(files.len());
-    for (f, k) in files.iter().zip(&keys) {
-        let name = f
-            .path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+    let winston_of = |i: usize| -> Option<(String, u64)> {
+        let (f, k) = (&files[i], &keys[i]);
+        if k.date.is_some() || k.index.is_some() {
+            return None;
+        }
+        let name = f.path.file_name()?.to_string_lossy();
+        let (base, n) = winston_numbered(&name)?;
         let folder = f
             .path
             .parent()
-            .map(|p| p.to_string_lossy().into_owned())
+            .map(|p| p.to_string_lossy())
             .unwrap_or_default();
-        let w = match (&k.date, k.index, winston_numbered(&name)) {
-            (None, None, Some((base, n))) => {
-                let set = format!("{folder}/{base}");
-                plain_sets.contains(set.as_str()).then_some((set, n))
-            }
-            _ => None,
-        };
-        winston.push(w);
-    }
-    let winston_sets: std::collections::HashSet<String> =
-        winston.iter().flatten().map(|(s, _)| s.clone()).collect();
-    let mut order: Vec<usize> = (0..files.len()).collect();
-    order.sort_by_cached_key(|&i| {
+        let set = format!("{folder}/{base}");
+        plain_sets.contains(set.as_str()).then_some((set, n))
+    };
+    let winston: Vec<Option<(String, u64)>> = if par {
+        (0..files.len()).into_par_iter().map(winston_of).collect()
+    } else {
+        (0..files.len()).map(winston_of).collect()
+    };
+    let winston_sets: std::collections::HashSet<&str> =
+        winston.iter().flatten().map(|(s, _)| s.as_str()).collect();
+    let sort_key = |i: usize| {
         let (f, k) = (&files[i], &keys[i]);
         let (set, winston_n) = match &winston[i] {
-            Some((set, n)) => (set.clone(), Some(*n)),
-            None => (k.set.clone(), None),
+            Some((set, n)) => (set.as_str(), Some(*n)),
+            None => (k.set.as_str(), None),
         };
-        let by_time = winston_sets.contains(&set).then_some(f.modified);
+        let by_time = winston_sets.contains(set).then_some(f.modified);
         // Without a date a higher index is older (logrotate, Winston tailable); with a date it
         // is newer (file-stream-rotator).
         let idx_order: i64 = match (&k.date, k.index.or(winston_n)) {
@@ -435,14 +432,20 @@ pub fn order_rotated(mut files: Vec<LogFile>) -> Vec<LogFile> {
         (
             set,
             k.date.is_none(),
-            k.date.clone().unwrap_or_default(),
+            k.date.as_deref().unwrap_or_default(),
             by_time,
             idx_order,
             f.modified,
-            f.path.clone(),
+            f.path.as_path(),
         )
-    });
-    let mut slots: Vec<Option<LogFile>> = files.drain(..).map(Some).collect();
+    };
+    let mut order: Vec<usize> = (0..files.len()).collect();
+    if par {
+        order.par_sort_unstable_by(|&a, &b| sort_key(a).cmp(&sort_key(b)));
+    } else {
+        order.sort_unstable_by(|&a, &b| sort_key(a).cmp(&sort_key(b)));
+    }
+    let mut slots: Vec<Option<LogFile>> = files.into_iter().map(Some).collect();
     order.into_iter().filter_map(|i| slots[i].take()).collect()
 }
 
@@ -450,16 +453,28 @@ pub fn order_rotated(mut files: Vec<LogFile>) -> Vec<LogFile> {
 pub fn is_gzip(path: &Path) -> Result<bool> {
     let mut f = File::open(path).map_err(|e| Error::io("opening log file", path, e))?;
     let mut magic = [0u8; 2];
+    let got = read_head(&mut f, path, &mut magic)?;
+    Ok(is_gzip_magic(&magic[..got]))
+}
+
+/// Whether `head` (a file's first bytes) starts with the gzip magic bytes.
+fn is_gzip_magic(head: &[u8]) -> bool {
+    head.starts_with(&[0x1f, 0x8b])
+}
+
+/// Read the start of `f` into `buf` until it holds at least the two bytes that tell gzip from
+/// text (or the file ended): the number of bytes read, retrying interrupted reads.
+fn read_head(f: &mut File, path: &Path, buf: &mut [u8]) -> Result<usize> {
     let mut got = 0;
-    while got < 2 {
-        match f.read(&mut magic[got..]) {
+    while got < 2.min(buf.len()) {
+        match f.read(&mut buf[got..]) {
             Ok(0) => break,
             Ok(n) => got += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(Error::io("reading log file", path, e)),
         }
     }
-    Ok(got == 2 && magic == [0x1f, 0x8b])
+    Ok(got)
 }
 
 /// Open `path` for reading the byte range `start..end` (plain files) or whole (gzip).
@@ -478,26 +493,19 @@ pub fn open_range(path: &Path, gz: bool, start: u64, end: u64) -> Result<Box<dyn
     Ok(Box::new(f.take(end.saturating_sub(start))))
 }
 
-/// Open a whole file once, telling gzip from plain text by its first two bytes (which are
-/// handed on, not read twice): the reader and whether it is gzip.
-pub fn open_detect(path: &Path) -> Result<(Box<dyn Read + Send>, bool)> {
+/// Open a whole file once, reading its first bytes into `buf` (which must hold at least 2)
+/// and telling gzip from plain text by them: the reader of the rest, whether it is gzip, and
+/// how many bytes of text `buf` already holds (for gzip none: the bytes read are handed on to
+/// the decoder). A plain file costs no read besides those of its text.
+pub fn open_detect(path: &Path, buf: &mut [u8]) -> Result<(Box<dyn Read + Send>, bool, usize)> {
     let mut f = File::open(path).map_err(|e| Error::io("opening log file", path, e))?;
-    let mut magic = [0u8; 2];
-    let mut got = 0;
-    while got < 2 {
-        match f.read(&mut magic[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(Error::io("reading log file", path, e)),
-        }
-    }
-    let head = std::io::Cursor::new(magic).take(got as u64);
-    if got == 2 && magic == [0x1f, 0x8b] {
+    let got = read_head(&mut f, path, buf)?;
+    if is_gzip_magic(&buf[..got]) {
+        let head = std::io::Cursor::new(buf[..got].to_vec());
         let inner = BufReader::with_capacity(128 * 1024, head.chain(f));
-        return Ok((Box::new(MultiGzDecoder::new(inner)), true));
+        return Ok((Box::new(MultiGzDecoder::new(inner)), true, 0));
     }
-    Ok((Box::new(head.chain(f)), false))
+    Ok((Box::new(f), false, got))
 }
 
 /// Read up to `max` bytes at `offset` (fewer at the end of the file).
@@ -517,7 +525,8 @@ pub fn read_at(path: &Path, offset: u64, max: usize) -> Result<Vec<u8>> {
 /// reading forward in growing windows; `None` when there is none before `limit`.
 pub fn next_line_start(path: &Path, from: u64, limit: u64) -> Result<Option<u64>> {
     let mut pos = from;
-    let mut win = 64 * 1024;
+    // Log lines are short: a small first read (splitting a 4 GiB file reads 128 of these).
+    let mut win = 4096;
     while pos < limit {
         let want = win.min((limit - pos) as usize);
         let buf = read_at(path, pos, want)?;

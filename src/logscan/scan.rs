@@ -185,6 +185,9 @@ pub trait Sink: Send {
     /// The bytes of the line last passed with `cut: true` that followed its searched prefix
     /// (called once that line's end is found, so a sink can report the line's real length).
     fn cut_line_rest(&mut self, _rest: u64) {}
+    /// The unit is done (called on the worker that scanned it, before its result is handed
+    /// on): a sink may prepare its result here, on all cores, rather than in the caller.
+    fn finish(&mut self) {}
 }
 
 /// A piece of work: a whole file, or a byte range of a plain file starting at a line start.
@@ -207,6 +210,25 @@ pub struct Unit {
     /// The whole file is inside the time window (see [`super::window::Span::inside`]): lines
     /// are not checked against the window one by one, only each buffer's first line is.
     pub inside: bool,
+}
+
+impl Unit {
+    /// The whole of plain file `file` (`path`), format told from its first buffer, no window:
+    /// the defaults every other kind of unit starts from.
+    pub fn whole(file: usize, path: PathBuf) -> Unit {
+        Unit {
+            file,
+            path,
+            gz: false,
+            start: 0,
+            end: u64::MAX,
+            format: None,
+            count_only: false,
+            windowed: false,
+            detect: false,
+            inside: false,
+        }
+    }
 }
 
 /// What one unit produced.
@@ -473,14 +495,20 @@ pub fn scan_unit<S: Sink>(
     cancel: &Cancel,
 ) -> Result<UnitOut<S>> {
     let mut warnings = Vec::new();
+    // One buffer per worker thread, kept across units: no fresh zeroed 256 KiB per file.
+    let mut buf = BUFFER.with(|b| std::mem::take(&mut *b.borrow_mut()));
+    if buf.len() < BUF {
+        buf.resize(BUF, 0);
+    }
     let opened = if unit.detect {
-        open_detect(&unit.path)
+        open_detect(&unit.path, &mut buf)
     } else {
-        open_range(&unit.path, unit.gz, unit.start, unit.end).map(|r| (r, unit.gz))
+        open_range(&unit.path, unit.gz, unit.start, unit.end).map(|r| (r, unit.gz, 0))
     };
-    let (mut rdr, gz): (Box<dyn Read + Send>, bool) = match opened {
+    let (mut rdr, gz, prefilled): (Box<dyn Read + Send>, bool, usize) = match opened {
         Ok(r) => r,
         Err(e) => {
+            BUFFER.with(|b| *b.borrow_mut() = buf);
             warnings.push(e.to_string());
             return Ok(UnitOut {
                 file: unit.file,
@@ -517,16 +545,21 @@ pub fn scan_unit<S: Sink>(
     if let Some(f) = unit.format {
         st.set_format(f);
     }
-    // One buffer per worker thread, kept across units: no fresh zeroed 256 KiB per file.
-    let mut buf = BUFFER.with(|b| std::mem::take(&mut *b.borrow_mut()));
-    if buf.len() < BUF {
-        buf.resize(BUF, 0);
-    }
-    let out = scan_loop(unit, gz, &mut st, &mut rdr, &mut buf, cancel, &mut warnings);
+    let out = scan_loop(
+        unit,
+        gz,
+        &mut st,
+        &mut rdr,
+        &mut buf,
+        prefilled,
+        cancel,
+        &mut warnings,
+    );
     buf.truncate(BUF);
     buf.shrink_to(BUF);
     BUFFER.with(|b| *b.borrow_mut() = buf);
     out?;
+    st.sink.finish();
     Ok(UnitOut {
         file: unit.file,
         disorder: st.disorder && unit.windowed,
@@ -541,24 +574,27 @@ thread_local! {
     static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// The read loop of [`scan_unit`] over `rdr` with the worker's `buf`.
+/// The read loop of [`scan_unit`] over `rdr` with the worker's `buf`, whose first `prefilled`
+/// bytes were already read from the unit's start.
+#[allow(clippy::too_many_arguments)]
 fn scan_loop<S: Sink>(
     unit: &Unit,
     gz: bool,
     st: &mut State<'_, S>,
     rdr: &mut Box<dyn Read + Send>,
     buf: &mut Vec<u8>,
+    prefilled: usize,
     cancel: &Cancel,
     warnings: &mut Vec<String>,
 ) -> Result<()> {
-    let label = unit.path.display().to_string();
+    let label = unit.path.display(); // formatted only into a warning
     let want_lines = st.want_lines;
     let mut sniffed = unit.format.is_some();
-    let mut filled = 0usize;
+    let mut filled = prefilled;
     let (mut eof, mut skipping) = (false, false);
     let mut damage: Option<String> = None;
     let mut offset: u64 = unit.start; // stream offset of buf[0]
-    let mut read_total: u64 = 0;
+    let mut read_total: u64 = prefilled as u64;
     let mut since_check = 0usize;
     let mut long_lines: u64 = 0;
     let mut first_long: u64 = 0;
@@ -693,9 +729,9 @@ fn scan_loop<S: Sink>(
 }
 
 /// Split `files` into units: a gzip file is one unit; a plain file of at least 2 × [`MIN_CHUNK`]
-/// is cut at line starts into up to 16 ranges per worker thread (small pieces, so a core
-/// slowed by other work does not leave the other waiting at the end). Files that cannot be opened
-/// become warnings.
+/// is cut at line starts into ranges of decreasing size (see [`split_range`]: a core slowed by
+/// other work does not leave the other waiting at the end). Files that cannot be opened become
+/// warnings.
 pub fn plan_units(files: &[LogFile], threads: usize, warnings: &mut Vec<String>) -> Vec<Unit> {
     plan_units_with(files, threads, MIN_CHUNK, None, warnings)
 }
@@ -774,31 +810,17 @@ pub fn plan_units_with(
         };
         if single(f) {
             units.push(Unit {
-                file: i,
-                path: f.path.clone(),
-                gz: false,
-                start: 0,
-                end: u64::MAX,
-                format: None,
-                count_only: false,
-                windowed: false,
                 detect: true,
-                inside: false,
+                ..Unit::whole(i, f.path.clone())
             });
             continue;
         }
         if gz {
             units.push(Unit {
-                file: i,
-                path: f.path.clone(),
                 gz,
-                start: 0,
-                end: u64::MAX,
-                format: None,
-                count_only: false,
                 windowed,
-                detect: false,
                 inside,
+                ..Unit::whole(i, f.path.clone())
             });
             continue;
         }
@@ -822,7 +844,11 @@ pub fn plan_units_with(
     units
 }
 
-/// Cut `lo..hi` of plain file `f` at line starts into pieces of at least `min_chunk`.
+/// Cut `lo..hi` of plain file `f` at line starts into pieces of at least `min_chunk`, each an
+/// eighth (for 2 threads; `1 / (4 × threads)`) of what is left: large pieces first, then ever
+/// smaller ones down to `min_chunk` (a 4 GiB file: about 33 pieces, the last ones 16 MiB).
+/// Units are taken in order, so the last ones to finish are short and both cores stay busy to
+/// the end, while the pieces stay few (each is one sink whose result the caller merges).
 #[allow(clippy::too_many_arguments)]
 fn split_range(
     f: &LogFile,
@@ -835,43 +861,144 @@ fn split_range(
     warnings: &mut Vec<String>,
     units: &mut Vec<Unit>,
 ) {
-    let size = hi - lo;
-    let pieces = if threads > 1 && size >= 2 * min_chunk {
-        (size / min_chunk).min(threads as u64 * 16)
-    } else {
-        1
-    };
     let unit = |start, end| Unit {
-        file: i,
-        path: f.path.clone(),
-        gz: false,
         start,
         end,
         format,
-        count_only: false,
-        windowed: false,
-        detect: false,
-        inside: false,
+        ..Unit::whole(i, f.path.clone())
     };
     let mut start = lo;
-    for k in 1..pieces {
-        let nominal = lo + size * k / pieces;
-        if nominal <= start {
-            continue;
-        }
-        match super::reader::next_line_start(&f.path, nominal, hi) {
-            Ok(Some(cut)) if cut > start => {
-                units.push(unit(start, cut));
-                start = cut;
+    if threads > 1 && hi - lo >= 2 * min_chunk {
+        loop {
+            let left = hi - start;
+            let piece = (left / (4 * threads as u64)).max(min_chunk);
+            if left < piece + min_chunk {
+                break; // the rest is the last piece
             }
-            Ok(_) => {}
-            Err(e) => {
-                warnings.push(e.to_string());
-                break;
+            match super::reader::next_line_start(&f.path, start + piece, hi) {
+                Ok(Some(cut)) if cut > start => {
+                    units.push(unit(start, cut));
+                    start = cut;
+                }
+                Ok(_) => break,
+                Err(e) => {
+                    warnings.push(e.to_string());
+                    break;
+                }
             }
         }
     }
     units.push(unit(start, hi));
+}
+
+/// `work(i)` for every `i < n` on the rayon pool, each result handed to `each(i, result)` on
+/// the calling thread in index order as soon as it and every one before it are done.
+///
+/// Workers take indices in order from one counter (so results arrive nearly in order and the
+/// last pieces of work are the last ones started: no core idles while another finishes a long
+/// tail), and the caller merges or converts what is done while the rest is still being
+/// worked on. The first error in index order (from `work` or `each`) stops the workers after
+/// their current item and is returned.
+pub fn ordered<T, W, E>(n: usize, work: W, mut each: E) -> Result<()>
+where
+    T: Send,
+    W: Fn(usize) -> Result<T> + Sync,
+    E: FnMut(usize, T) -> Result<()>,
+{
+    let workers = rayon::current_num_threads().min(n);
+    // On a pool thread the caller would block a worker while waiting: collect instead.
+    if workers <= 1 || rayon::current_thread_index().is_some() {
+        let done: Vec<Result<T>> = if workers <= 1 {
+            return (0..n).try_for_each(|i| each(i, work(i)?));
+        } else {
+            (0..n).into_par_iter().map(&work).collect()
+        };
+        return done
+            .into_iter()
+            .enumerate()
+            .try_for_each(|(i, r)| each(i, r?));
+    }
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let (tx, rx) = std::sync::mpsc::channel::<(usize, Result<T>)>();
+    rayon::in_place_scope(|scope| {
+        for _ in 0..workers {
+            let tx = tx.clone();
+            let (next, stop, work) = (&next, &stop, &work);
+            scope.spawn(move |_| {
+                while !stop.load(Relaxed) {
+                    let i = next.fetch_add(1, Relaxed);
+                    if i >= n || tx.send((i, work(i))).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        let mut pending: std::collections::BTreeMap<usize, Result<T>> = Default::default();
+        let mut want = 0;
+        let mut result = Ok(());
+        // Ends when every worker has finished (all senders dropped).
+        for (i, r) in rx.iter() {
+            pending.insert(i, r);
+            while let Some(r) = pending.remove(&want) {
+                if result.is_ok() {
+                    result = r.and_then(|t| each(want, t));
+                    if result.is_err() {
+                        stop.store(true, Relaxed);
+                    }
+                }
+                want += 1;
+            }
+        }
+        result
+    })
+}
+
+/// Units handed over together are at least this many bytes…
+const BATCH_BYTES: u64 = 1 << 20;
+/// …or this many units (20 000 small files: a few hundred hand-overs, not one per file).
+const BATCH_UNITS: usize = 64;
+
+/// [`scan_unit`] of every unit (of `files`), each result handed to `each` on the calling
+/// thread in unit order while later units are still being scanned (see [`ordered`]). Small
+/// units go to a worker and back in batches of consecutive units.
+pub fn scan_units_each<S, F, E>(
+    units: &[Unit],
+    files: &[LogFile],
+    plan: &Plan,
+    make: F,
+    cancel: &Cancel,
+    mut each: E,
+) -> Result<()>
+where
+    S: Sink,
+    F: Fn() -> S + Sync,
+    E: FnMut(UnitOut<S>) -> Result<()>,
+{
+    let mut bounds = vec![0];
+    let mut bytes = 0u64;
+    for (i, u) in units.iter().enumerate() {
+        let size = files.get(u.file).map_or(0, |f| f.size);
+        bytes += u.end.min(size).saturating_sub(u.start);
+        if bytes >= BATCH_BYTES || i + 1 - bounds[bounds.len() - 1] >= BATCH_UNITS {
+            bounds.push(i + 1);
+            bytes = 0;
+        }
+    }
+    if bounds[bounds.len() - 1] != units.len() {
+        bounds.push(units.len());
+    }
+    ordered(
+        bounds.len() - 1,
+        |b| {
+            (bounds[b]..bounds[b + 1])
+                .map(|i| scan_unit(&units[i], plan, make(), cancel))
+                .collect::<Result<Vec<_>>>()
+        },
+        |_, outs| outs.into_iter().try_for_each(&mut each),
+    )
 }
 
 /// Scan `units` on the rayon pool (in parallel when there are several), results in unit order.

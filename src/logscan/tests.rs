@@ -1222,3 +1222,233 @@ fn a_file_inside_the_window_whose_times_jump_is_read_line_by_line_with_a_warning
         assert_eq!(c.count, expected(&meta, since, None, true).len() as u64);
     }
 }
+
+/// Runs `f` with files split into ranges of `min_chunk` bytes (0: the real minimum).
+fn split_at<T>(min_chunk: u64, f: impl FnOnce() -> T) -> T {
+    TEST_MIN_CHUNK.with(|c| c.set(min_chunk));
+    let out = f();
+    TEST_MIN_CHUNK.with(|c| c.set(0));
+    out
+}
+
+/// A JSON-lines log with every kind of line end, a few broken lines and matches in every
+/// range, with its matching lines' numbers.
+fn mixed_json_log(n: usize) -> (String, Vec<u64>) {
+    let mut body = String::new();
+    let mut hits = Vec::new();
+    let mut line = 0u64;
+    for i in 0..n {
+        let end = ["\n", "\r\n", "\r", "\n"][i % 4];
+        line += 1;
+        if i % 97 == 5 {
+            body += &format!("{{\"level\":\"error\",\"message\":\"JWT expired {i}\"{end}"); // cut short
+            continue;
+        }
+        let (level, msg) = match i % 9 {
+            0 => ("error", format!("请求失败 GET /api/pages/{i}: JWT expired")),
+            4 => ("warn", format!("慢请求 GET /api/x {}ms", 1000 + i % 700)),
+            _ => ("info", format!("GET /api/y/{i} 200 {}ms", i % 50)),
+        };
+        if msg.contains("JWT") {
+            hits.push(line);
+        }
+        body += &format!(
+            "{{\"level\":\"{level}\",\"message\":\"{msg}\",\"n\":{i},\"big\":18446744073709551615,\"f\":1.5,\"pad\":\"{}\"}}{end}",
+            "x".repeat(i % 13)
+        );
+    }
+    (body, hits)
+}
+
+#[test]
+fn search_in_many_ranges_equals_one_pass_with_line_numbers_across_range_ends() {
+    let d = TempDir::new().unwrap();
+    let (body, hits) = mixed_json_log(6000);
+    let p = write(d.path(), "combined.log", body.as_bytes());
+    let e = exp(&p);
+    for limit in [usize::MAX >> 1, 1000, 37, 1, 0] {
+        let query = Query {
+            limit,
+            ..q("JWT expired")
+        };
+        let one = split_at(0, || search(&e, &query, &never())).unwrap();
+        let many = split_at(2048, || search(&e, &query, &never())).unwrap();
+        let lines = |r: &SearchResult| r.matches.iter().map(|m| m.line).collect::<Vec<_>>();
+        assert_eq!(lines(&one), hits[..hits.len().min(limit)], "limit {limit}");
+        assert_eq!(lines(&many), lines(&one), "limit {limit}");
+        assert_eq!(texts(&many), texts(&one));
+        let json = |r: &SearchResult| r.matches.iter().map(|m| m.json.clone()).collect::<Vec<_>>();
+        assert_eq!(json(&many), json(&one));
+        assert_eq!(
+            (many.total, many.skipped, many.truncated),
+            (one.total, one.skipped, one.truncated)
+        );
+        assert_eq!(one.total, hits.len() as u64);
+        assert_eq!(
+            one.skipped,
+            (0..6000).filter(|i| i % 97 == 5).count() as u64
+        );
+    }
+    // The text of each match is its line as written, and line N is the N-th line of the file.
+    let every = Query {
+        limit: 100_000,
+        ..q("")
+    };
+    let all = split_at(2048, || search(&e, &every, &never())).unwrap();
+    let first = |r: &SearchResult| r.matches.first().map(|m| (m.line, m.text.clone()));
+    assert_eq!(first(&all).map(|f| f.0), Some(1));
+    let want: Vec<&str> = body.split(['\n', '\r']).filter(|l| !l.is_empty()).collect();
+    let got: Vec<&str> = texts(&all);
+    // Broken lines are skipped (not matched), so compare the lines that are complete objects.
+    let complete: Vec<&str> = want.iter().copied().filter(|l| l.ends_with('}')).collect();
+    assert_eq!(got, complete);
+    let numbered: Vec<u64> = all.matches.iter().map(|m| m.line).collect();
+    let want_numbers: Vec<u64> = want
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.ends_with('}'))
+        .map(|(i, _)| i as u64 + 1)
+        .collect();
+    assert_eq!(numbered, want_numbers);
+}
+
+#[test]
+fn count_top_and_stats_in_many_ranges_equal_one_pass() {
+    let d = TempDir::new().unwrap();
+    let (body, _) = mixed_json_log(6000);
+    let p = write(d.path(), "combined.log", body.as_bytes());
+    let e = exp(&p);
+    for pattern in ["", "JWT", "慢请求"] {
+        let one = split_at(0, || count(&e, &q(pattern), &never())).unwrap();
+        let many = split_at(1024, || count(&e, &q(pattern), &never())).unwrap();
+        assert_eq!((one.count, one.skipped), (many.count, many.skipped));
+    }
+    let lq = Query {
+        levels: vec!["error".into()],
+        ..q("")
+    };
+    let one = split_at(0, || top(&e, &lq, &TopBy::Fingerprint, &never())).unwrap();
+    let many = split_at(1024, || top(&e, &lq, &TopBy::Fingerprint, &never())).unwrap();
+    assert_eq!(one.entries, many.entries);
+    assert_eq!((one.total, one.skipped), (many.total, many.skipped));
+    let one = split_at(0, || stats(&e, &q("慢请求"), r"(\d+)ms", &never())).unwrap();
+    let many = split_at(1024, || stats(&e, &q("慢请求"), r"(\d+)ms", &never())).unwrap();
+    assert_eq!(one.summary, many.summary);
+    assert_eq!((one.unmatched, one.skipped), (many.unmatched, many.skipped));
+    assert_eq!(
+        one.summary.count,
+        (0..6000).filter(|i| i % 9 == 4 && i % 97 != 5).count() as u64
+    );
+}
+
+#[test]
+fn many_small_files_plain_and_gzip_keep_their_order_and_line_numbers() {
+    let d = TempDir::new().unwrap();
+    let mut want = Vec::new();
+    let mut per_file = Vec::new();
+    for f in 0..300 {
+        let dir = d.path().join(format!("svc{:02}", f / 30));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut body = String::new();
+        for k in 0..(f % 7) {
+            body += &format!(
+                "line {k} of {f}{}\n",
+                if (f + k) % 3 == 0 { " HIT" } else { "" }
+            );
+        }
+        let name = format!("app{f:03}.log");
+        if f % 5 == 0 {
+            write(&dir, &name, &gzip(body.as_bytes()));
+        } else {
+            write(&dir, &name, body.as_bytes());
+        }
+        per_file.push((dir.join(&name), body));
+    }
+    let e = glob(d.path(), "svc*/app*.log");
+    assert_eq!(e.files.len(), 300);
+    for f in &e.files {
+        let (_, body) = per_file.iter().find(|(p, _)| *p == f.path).unwrap();
+        for (i, l) in body.lines().enumerate() {
+            if l.contains("HIT") {
+                want.push((f.path.display().to_string(), i as u64 + 1, l.to_string()));
+            }
+        }
+    }
+    let r = search(
+        &e,
+        &Query {
+            limit: 100_000,
+            ..q("HIT")
+        },
+        &never(),
+    )
+    .unwrap();
+    let got: Vec<(String, u64, String)> = r
+        .matches
+        .iter()
+        .map(|m| (m.file.clone(), m.line, m.text.clone()))
+        .collect();
+    assert_eq!(got, want);
+    assert_eq!(
+        count(&e, &q("HIT"), &never()).unwrap().count,
+        want.len() as u64
+    );
+    // The first matches by limit are the first in file order, whatever finished first.
+    let r = search(
+        &e,
+        &Query {
+            limit: 10,
+            ..q("HIT")
+        },
+        &never(),
+    )
+    .unwrap();
+    assert_eq!(r.matches.len(), 10);
+    assert_eq!(r.matches[9].text, want[9].2);
+    assert_eq!(r.total, want.len() as u64);
+}
+
+#[test]
+fn ordered_hands_results_on_in_order_and_stops_at_the_first_error() {
+    for n in [0usize, 1, 2, 3, 100, 1000] {
+        let mut seen = Vec::new();
+        scan::ordered(
+            n,
+            |i| Ok(i * 2),
+            |i, v| {
+                seen.push((i, v));
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert_eq!(seen, (0..n).map(|i| (i, i * 2)).collect::<Vec<_>>());
+    }
+    let mut seen = Vec::new();
+    let r = scan::ordered(
+        500,
+        |i| {
+            if i == 300 || i == 400 {
+                Err(crate::error::Error::Usage(format!("bad {i}")))
+            } else {
+                Ok(i)
+            }
+        },
+        |i, _| {
+            seen.push(i);
+            Ok(())
+        },
+    );
+    assert!(r.unwrap_err().to_string().contains("bad 300"));
+    assert_eq!(seen, (0..300).collect::<Vec<_>>());
+    let mut seen = Vec::new();
+    let r = scan::ordered(50, Ok, |i, _| {
+        seen.push(i);
+        if i == 7 {
+            Err(crate::error::Error::Usage("stop".into()))
+        } else {
+            Ok(())
+        }
+    });
+    assert!(r.is_err());
+    assert_eq!(seen, (0..=7).collect::<Vec<_>>());
+}

@@ -103,11 +103,25 @@ pub mod logs_module {
             let (mut q, _) = query("logs::search", Some(pattern), opts, &[])?;
             q.max_result_bytes = result_budget(c);
             let exp = expand_checked(c, "logs.search", path)?;
-            let r = logscan::search(&exp, &q, &c.cancel)?;
+            // Each match becomes its script value as soon as the units before it are done,
+            // while the later ones are still being scanned (the path of each file made once).
+            let files: Vec<rhai::ImmutableString> = exp
+                .files
+                .iter()
+                .map(|f| f.path.display().to_string().into())
+                .collect();
+            let mut matches = Array::new();
+            let r = logscan::search_each(&exp, &q, &c.cancel, |m| {
+                matches.push(found_to_dynamic(m, &files));
+            })?;
             print_warnings("logs::search", &r.warnings);
-            crate::modules::to_dynamic(&r)
-                .map(|d| d.cast::<Map>())
-                .map_err(|e| Error::failed(format!("logs::search: {e}")))
+            let mut out = Map::new();
+            out.insert("matches".into(), Dynamic::from_array(matches));
+            out.insert("total".into(), int(r.total).into());
+            out.insert("truncated".into(), r.truncated.into());
+            out.insert("skipped".into(), int(r.skipped).into());
+            out.insert("warnings".into(), Dynamic::from_array(strings(r.warnings)));
+            Ok(out)
         })
     }
 
@@ -372,6 +386,24 @@ fn int(v: u64) -> i64 {
 
 fn strings(v: Vec<String>) -> Array {
     v.into_iter().map(Dynamic::from).collect()
+}
+
+/// `#{file, line, text, json}` of one match, built directly (not through serde's conversion of
+/// a result struct: this runs once per match on the script's thread). `json` is parsed from
+/// the text straight into a script value (the values `json::parse` gives), `()` when the line
+/// is not a JSON object.
+fn found_to_dynamic(m: logscan::Found, files: &[rhai::ImmutableString]) -> Dynamic {
+    let json = m
+        .json_text()
+        .and_then(|t| serde_json::from_slice::<Dynamic>(t).ok())
+        .filter(Dynamic::is_map)
+        .unwrap_or(Dynamic::UNIT);
+    let mut map = Map::new();
+    map.insert("file".into(), files[m.file].clone().into());
+    map.insert("line".into(), int(m.line).into());
+    map.insert("text".into(), m.text.into());
+    map.insert("json".into(), json);
+    Dynamic::from_map(map)
 }
 
 fn count_arg(func: &str, name: &str, n: i64) -> Result<usize> {
