@@ -413,9 +413,18 @@ fn check_one(
         .collect();
     let scope = runner::params_scope(&values);
     let source = crate::engine::strip_shebang(&rb.source);
-    if let Err(e) = engine.compile_with_scope(&scope, &source) {
-        problems.push(runner::parse_error(&e, &rb.display_path).to_string());
-        return problems;
+    match engine.compile_with_scope(&scope, &source) {
+        Ok(ast) => {
+            for (line, col, msg) in
+                statics::unknown_option_keys(&ast, crate::modules::option_keys())
+            {
+                problems.push(format!("{}:{line}:{col}: {msg}", rb.display_path));
+            }
+        }
+        Err(e) => {
+            problems.push(runner::parse_error(&e, &rb.display_path).to_string());
+            return problems;
+        }
     }
     let (defs, calls, imports) = statics::scan(&source);
     let resolver = StdlibResolver::new(search.stdlib_path());
@@ -503,11 +512,13 @@ fn check(search: &SearchPath, names: &[String]) -> Result<i32> {
             .map(|n| search.find(n))
             .collect::<Result<_>>()?
     };
-    let engine = crate::engine::build(
+    let mut engine = crate::engine::build(
         &crate::engine::Limits::default(),
         crate::cancel::Cancel::never(),
         search.stdlib_path(),
     );
+    // Unoptimised, so option-map literals keep their keys' positions.
+    engine.set_optimization_level(rhai::OptimizationLevel::None);
     let known = Known::from_engine(&engine);
     let mut bad = 0;
     for rb in &rbs {

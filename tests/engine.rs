@@ -457,6 +457,51 @@ fn check_reports_syntax_errors_and_unknown_functions_with_positions() {
 }
 
 #[test]
+fn check_reports_option_keys_a_function_does_not_take_at_their_position() {
+    let sb = Sandbox::new();
+    sb.file(
+        "runbooks/typo.rhai",
+        "//! Option typos.\n//! @action\n\
+         let r = cmd::run(\"true\", [], #{ cwd: \"/\", timeot_s: 5 });\n\
+         metrics::processes(#{ sort: \"cpu\", lmit: 3 });\n\
+         if true { service::restart(\"x\", #{ wiat: true }); }\n",
+    );
+    sb.file(
+        "runbooks/fine.rhai",
+        "//! Right keys; a map in a variable is checked when the call runs.\n//! @action\n\
+         let o = #{ anything: 1 };\n\
+         let r = cmd::run(\"true\", [], #{ cwd: \"/\", timeout_s: 5, env: #{ A: \"1\" } });\n\
+         let p = metrics::processes(#{ sort: \"cpu\", limit: 3 });\n",
+    );
+    let out = sb.run(&["check", "runbooks/typo.rhai", "runbooks/fine.rhai"]);
+    assert_eq!(out.status.code(), Some(5));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(
+            "runbooks/typo.rhai:3:43: cmd::run: unknown option \"timeot_s\" (allowed: cwd, timeout_s, env)"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "runbooks/typo.rhai:4:36: metrics::processes: unknown option \"lmit\" (allowed: sort, limit)"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "runbooks/typo.rhai:5:36: service::restart: unknown option \"wiat\" (allowed: wait)"
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.contains("ok    runbooks/fine.rhai"), "{stdout}");
+    // The same typo is refused when the call runs, with the same words.
+    sb.runbook("runbooks/typo.rhai")
+        .json()
+        .error_contains("cmd::run: unknown option \"timeot_s\" (allowed: cwd, timeout_s, env)");
+}
+
+#[test]
 fn builtin_stdlib_and_runbooks_work_from_an_unrelated_directory() {
     let sb = Sandbox::new();
     let elsewhere = sb.path().join("some/other/dir");

@@ -289,16 +289,42 @@ fn path_list(func: &str, paths: &Dynamic) -> Result<Vec<String>> {
     )))
 }
 
+/// The options of `backup::create`.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateOpts {
+    exclude: Option<crate::modules::Strings>,
+    skip_unreadable: Option<bool>,
+    progress: Option<bool>,
+}
+
+/// The options of `backup::restore`.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RestoreOpts {
+    only: Option<crate::modules::Strings>,
+}
+
+/// The options of `backup::prune`.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PruneOpts {
+    keep_last: Option<u64>,
+    keep_days: Option<u64>,
+}
+
+/// The option keys of this module's functions, for [`crate::modules::option_keys`].
+pub(crate) fn option_keys() -> Vec<(&'static str, Vec<&'static str>)> {
+    use crate::modules::fields_of;
+    vec![
+        ("backup::create", fields_of::<CreateOpts>().to_vec()),
+        ("backup::restore", fields_of::<RestoreOpts>().to_vec()),
+        ("backup::prune", fields_of::<PruneOpts>().to_vec()),
+    ]
+}
+
 fn create_effect(c: &Ctx, name: &str, paths: &Dynamic, opts: Map) -> Result<Dynamic> {
     let func = "backup::create";
-    /// The options of `backup::create`.
-    #[derive(Debug, Default, serde::Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct CreateOpts {
-        exclude: Option<crate::modules::Strings>,
-        skip_unreadable: Option<bool>,
-        progress: Option<bool>,
-    }
     let o: CreateOpts = crate::modules::options(func, opts)?;
     let exclude = o
         .exclude
@@ -359,12 +385,6 @@ fn create_effect(c: &Ctx, name: &str, paths: &Dynamic, opts: Map) -> Result<Dyna
 
 fn restore_effect(c: &Ctx, archive: &str, target: &str, opts: Map) -> Result<Dynamic> {
     let func = "backup::restore";
-    /// The options of `backup::restore`.
-    #[derive(Debug, Default, serde::Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct RestoreOpts {
-        only: Option<crate::modules::Strings>,
-    }
     let o: RestoreOpts = crate::modules::options(func, opts)?;
     let opts = RestoreOptions {
         only: o
@@ -438,13 +458,6 @@ fn restore_effect(c: &Ctx, archive: &str, target: &str, opts: Map) -> Result<Dyn
 
 fn prune_effect(c: &Ctx, name: &str, opts: Map) -> Result<Dynamic> {
     let func = "backup::prune";
-    /// The options of `backup::prune`.
-    #[derive(Debug, Default, serde::Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct PruneOpts {
-        keep_last: Option<u64>,
-        keep_days: Option<u64>,
-    }
     let o: PruneOpts = crate::modules::options(func, opts)?;
     let (keep_last, keep_days) = (o.keep_last, o.keep_days);
     let opts = PruneOptions {

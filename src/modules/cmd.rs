@@ -144,17 +144,23 @@ fn pinned_program(program: &str, env: &[(String, String)]) -> Option<Result<std:
     }))
 }
 
+/// The options of `cmd::run`.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunOpts {
+    cwd: Option<String>,
+    timeout_s: Option<u64>,
+    env: Option<std::collections::BTreeMap<String, Dynamic>>,
+}
+
+/// The option keys of this module's functions, for [`crate::modules::option_keys`].
+pub(crate) fn option_keys() -> Vec<(&'static str, Vec<&'static str>)> {
+    vec![("cmd::run", crate::modules::fields_of::<RunOpts>().to_vec())]
+}
+
 /// `cmd::run`.
 pub fn run(c: &Ctx, program: &str, args: Array, opts: Map) -> Result<Map> {
     let args = string_args(args)?;
-    /// The options of `cmd::run`.
-    #[derive(Debug, Default, serde::Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct RunOpts {
-        cwd: Option<String>,
-        timeout_s: Option<u64>,
-        env: Option<std::collections::BTreeMap<String, Dynamic>>,
-    }
     let o: RunOpts = crate::modules::options("cmd::run", opts)?;
     let timeout_s = o.timeout_s.unwrap_or(proc::DEFAULT_TIMEOUT.as_secs());
     if timeout_s == 0 || timeout_s > MAX_TIMEOUT_S {

@@ -30,6 +30,22 @@ struct HttpOpts {
     max_body: Option<u64>,
 }
 
+/// The option keys of this module's functions, for [`crate::modules::option_keys`].
+pub(crate) fn option_keys() -> Vec<(&'static str, Vec<&'static str>)> {
+    let all = crate::modules::fields_of::<HttpOpts>();
+    let no_body: Vec<&str> = all
+        .iter()
+        .copied()
+        .filter(|k| !matches!(*k, "body" | "json"))
+        .collect();
+    vec![
+        ("http::get", no_body.clone()),
+        ("http::head", no_body.clone()),
+        ("http::check", no_body),
+        ("http::post", all.to_vec()),
+    ]
+}
+
 /// Read the options map of `func`; `body`/`json` only when `with_body`.
 fn request_opts(func: &str, opts: Map, with_body: bool, c: &Ctx) -> Result<RequestOpts> {
     let o: HttpOpts = crate::modules::options(func, opts)?;

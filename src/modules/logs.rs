@@ -584,6 +584,22 @@ fn age_opt(v: Option<IntOrText>, key: &str) -> Result<Option<Duration>> {
     Ok(Some(Duration::from_secs(secs)))
 }
 
+/// The option keys of this module's functions, for [`crate::modules::option_keys`]: the query
+/// options, plus `tail`'s `pattern` and `top`'s `by` (the `extra` keys passed to [`query`]).
+pub(crate) fn option_keys() -> Vec<(&'static str, Vec<&'static str>)> {
+    use crate::modules::fields_of;
+    let q = fields_of::<QueryOpts>();
+    let with = |extra: &'static str| q.iter().copied().chain([extra]).collect::<Vec<_>>();
+    vec![
+        ("logs::search", q.to_vec()),
+        ("logs::count", q.to_vec()),
+        ("logs::stats", q.to_vec()),
+        ("logs::tail", with("pattern")),
+        ("logs::top", with("by")),
+        ("logs::cleanup", fields_of::<CleanupOpts>().to_vec()),
+    ]
+}
+
 fn cleanup_effect(c: &Ctx, dir: &str, opts: Map) -> Result<Map> {
     let o: CleanupOpts = crate::modules::options("logs::cleanup", opts)?;
     let pattern = o.pattern.filter(|p| !p.is_empty()).ok_or_else(|| {

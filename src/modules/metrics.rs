@@ -259,13 +259,7 @@ pub mod metrics_module {
     #[rhai_fn(name = "processes", return_raw)]
     pub fn processes1(ncc: NativeCallContext, opts: Map) -> RhaiResult<Array> {
         let list = crate::modules::host(&ncc, |_| {
-            #[derive(Debug, Default, serde::Deserialize)]
-            #[serde(deny_unknown_fields)]
-            struct ProcOpts {
-                sort: Option<String>,
-                limit: Option<u64>,
-            }
-            let o: ProcOpts = crate::modules::options("metrics::processes", opts)?;
+            let o: super::ProcOpts = crate::modules::options("metrics::processes", opts)?;
             let sort = match o.sort {
                 Some(s) => m::SortBy::parse(&s)?,
                 None => m::SortBy::Cpu,
@@ -319,4 +313,20 @@ pub mod metrics_module {
             None => Ok(Dynamic::UNIT),
         }
     }
+}
+
+/// The options of `metrics::processes`.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProcOpts {
+    sort: Option<String>,
+    limit: Option<u64>,
+}
+
+/// The option keys of this module's functions, for [`crate::modules::option_keys`].
+pub(crate) fn option_keys() -> Vec<(&'static str, Vec<&'static str>)> {
+    vec![(
+        "metrics::processes",
+        crate::modules::fields_of::<ProcOpts>().to_vec(),
+    )]
 }

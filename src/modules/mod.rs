@@ -230,6 +230,30 @@ pub fn fields_of<T: DeserializeOwned>() -> &'static [&'static str] {
     cell.get()
 }
 
+/// Every host function that takes an options map (`ns::name`), with the keys it accepts, in
+/// the order its options struct declares them. `runbook check` reports a literal `#{…}` passed
+/// to one of these with any other key (see [`crate::script::statics`]); at run time
+/// [`options`] refuses the same keys. A test checks that every registered function whose last
+/// parameter is a map is listed here.
+pub fn option_keys() -> &'static std::collections::HashMap<&'static str, Vec<&'static str>> {
+    static KEYS: std::sync::OnceLock<std::collections::HashMap<&'static str, Vec<&'static str>>> =
+        std::sync::OnceLock::new();
+    KEYS.get_or_init(|| {
+        [
+            backup::option_keys(),
+            cmd::option_keys(),
+            http::option_keys(),
+            logs::option_keys(),
+            metrics::option_keys(),
+            service::option_keys(),
+            tls::option_keys(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    })
+}
+
 /// The options of functions that take only a `timeout_ms` (`tls::cert`, `service::health`).
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -290,3 +314,39 @@ pub const EFFECT_FUNCTIONS: [&str; crate::effects::REGISTRY.len()] = {
     }
     out
 };
+
+#[cfg(test)]
+mod tests {
+    /// Every registered function whose last parameter is a map takes options, so `runbook check`
+    /// must know its keys; a function added without an entry in [`super::option_keys`] fails here.
+    #[test]
+    fn every_function_taking_an_options_map_lists_its_keys() {
+        let keys = super::option_keys();
+        let mut missing = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (module, fns) in crate::catalog::function_docs() {
+            if module.is_empty() {
+                continue;
+            }
+            for f in &fns {
+                let takes_map = f["params"]
+                    .as_array()
+                    .and_then(|ps| ps.last())
+                    .and_then(|p| p["type"].as_str())
+                    .is_some_and(|t| t.ends_with("Map"));
+                let name = format!("{module}::{}", f["name"].as_str().unwrap_or("?"));
+                if takes_map {
+                    seen.insert(name.clone());
+                    if !keys.contains_key(name.as_str()) {
+                        missing.push(name);
+                    }
+                }
+            }
+        }
+        assert!(missing.is_empty(), "no option keys listed for {missing:?}");
+        // And nothing listed that takes no options map (a renamed function left behind).
+        let stale: Vec<_> = keys.keys().filter(|k| !seen.contains(**k)).collect();
+        assert!(stale.is_empty(), "option keys listed for {stale:?}");
+        assert_eq!(keys["cmd::run"], ["cwd", "timeout_s", "env"]);
+    }
+}

@@ -478,20 +478,41 @@ fn bounded(c: &Ctx, timeout: Duration) -> Duration {
     }
 }
 
+/// The options of `service::start|stop|restart|reload`: `wait: true` waits up to the run's own
+/// timeout for another run's lock; a number is seconds.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WaitOpts {
+    wait: Option<Wait>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(untagged, expecting = "a bool or a number of seconds")]
+enum Wait {
+    Flag(bool),
+    Secs(crate::modules::Number),
+}
+
+/// The option keys of this module's functions, for [`crate::modules::option_keys`].
+pub(crate) fn option_keys() -> Vec<(&'static str, Vec<&'static str>)> {
+    let wait = crate::modules::fields_of::<WaitOpts>().to_vec();
+    let mut out = vec![(
+        "service::health",
+        crate::modules::fields_of::<crate::modules::TimeoutOpts>().to_vec(),
+    )];
+    for f in [
+        "service::start",
+        "service::stop",
+        "service::restart",
+        "service::reload",
+    ] {
+        out.push((f, wait.clone()));
+    }
+    out
+}
+
 /// `wait` option: seconds to wait for another run's lock (`None`: do not wait).
 fn lock_wait(func: &str, opts: Map) -> Result<Option<Duration>> {
-    /// `wait: true` waits up to the run's own timeout; a number is seconds.
-    #[derive(Debug, Default, serde::Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct WaitOpts {
-        wait: Option<Wait>,
-    }
-    #[derive(Debug, serde::Deserialize)]
-    #[serde(untagged, expecting = "a bool or a number of seconds")]
-    enum Wait {
-        Flag(bool),
-        Secs(crate::modules::Number),
-    }
     let o: WaitOpts = crate::modules::options(func, opts)?;
     let s = match o.wait {
         None => return Ok(None),

@@ -16,6 +16,14 @@ use crate::error::{Error, Result};
 use crate::host::tls::{self as t, CertInfo, CertOpts};
 use crate::modules::TimeoutOpts;
 
+/// The option keys of this module's functions, for [`crate::modules::option_keys`].
+pub(crate) fn option_keys() -> Vec<(&'static str, Vec<&'static str>)> {
+    vec![(
+        "tls::cert",
+        crate::modules::fields_of::<TimeoutOpts>().to_vec(),
+    )]
+}
+
 fn cert_at(c: &Ctx, host_port: &str, opts: Map) -> Result<CertInfo> {
     let o: TimeoutOpts = crate::modules::options("tls::cert", opts)?;
     let timeout_ms = o

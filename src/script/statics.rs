@@ -150,6 +150,53 @@ const BUILTIN_WORDS: &[&str] = &[
     "sleep",
 ];
 
+/// Keys of map literals passed straight to a host function that takes an options map, which
+/// that function does not accept: `(line, col, message)` for each, the position being the key's.
+/// `keys` maps `ns::name` to the accepted keys ([`crate::modules::option_keys`]). Only literals
+/// are seen (`logs::search(f, p, #{sinse: "1h"})`); a map built in a variable is checked when
+/// the call runs. `ast` must be compiled without optimisation: the optimiser folds a constant
+/// map into a value without positions.
+pub fn unknown_option_keys(
+    ast: &rhai::AST,
+    keys: &HashMap<&'static str, Vec<&'static str>>,
+) -> Vec<(usize, usize, String)> {
+    use rhai::{ASTNode, Expr, Stmt};
+    let mut out = Vec::new();
+    ast.walk(&mut |path: &[ASTNode]| {
+        let call = match path.last() {
+            Some(ASTNode::Expr(Expr::FnCall(call, _))) => call,
+            Some(ASTNode::Stmt(Stmt::FnCall(call, _))) => call,
+            _ => return true,
+        };
+        if call.namespace.is_empty() {
+            return true;
+        }
+        let func = format!("{}::{}", call.namespace, call.name);
+        let Some(allowed) = keys.get(func.as_str()) else {
+            return true;
+        };
+        for arg in &call.args {
+            let Expr::Map(map, _) = arg else { continue };
+            for (key, _) in map.0.iter() {
+                if !allowed.contains(&key.name.as_str()) {
+                    out.push((
+                        key.pos.line().unwrap_or(0),
+                        key.pos.position().unwrap_or(0),
+                        format!(
+                            "{func}: unknown option {:?} (allowed: {})",
+                            key.name.as_str(),
+                            allowed.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+        true
+    });
+    out.sort();
+    out
+}
+
 /// Script-defined functions, calls and imports of `src`.
 pub fn scan(src: &str) -> (HashSet<String>, Vec<Call>, Vec<Import>) {
     let toks = tokenize(src);
