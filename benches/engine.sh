@@ -3,6 +3,7 @@
 #  1. start-up: `runbook run` of an empty runbook (target ≤ 10 ms median);
 #  2. overhead of the sandbox (limits + deadline/Ctrl-C check in on_progress) on CPU-bound
 #     scripts against a bare rhai::Engine (target ≤ 1.05×, issue 14 item 7).
+#  3. the same comparison in instructions (callgrind, if installed), which a shared machine does not disturb.
 #  For where the overhead goes: cargo build --release --example overhead; target/release/examples/overhead FILE.rhai
 # Needs hyperfine (apt-get install hyperfine). Usage: benches/engine.sh
 set -euo pipefail
@@ -50,3 +51,16 @@ bare, rb = rs[0]["median"], rs[1]["median"]
 print(f"bare rhai {bare*1000:.1f} ms, runbook {rb*1000:.1f} ms, ratio {rb/bare:.3f}x (target ≤ 1.05x)")
 P
 done
+# Instructions instead of seconds: what the wall-clock ratios above measure, counted by callgrind
+# (repeatable whatever else the machine does), on smaller inputs of the same scripts.
+if command -v valgrind >/dev/null; then
+  sed 's/fib(27)/fib(22)/' fib.rhai > fib_s.rhai
+  sed 's/n = 300000/n = 100000/' primes.rhai > primes_s.rhai
+  sed 's/0\.\.3000000/0..300000/' loop.rhai > loop_s.rhai
+  echo "== instructions (callgrind), smaller inputs =="
+  count() { valgrind --tool=callgrind --callgrind-out-file=/dev/null "$@" 2>&1 >/dev/null | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'; }
+  for s in fib_s primes_s loop_s; do
+    b=$(count "$BARE" "$s.rhai"); r=$(count "$RB" run "$s.rhai")
+    python3 -c "print(f'$s.rhai: bare {$b:,} runbook {$r:,} instructions, ratio {$r/$b:.3f}x')"
+  done
+fi
