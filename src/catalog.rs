@@ -452,3 +452,39 @@ mod tests {
         assert_eq!(documented, registered);
     }
 }
+
+#[cfg(test)]
+mod option_key_tests {
+    /// Every registered function whose last parameter is a map takes options, so `runbook check`
+    /// must know its keys; a function added without an entry in [`crate::modules::option_keys`] fails here.
+    #[test]
+    fn every_function_taking_an_options_map_lists_its_keys() {
+        let keys = crate::modules::option_keys();
+        let mut missing = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (module, fns) in super::function_docs() {
+            if module.is_empty() {
+                continue;
+            }
+            for f in &fns {
+                let takes_map = f["params"]
+                    .as_array()
+                    .and_then(|ps| ps.last())
+                    .and_then(|p| p["type"].as_str())
+                    .is_some_and(|t| t.ends_with("Map"));
+                let name = format!("{module}::{}", f["name"].as_str().unwrap_or("?"));
+                if takes_map {
+                    seen.insert(name.clone());
+                    if !keys.contains_key(name.as_str()) {
+                        missing.push(name);
+                    }
+                }
+            }
+        }
+        assert!(missing.is_empty(), "no option keys listed for {missing:?}");
+        // And nothing listed that takes no options map (a renamed function left behind).
+        let stale: Vec<_> = keys.keys().filter(|k| !seen.contains(**k)).collect();
+        assert!(stale.is_empty(), "option keys listed for {stale:?}");
+        assert_eq!(keys["cmd::run"], ["cwd", "timeout_s", "env"]);
+    }
+}
