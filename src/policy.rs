@@ -450,10 +450,20 @@ impl Config {
         let real = resolve(path)?;
         // The audit log and the config are inside write roots by default (the state dir, the
         // current folder) but are never a script's to change: that would erase the record.
+        let db = self.history_db_path();
+        let beside = |suffix: &str| {
+            let mut name = db.file_name().unwrap_or_default().to_os_string();
+            name.push(suffix);
+            db.with_file_name(name)
+        };
+        // The history database's WAL and shared-memory files are part of it (the WAL stays
+        // between runs until SQLite checkpoints it).
         let own = [
             Some(self.audit_path()),
             self.source.clone(),
-            Some(self.history_db_path()),
+            Some(beside("-wal")),
+            Some(beside("-shm")),
+            Some(db),
         ];
         if let Some(file) = own
             .iter()
@@ -754,6 +764,21 @@ mod tests {
             .check_write(&root.path().join("x/../../escape"))
             .unwrap_err();
         assert_eq!(e.kind(), "denied");
+    }
+
+    #[test]
+    fn the_history_database_and_its_wal_are_not_a_scripts_to_write() {
+        let root = tempfile::tempdir().unwrap();
+        let mut c = Config::builtin_default();
+        c.state_dir = root.path().to_path_buf();
+        c.policy.write = vec![root.path().to_path_buf()];
+        for name in ["history.db", "history.db-wal", "history.db-shm"] {
+            std::fs::write(root.path().join(name), b"").unwrap();
+            let e = c.check_write(&root.path().join(name)).unwrap_err();
+            assert_eq!(e.kind(), "denied", "{name}");
+            assert!(e.to_string().contains("history database"), "{e}");
+        }
+        assert!(c.check_write(&root.path().join("history.db-other")).is_ok());
     }
 
     #[test]
