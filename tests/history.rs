@@ -163,6 +163,43 @@ fn wal_folded(db: &Path) -> bool {
 }
 
 #[test]
+fn the_wal_stays_bounded_over_many_runs_and_no_run_is_lost() {
+    // Each run is a process with one write transaction. SQLite's automatic checkpoint never
+    // starts such a WAL over (only a later transaction of the same connection would), so
+    // without the store's own fold the WAL grew by every run (13 MB after 900 runs).
+    let sb = Sandbox::new();
+    let db = sb.state().join("history.db");
+    let wal = db.with_file_name("history.db-wal");
+    let cap = runbook::history::store::WAL_FOLD_AT;
+    let (mut largest, mut folds, mut last) = (0u64, 0, 0u64);
+    let runs = 60;
+    for i in 0..runs {
+        probe(&sb, &["-p", &format!("ms={}", 10 + i % 50)]).expect_code(0);
+        let len = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+        if len < last {
+            folds += 1;
+        }
+        largest = largest.max(len);
+        last = len;
+    }
+    // One run writes a few 4 KiB pages: the WAL never passes the mark by more than one run.
+    assert!(
+        largest <= cap + (64 << 10),
+        "largest WAL {largest} bytes, mark {cap}"
+    );
+    assert!(
+        folds >= 1,
+        "the WAL was never folded (largest {largest} bytes)"
+    );
+    let all = history_json(&sb, &["probe", "--limit", "0"]);
+    assert_eq!(
+        all.as_array().unwrap().len(),
+        runs as usize,
+        "every run recorded"
+    );
+}
+
+#[test]
 fn a_read_only_state_dir_is_a_warning_not_a_failure() {
     let sb = Sandbox::new();
     sb.file("probe.rhai", PROBE);
