@@ -64,7 +64,7 @@ pub fn record(config: &Config, report: &Report, dry_run: bool) -> Recorded {
         Ok(id) => out.run = Some(id),
         Err(StoreError::Corrupt { message, .. }) => {
             // Damage found only past the header: move the file aside, record in a new one.
-            drop(store);
+            store.close_unfolded();
             match store::move_aside(&path) {
                 Ok(to) => out.warnings.push(format!(
                     "history database {} is corrupt ({message}); moved aside to {} and started a new one",

@@ -228,6 +228,12 @@ impl Store {
         }
     }
 
+    /// Close without folding the WAL: a file found damaged is moved aside as it was, not
+    /// written into by a checkpoint.
+    pub fn close_unfolded(mut self) {
+        self.migrated = false;
+    }
+
     /// The file's path.
     pub fn path(&self) -> &Path {
         &self.path
