@@ -1689,6 +1689,38 @@ fn fake_registry(advisories: &'static str) -> String {
     url
 }
 
+/// A dry run under a policy that does not list `npm outdated --json` as read-only (a typo, as a
+/// new user made: "npm outdatd --json") only plans the command: the outdated count is unknown,
+/// never "0 outdated", and the vulnerability check is unknown too.
+#[test]
+fn dependency_audit_dry_run_with_npm_outdated_only_planned_reports_no_count() {
+    let sb = npm_sandbox(true);
+    sb.config(&format!(
+        "[policy]\nread = [\"{0}\"]\ncommands = [\"npm\"]\nread_only_commands = [\"npm outdatd --json\"]\n\n[services.app]\nmanager = \"pm2\"\nworkdir = \"{0}/app\"\n",
+        sb.path().display()
+    ));
+    let r = run(&sb, "dependency-audit", &["--dry-run", "-p", "service=app"]);
+    r.no_panic().expect_code(6);
+    let runs = r.effects("cmd.run");
+    assert_eq!(runs.len(), 2, "{:#}", r.report);
+    assert!(
+        runs.iter().all(|e| e["outcome"] == "planned"),
+        "{:#}",
+        r.report
+    );
+    let out = r.output();
+    assert!(
+        out.iter().any(|l| l
+            .starts_with("outdated package(s) unknown: npm outdated was only planned (--dry-run)")),
+        "{out:?}"
+    );
+    assert!(
+        !out.iter().any(|l| l.ends_with("outdated package(s):")),
+        "a count npm never gave: {out:?}"
+    );
+    assert_eq!(status_of(&r, "no high+ vulnerabilities"), "unknown");
+}
+
 /// Issue 12: an audit that could not run (registry unreachable, no lock file) measured nothing:
 /// the vulnerability check is unknown with npm's own message (exit 6), never failed; only
 /// vulnerabilities npm reports fail it.
