@@ -10,7 +10,6 @@ use serde_json::{Value, json};
 
 use crate::cli::{Cli, Command};
 use crate::effects::AuditLog;
-use crate::engine::StdlibResolver;
 use crate::error::{Error, Result};
 use crate::policy::Config;
 use crate::runbook::runner::{self, RunOptions};
@@ -381,126 +380,27 @@ fn show(search: &SearchPath, name: &str) -> Result<i32> {
     Ok(0)
 }
 
-/// One problem found by `runbook check`.
+/// One runbook for `runbook check`: its problems (see [`crate::runbook::problems`]) on stdout,
+/// reads of keys a host function's result does not have as warnings on stderr.
 fn check_one(
     search: &SearchPath,
     rb: &Runbook,
     known: &Known,
     engine: &rhai::Engine,
 ) -> Vec<String> {
-    let mut problems = Vec::new();
-    let header = match rb.header() {
-        Ok(h) => h,
-        Err(e) => return vec![e.to_string()],
-    };
-    // Compile with the parameters in scope (strict variables).
-    let values: Vec<_> = header
-        .params
-        .iter()
-        .map(|p| {
-            let v = match p.ty {
-                crate::runbook::ParamType::String => {
-                    crate::runbook::header::ParamValue::String(String::new())
-                }
-                crate::runbook::ParamType::Int | crate::runbook::ParamType::Duration => {
-                    crate::runbook::header::ParamValue::Int(0)
-                }
-                crate::runbook::ParamType::Float => crate::runbook::header::ParamValue::Float(0.0),
-                crate::runbook::ParamType::Bool => crate::runbook::header::ParamValue::Bool(false),
-            };
-            (p.clone(), v)
-        })
-        .collect();
-    let scope = runner::params_scope(&values);
-    let source = crate::engine::strip_shebang(&rb.source);
-    match engine.compile_with_scope(&scope, &source) {
-        Ok(ast) => {
-            for (line, col, msg) in
-                statics::unknown_option_keys(&ast, crate::modules::option_keys())
-            {
-                problems.push(format!("{}:{line}:{col}: {msg}", rb.display_path));
-            }
-        }
-        Err(e) => {
-            problems.push(runner::parse_error(&e, &rb.display_path).to_string());
-            return problems;
+    let found = crate::runbook::problems::problems(search.stdlib_path(), rb, known, engine);
+    if found.compiled {
+        let source = crate::engine::strip_shebang(&rb.source);
+        for (line, col, msg) in statics::unknown_key_reads(&source, &|ns, name| {
+            crate::catalog::return_keys()
+                .get(&format!("{ns}::{name}"))
+                .cloned()
+                .flatten()
+        }) {
+            eprintln!("runbook: warning: {}:{line}:{col}: {msg}", rb.display_path);
         }
     }
-    let (defs, calls, imports) = statics::scan(&source);
-    let resolver = StdlibResolver::new(search.stdlib_path());
-    if let Some(chain) = resolver.find_cycle(&rb.display_path, &source) {
-        problems.push(format!(
-            "{}: {}",
-            rb.display_path,
-            crate::engine::cycle_message(&chain)
-        ));
-    }
-    let mut alias_fns: std::collections::HashMap<
-        String,
-        Option<std::collections::HashSet<String>>,
-    > = Default::default();
-    for imp in &imports {
-        match resolver.locate(Some(&rb.display_path), &imp.path) {
-            Some((file, text)) => {
-                let shown = file.to_string_lossy().to_string();
-                match engine.compile(crate::engine::strip_shebang(&text)) {
-                    Ok(ast) => {
-                        let fns = ast.iter_functions().map(|f| f.name.to_string()).collect();
-                        alias_fns.insert(imp.alias.clone(), Some(fns));
-                    }
-                    Err(e) => {
-                        problems.push(runner::parse_error(&e, &shown).to_string());
-                        alias_fns.insert(imp.alias.clone(), None);
-                    }
-                }
-            }
-            None => problems.push(format!(
-                "{}: import {:?}: no such module in stdlib",
-                rb.display_path, imp.path
-            )),
-        }
-    }
-    for (line, col, msg) in statics::unknown_key_reads(&source, &|ns, name| {
-        crate::catalog::return_keys()
-            .get(&format!("{ns}::{name}"))
-            .cloned()
-            .flatten()
-    }) {
-        eprintln!("runbook: warning: {}:{line}:{col}: {msg}", rb.display_path);
-    }
-    for c in calls {
-        let at = format!("{}:{}:{}", rb.display_path, c.line, c.col);
-        if !c.namespace.is_empty() {
-            if let Some(fns) = alias_fns.get(&c.namespace) {
-                if let Some(fns) = fns {
-                    if !fns.contains(&c.name) {
-                        problems.push(format!(
-                            "{at}: {}::{} is not defined by module {:?}",
-                            c.namespace, c.name, c.namespace
-                        ));
-                    }
-                }
-            } else if let Some(fns) = known.namespaced.get(&c.namespace) {
-                if !fns.contains(&c.name) {
-                    problems.push(format!(
-                        "{at}: unknown function {}::{} (see `runbook docs`)",
-                        c.namespace, c.name
-                    ));
-                }
-            } else if c.namespace != "global"
-                && !crate::modules::MODULE_NAMES.contains(&c.namespace.as_str())
-            {
-                problems.push(format!(
-                    "{at}: unknown module {:?} in {}::{}",
-                    c.namespace, c.namespace, c.name
-                ));
-            }
-        } else if !defs.contains(&c.name) && !known.plain.contains(&c.name) {
-            let what = if c.method { "method" } else { "function" };
-            problems.push(format!("{at}: unknown {what} {}", c.name));
-        }
-    }
-    problems
+    found.problems
 }
 
 fn check(search: &SearchPath, names: &[String]) -> Result<i32> {

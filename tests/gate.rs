@@ -60,6 +60,41 @@ fs::write("marker.txt", "x");
     assert_eq!(r.report["error_kind"], "usage");
 }
 
+/// A new user's script wrote a file and then called a misspelled function: the write was done
+/// and audited, then the run died on the typo (`runbook check` had it). A runbook that may
+/// cause effects now starts only without what `check` finds; a read-only one runs as before.
+#[test]
+fn a_runbook_with_effects_and_a_typo_check_finds_runs_nothing() {
+    let sb = Sandbox::new();
+    sb.config("[policy]\nwrite = [\".\"]\ncommands = [\"true\"]\n");
+    let script = "fs::write(\"marker.txt\", \"x\");\n\
+                  let m = metrics::memroy();\n\
+                  cmd::run(\"true\", [], #{ timeot_s: 5 });\n";
+    for extra in [&["--dry-run"][..], &["--yes"][..]] {
+        let r = sb.run_script("typo", script, extra);
+        r.no_panic().expect_code(5);
+        assert_eq!(r.report["error_kind"], "script", "{:#}", r.report);
+        let err = r.report["error"].as_str().unwrap();
+        assert!(
+            err.contains("typo.rhai:2:18: unknown function metrics::memroy")
+                && err.contains("typo.rhai:3:25: cmd::run: unknown option \"timeot_s\"")
+                && err.contains("nothing was run"),
+            "{err}"
+        );
+        assert_eq!(r.report["effects"], Value::Array(vec![]), "{:#}", r.report);
+        assert!(!sb.path().join("marker.txt").exists());
+    }
+    assert!(sb.audit().is_empty(), "{:?}", sb.audit());
+    // Read-only: runs up to the typo (its output so far is kept), as before.
+    let r = sb.run_script(
+        "ro",
+        "print(\"before\");\nlet m = metrics::memroy();\n",
+        &[],
+    );
+    r.no_panic().expect_code(5);
+    assert_eq!(r.output(), vec!["before"], "{:#}", r.report);
+}
+
 #[test]
 fn dry_run_reports_effects_that_would_fail_and_a_real_run_does_not_attempt_them() {
     let sb = Sandbox::new();

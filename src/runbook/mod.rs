@@ -3,6 +3,7 @@
 
 pub mod discover;
 pub mod header;
+pub mod problems;
 pub mod runner;
 
 /// Script reading and the built-in scripts live below the engine ([`crate::script`]); kept

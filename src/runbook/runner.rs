@@ -144,8 +144,9 @@ pub fn run(config: Arc<Config>, stdlib: StdlibPath, rb: Runbook, opts: RunOption
         opts.cancel_flag.clone(),
         Some(Instant::now() + Duration::from_secs(timeout)),
     );
+    let may_affect = !effects_of(stdlib.clone(), &rb).is_empty();
     // A run that can cause effects holds the runbook's lock for its whole duration.
-    let _lock = if opts.dry_run || effects_of(stdlib.clone(), &rb).is_empty() {
+    let _lock = if opts.dry_run || !may_affect {
         None
     } else {
         match RunbookLock::acquire(&config.state_dir, &rb, opts.wait, &cancel) {
@@ -167,9 +168,39 @@ pub fn run(config: Arc<Config>, stdlib: StdlibPath, rb: Runbook, opts: RunOption
         ctx.echo_output = opts.echo;
         let ctx = Rc::new(ctx);
         *ctx.report.borrow_mut() = base_for_thread;
-        let engine = engine::build(&limits, cancel, stdlib.clone());
+        let mut engine = engine::build(&limits, cancel, stdlib.clone());
+        // A runbook that may cause effects starts only without the problems `runbook check`
+        // finds: an unknown function or option key met at run time would stop it after its
+        // earlier effects (preflight before the first effect). Read-only runbooks skip this
+        // (a few ms: their failure midway changes nothing).
+        let problems = if may_affect {
+            engine.set_optimization_level(rhai::OptimizationLevel::None);
+            let known = crate::runbook::statics::Known::from_engine(&engine);
+            let found = super::problems::problems(stdlib.clone(), &rb, &known, &engine);
+            engine.set_optimization_level(rhai::OptimizationLevel::Simple);
+            // A script that does not compile gets the compiler's own error below.
+            if found.compiled {
+                found.problems
+            } else {
+                Vec::new()
+            }
+        } else {
+            Vec::new()
+        };
         let mut ast = None;
         let outcome = engine::with_context(ctx.clone(), || {
+            if !problems.is_empty() {
+                return Err(Failure {
+                    kind: ErrorKind::Script,
+                    location: String::new(),
+                    message: format!(
+                        "{}\nnothing was run: a runbook that may cause effects starts only when \
+                         `runbook check {}` finds no problem",
+                        problems.join("\n"),
+                        rb.name
+                    ),
+                });
+            }
             let mut scope = params_scope(&values);
             let source = engine::strip_shebang(&rb.source);
             let compiled = ast.insert(
