@@ -1278,6 +1278,21 @@ fn no_green_without_data_on_the_second_service() {
             .starts_with("no certificate:"),
         "{c:#}"
     );
+    // an endpoint the policy does not let this host reach was not looked at: unknown, naming
+    // the rule (a new user's host missing from http_hosts read as a failed certificate)
+    let r = run(
+        &sb,
+        "cert-check",
+        &["-p", "endpoints=cert.example.invalid:443"],
+    );
+    r.no_panic().expect_code(6);
+    let c = r.check("cert.example.invalid:443 expiry");
+    assert_eq!(c["status"], "unknown", "{c:#}");
+    let why = c["detail"].as_str().unwrap_or("");
+    assert!(
+        why.starts_with("not checked: ") && why.contains("policy.http_hosts"),
+        "{c:#}"
+    );
     assert!(s.up());
 }
 
