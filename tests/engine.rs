@@ -410,6 +410,40 @@ fn human_output_goes_to_stdout_and_status_to_stderr() {
     assert!(stderr.contains("h: ok"), "{stderr}");
 }
 
+/// Rhai reports a missing `;` or `,` where the next token starts (a new user saw `42:1` for a
+/// `;` missing at the end of line 41); the location is the end of the line that lacks it, past
+/// blank and comment lines, in `run`, `check` and the REPL's report alike.
+#[test]
+fn a_missing_separator_is_reported_at_the_end_of_the_line_that_lacks_it() {
+    let sb = Sandbox::new();
+    sb.file(
+        "runbooks/semi.rhai",
+        "//! Missing semicolon.\nlet a = 1\n\n// a comment\nlet b = 2;\n",
+    );
+    sb.file(
+        "runbooks/comma.rhai",
+        "//! Missing comma.\nlet s = max(1,\n    2\n    3);\n",
+    );
+    let r = sb.runbook("runbooks/semi.rhai").json();
+    r.exit(5);
+    r.error_contains("runbooks/semi.rhai:2:10: Expecting ';' to terminate this statement");
+    let r = sb.runbook("runbooks/comma.rhai").json();
+    r.exit(5);
+    r.error_contains("runbooks/comma.rhai:3:6: Expecting ','");
+    let out = sb.run(&["check", "runbooks/semi.rhai"]);
+    assert_eq!(out.status.code(), Some(5));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("runbooks/semi.rhai:2:10: Expecting ';'"),
+        "{stdout}"
+    );
+    // An error inside a line keeps Rhai's own position.
+    sb.file("runbooks/mid.rhai", "//! Mid-line.\nlet y = (2 + ;\n");
+    let r = sb.runbook("runbooks/mid.rhai").json();
+    r.exit(5);
+    r.error_contains("runbooks/mid.rhai:2:14:");
+}
+
 #[test]
 fn check_reports_syntax_errors_and_unknown_functions_with_positions() {
     let sb = Sandbox::new();

@@ -343,7 +343,7 @@ impl Session {
         let mut ast = match engine.compile_with_scope(&self.scope, &code) {
             Ok(a) => a,
             Err(e) => {
-                let f = runner::parse_error(&e, &source);
+                let f = runner::parse_error(&e, &source, &code);
                 self.show_error(&f.message, Some((idx, e.position())), &source, idx);
                 return Flow::Failed(5);
             }

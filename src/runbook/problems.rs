@@ -62,7 +62,7 @@ pub fn problems(stdlib: StdlibPath, rb: &Runbook, known: &Known, engine: &rhai::
             }
         }
         Err(e) => {
-            problems.push(super::runner::parse_error(&e, &rb.display_path).to_string());
+            problems.push(super::runner::parse_error(&e, &rb.display_path, &source).to_string());
             return Found {
                 problems,
                 compiled: false,
@@ -92,7 +92,14 @@ pub fn problems(stdlib: StdlibPath, rb: &Runbook, known: &Known, engine: &rhai::
                         alias_fns.insert(imp.alias.clone(), Some(fns));
                     }
                     Err(e) => {
-                        problems.push(super::runner::parse_error(&e, &shown).to_string());
+                        problems.push(
+                            super::runner::parse_error(
+                                &e,
+                                &shown,
+                                &crate::engine::strip_shebang(&text),
+                            )
+                            .to_string(),
+                        );
                         alias_fns.insert(imp.alias.clone(), None);
                     }
                 }

@@ -206,7 +206,7 @@ pub fn run(config: Arc<Config>, stdlib: StdlibPath, rb: Runbook, opts: RunOption
             let compiled = ast.insert(
                 engine
                     .compile_with_scope(&compile_scope(&values), &source)
-                    .map_err(|e| parse_error(&e, &rb.display_path))?,
+                    .map_err(|e| parse_error(&e, &rb.display_path, &source))?,
             );
             compiled.set_source(rb.display_path.clone());
             engine
@@ -454,13 +454,49 @@ fn loc(source: &str, pos: Position) -> String {
     }
 }
 
-/// Classify a compile error: `file:line:col: message`, kind `script`.
-pub fn parse_error(e: &ParseError, source: &str) -> Failure {
+/// Classify a compile error of `text` (shown as `source`): `file:line:col: message`, kind `script`.
+///
+/// A missing `;` or `,` is reported by Rhai where the *next* token starts, often the first
+/// column of a later line (`let a = 1⏎⏎let b = 2;` → 3:1); when only blanks and `//` comment
+/// lines lie between, the location is moved to just after the last character of the line that
+/// lacks it (1:10), where the operator has to type it.
+pub fn parse_error(e: &ParseError, source: &str, text: &str) -> Failure {
+    let pos = e.position();
+    let location = match (e.err_type(), pos.line(), pos.position()) {
+        (rhai::ParseErrorType::MissingToken(..), Some(line), Some(col)) => {
+            missing_token_at(text, line, col).map(|(l, c)| format!("{source}:{l}:{c}"))
+        }
+        _ => None,
+    };
     Failure {
         kind: ErrorKind::Script,
-        location: loc(source, e.position()),
+        location: location.unwrap_or_else(|| loc(source, pos)),
         message: e.err_type().to_string(),
     }
+}
+
+/// Where a token missing before `line:col` (1-based) belongs: after the last character of the
+/// closest earlier line with code, when nothing but blanks precede `col` on `line` and only
+/// blank or `//` comment lines lie between.
+fn missing_token_at(text: &str, line: usize, col: usize) -> Option<(usize, usize)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let here = lines.get(line.checked_sub(1)?)?;
+    if !here
+        .chars()
+        .take(col.saturating_sub(1))
+        .all(char::is_whitespace)
+    {
+        return None;
+    }
+    (0..line - 1).rev().find_map(|i| {
+        let t = lines[i].trim_end();
+        let code = t.trim_start();
+        if code.is_empty() || code.starts_with("//") {
+            None
+        } else {
+            Some(Some((i + 1, t.chars().count() + 1)))
+        }
+    })?
 }
 
 /// Classify a run-time error, following nested function-call and module errors to the
