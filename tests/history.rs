@@ -200,6 +200,27 @@ fn the_wal_stays_bounded_over_many_runs_and_no_run_is_lost() {
 }
 
 #[test]
+fn history_of_a_misspelled_runbook_names_the_recorded_one() {
+    let sb = Sandbox::new();
+    probe(&sb, &[]).expect_code(0);
+    let out = sb.run(&["history", "prbe"]);
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(
+            "no runs recorded in the last 7d for \"prbe\" — runs are recorded for \"probe\" (did you mean it?)"
+        ),
+        "{stdout}"
+    );
+    // A name far from every recorded one gets no guess.
+    let out = sb.run(&["history", "backup"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "no runs recorded in the last 7d"
+    );
+}
+
+#[test]
 fn a_read_only_state_dir_is_a_warning_not_a_failure() {
     let sb = Sandbox::new();
     sb.file("probe.rhai", PROBE);

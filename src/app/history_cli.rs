@@ -130,7 +130,10 @@ pub fn history(
         return Ok(0);
     }
     if rows.is_empty() {
-        println!("no runs recorded in the last {since}");
+        println!(
+            "no runs recorded in the last {since}{}",
+            near_names(&store, runbook)
+        );
         return Ok(0);
     }
     let mut table = comfy_table::Table::new();
@@ -153,4 +156,28 @@ pub fn history(
     }
     println!("{table}");
     Ok(0)
+}
+
+/// For a runbook name with no runs: ` — runs are recorded for NAME (did you mean it?)` when a
+/// recorded runbook's name is within two edits of it (a typo: `helth-check`), else nothing.
+fn near_names(store: &crate::history::store::Store, runbook: Option<&str>) -> String {
+    let Some(name) = runbook else {
+        return String::new();
+    };
+    let recorded: Vec<String> = store
+        .conn()
+        .prepare("SELECT DISTINCT runbook FROM runs")
+        .and_then(|mut st| {
+            st.query_map([], |r| r.get::<_, String>(0))?
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .unwrap_or_default();
+    recorded
+        .into_iter()
+        .filter(|r| r != name)
+        .map(|r| (strsim::levenshtein(&r, name), r))
+        .filter(|(d, _)| *d <= 2)
+        .min()
+        .map(|(_, r)| format!(" for {name:?} — runs are recorded for {r:?} (did you mean it?)"))
+        .unwrap_or_default()
 }
