@@ -117,6 +117,9 @@ pub enum Command {
         unit_dir: Option<PathBuf>,
     },
     /// A report over the history: availability, check charts, incidents, effects, failures.
+    ///
+    /// Give `--html FILE`, `--json`, or both: the report has no plain-text form.
+    #[command(group(clap::ArgGroup::new("output").required(true).multiple(true).args(["html", "json"])))]
     Report {
         /// How far back (7d, 30d …).
         #[arg(long, default_value = "7d", value_name = "DURATION")]

@@ -957,6 +957,27 @@ fn audit_command_shows_recent_records() {
     assert_eq!(recs[0]["action"], "fs.remove");
 }
 
+/// `runbook report` has no plain-text form: its usage says one of `--html FILE` / `--json` is
+/// required (as the README's synopsis does), and without either it is a usage error.
+#[test]
+fn report_usage_requires_html_or_json() {
+    let sb = Sandbox::new();
+    let help = sb.run(&["report", "--help"]);
+    let help = String::from_utf8_lossy(&help.stdout);
+    let usage = help
+        .lines()
+        .find(|l| l.starts_with("Usage:"))
+        .unwrap_or_default();
+    assert!(
+        usage.contains("<--html <FILE>|--json>"),
+        "usage shows the output as required: {usage}"
+    );
+    let out = sb.run(&["report", "--since", "1d"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--html") && err.contains("--json"), "{err}");
+}
+
 #[test]
 fn env_only_reads_listed_variables() {
     let sb = Sandbox::new();
