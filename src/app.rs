@@ -223,7 +223,10 @@ fn dispatch(cli: Cli, cancel: Arc<AtomicBool>) -> Result<i32> {
         }
         Command::Docs { json, .. } => crate::catalog::docs(json),
         Command::New { name, force } => new_runbook(&search, &name, force),
-        Command::Audit { last, json } => audit(cli.config.as_deref(), last, json),
+        // `AuditLog::read_view` takes 0 for "all"; `--last` is never 0 (see `cli::at_least_one`).
+        Command::Audit { last, all, json } => {
+            audit(cli.config.as_deref(), if all { 0 } else { last }, json)
+        }
         Command::Completions { shell } => {
             use clap::CommandFactory;
             let mut cmd = Cli::command();

@@ -117,6 +117,9 @@ pub enum Command {
         unit_dir: Option<PathBuf>,
     },
     /// A report over the history: availability, check charts, incidents, effects, failures.
+    ///
+    /// Give `--html FILE`, `--json`, or both: the report has no plain-text form.
+    #[command(group(clap::ArgGroup::new("output").required(true).multiple(true).args(["html", "json"])))]
     Report {
         /// How far back (7d, 30d …).
         #[arg(long, default_value = "7d", value_name = "DURATION")]
@@ -159,9 +162,13 @@ pub enum Command {
     },
     /// Show recent audit records.
     Audit {
-        /// How many records (default 20; 0 for all).
-        #[arg(long, default_value_t = 20)]
+        /// How many of the newest records (1 or more; default 20).
+        #[arg(long, default_value_t = 20, value_name = "N", value_parser = at_least_one,
+              conflicts_with = "all")]
         last: usize,
+        /// Every record in the log.
+        #[arg(long)]
+        all: bool,
         /// Print the records as one JSON array.
         #[arg(long)]
         json: bool,
@@ -180,4 +187,14 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
     },
+}
+
+/// `--last N`: a count of 1 or more (0 used to mean "all", which printed the whole log to
+/// someone who asked for nothing; `--all` says that).
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be 1 or more (--all shows every record)".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
 }

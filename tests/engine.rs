@@ -991,6 +991,61 @@ fn audit_command_shows_recent_records() {
     assert_eq!(recs[0]["action"], "fs.remove");
 }
 
+/// `--last 0` is refused (clap's range, naming the flag) instead of printing the whole log;
+/// `--all` is how to see every record.
+#[test]
+fn audit_last_zero_is_a_usage_error_and_all_shows_every_record() {
+    let sb = Sandbox::new();
+    sb.config("[policy]\nwrite = [\".\"]\n");
+    sb.run_script(
+        "w",
+        "fs::write(\"a.txt\", \"x\"); fs::remove(\"a.txt\");",
+        &[],
+    )
+    .expect_code(6);
+    for args in [
+        &["audit", "--last", "0"][..],
+        &["audit", "--last", "0", "--json"][..],
+    ] {
+        let out = sb.run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?} printed records");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("--last") && err.contains("--all"), "{err}");
+    }
+    let out = sb.run(&["audit", "--all", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let recs: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(recs.as_array().unwrap().len(), 2, "{recs:#}");
+    let out = sb.run(&["audit", "--all", "--last", "1"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+/// `runbook report` has no plain-text form: its usage says one of `--html FILE` / `--json` is
+/// required (as the README's synopsis does), and without either it is a usage error.
+#[test]
+fn report_usage_requires_html_or_json() {
+    let sb = Sandbox::new();
+    let help = sb.run(&["report", "--help"]);
+    let help = String::from_utf8_lossy(&help.stdout);
+    let usage = help
+        .lines()
+        .find(|l| l.starts_with("Usage:"))
+        .unwrap_or_default();
+    assert!(
+        usage.contains("<--html <FILE>|--json>"),
+        "usage shows the output as required: {usage}"
+    );
+    let out = sb.run(&["report", "--since", "1d"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--html") && err.contains("--json"), "{err}");
+}
+
 #[test]
 fn env_only_reads_listed_variables() {
     let sb = Sandbox::new();

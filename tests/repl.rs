@@ -714,7 +714,7 @@ fn piped_effects_of_one_session_get_increasing_seqs_that_pair() {
             );
         }
     }
-    let shown = sb.run(&["audit", "--json", "--last", "0"]);
+    let shown = sb.run(&["audit", "--json", "--all"]);
     assert!(shown.status.success());
     let shown: Vec<serde_json::Value> =
         serde_json::from_slice(&shown.stdout).expect("audit --json");

@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -141,7 +141,7 @@ fn health_check_with_inventory_checks_the_service() {
         "{:#}",
         r.report
     );
-    assert_eq!(r.check(&format!("{APP} health"))["ok"], true);
+    assert_eq!(r.check(&format!("{APP} healthy"))["ok"], true);
     assert!(
         r.check(&format!("{APP} latency"))["value"]
             .as_f64()
@@ -1349,7 +1349,7 @@ fn health_check_counts_sockets_and_checks_the_second_service_port() {
         status_of(&r, &format!("{APP2} listening on {}", s.port)),
         "ok"
     );
-    assert_eq!(status_of(&r, &format!("{APP2} health")), "ok");
+    assert_eq!(status_of(&r, &format!("{APP2} healthy")), "ok");
     r.expect_code(documented_code(&r));
 }
 
@@ -2008,4 +2008,142 @@ fn slo_report_request_rates_are_over_the_window_not_since_start() {
     }
     r.expect_code(documented_code(&r));
     assert_ne!(r.code, 0);
+}
+
+/// A loopback HTTP endpoint that answers exactly one request `200 ok`, then closes (the port is
+/// refused after the returned thread has ended).
+fn answer_once() -> (u16, std::thread::JoinHandle<()>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let t = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 4096];
+        let mut got = Vec::new();
+        while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = conn.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+            .unwrap();
+    });
+    (port, t)
+}
+
+/// A pm2 service whose `pm2_home` has no daemon (pm2 killed, or the wrong folder): the status
+/// line is the manager's own words, never `pid ,  restart(s), up  s`.
+fn no_daemon_sandbox(port: u16) -> (Sandbox, PathBuf) {
+    let sb = Sandbox::new();
+    let home = sb.path().join("no-pm2-here");
+    std::fs::create_dir_all(&home).unwrap();
+    let log = sb.file("ghost.log", "");
+    sb.config(&format!(
+        r#"[policy]
+read = [{dir:?}]
+http_hosts = ["127.0.0.1"]
+
+[services.ghost]
+manager = "pm2"
+pm2_home = {home:?}
+health_url = "http://127.0.0.1:{port}/health"
+logs = [{log:?}]
+"#,
+        dir = sb.path().display().to_string(),
+        home = home.display().to_string(),
+        log = log.display().to_string(),
+    ));
+    (sb, home)
+}
+
+fn assert_daemon_detail(text: &str, home: &Path) {
+    assert!(
+        text.contains(&format!(
+            "no pm2 daemon runs for PM2_HOME={}",
+            home.display()
+        )),
+        "{text}"
+    );
+    for empty in ["pid ,", ",  restart(s)", "up  s"] {
+        assert!(!text.contains(empty), "empty field {empty:?} in {text}");
+    }
+}
+
+/// health-check's health check is `NAME healthy`, the series history availability, incidents,
+/// `runbook report` and notify read: an hourly run that fails lowers availability. A probe that
+/// got no answer leaves latency `unknown`, not missing. With no pm2 daemon for the service's
+/// `pm2_home`, both service runbooks print pm2's own words instead of empty pid/uptime fields.
+#[test]
+fn health_check_feeds_availability_and_says_why_without_a_daemon() {
+    let (port, server) = answer_once();
+    let (sb, home) = no_daemon_sandbox(port);
+    let quick = ["-p", "cpu_window=1s", "-p", "cpu_max=101"];
+
+    // The endpoint answers: healthy, latency measured; pm2 has no daemon: online failed, saying so.
+    let r = run(&sb, "health-check", &quick);
+    r.no_panic();
+    server.join().unwrap();
+    assert_eq!(status_of(&r, "ghost healthy"), "ok", "{:#}", r.report);
+    assert_eq!(status_of(&r, "ghost latency"), "ok");
+    assert_eq!(status_of(&r, "ghost online"), "failed");
+    let online = r.check("ghost online")["detail"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(online.starts_with("pm2: stopped"), "{online}");
+    assert_daemon_detail(&online, &home);
+
+    // The endpoint is gone: healthy failed, latency unknown (nothing to time), exit 1.
+    let r = run(&sb, "health-check", &quick);
+    r.no_panic().expect_code(1);
+    assert_eq!(status_of(&r, "ghost healthy"), "failed", "{:#}", r.report);
+    let latency = r.check("ghost latency");
+    assert_eq!(latency["status"], "unknown", "{latency:#}");
+    assert!(
+        latency["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no response to time"),
+        "{latency:#}"
+    );
+
+    // Both runs are in the service's health series: availability 50 %, in history and report.
+    let out = sb.run(&["history", "--json", "--check", "ghost healthy*"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let h: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(h["availability"]["ok"], 1, "{h:#}");
+    assert_eq!(h["availability"]["failed"], 1, "{h:#}");
+    assert_eq!(h["availability"]["availability_pct"].as_f64(), Some(50.0));
+    let out = sb.run(&["report", "--since", "1d", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rep: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ghost = &rep["services"][0];
+    assert_eq!(ghost["service"], "ghost", "{rep:#}");
+    assert_eq!(
+        ghost["availability"]["availability_pct"].as_f64(),
+        Some(50.0)
+    );
+    assert_eq!(ghost["incidents"].as_array().unwrap().len(), 1, "{rep:#}");
+
+    // service-unresponsive's status line says the same; nothing restarted.
+    let r = run(
+        &sb,
+        "service-unresponsive",
+        &["-p", "service=ghost", "-p", "restart=false"],
+    );
+    r.no_panic().expect_code(1);
+    let first = r.output().first().cloned().unwrap_or_default();
+    assert!(first.starts_with("ghost: stopped"), "{:?}", r.output());
+    assert_daemon_detail(&first, &home);
+    assert!(r.effects("service.restart").is_empty());
 }

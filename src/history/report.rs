@@ -1,4 +1,4 @@
-//! `runbook report --since 7d [--html FILE] [--json]`: the handbook's weekly 性能分析/日志分析
+//! `runbook report [--since 7d] (--html FILE | --json)` (either or both): the handbook's weekly 性能分析/日志分析
 //! in one page — availability per service, the check series as small charts, incidents with
 //! their recovery time, effects taken and failed checks. The HTML is one self-contained file
 //! (inline CSS and SVG, no script, no external asset).
