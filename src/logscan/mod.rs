@@ -1055,6 +1055,11 @@ impl Sink for StatsSink {
             _ => self.unmatched += 1,
         }
     }
+
+    /// A finished unit waits for its turn to be merged: count its values now and free its batch.
+    fn finish(&mut self) {
+        self.hist.flush();
+    }
 }
 
 /// count/min/max/avg and exact nearest-rank p50/p95/p99 of the number that regex `extract`
