@@ -107,6 +107,11 @@ t, o = interleaved({"top": (q_top,), "stats": (q_stats,), "rg": (["rg", "-c", "�
 line("top (level error, by fingerprint) vs rg -c", t["top"], t["rg"], "rg -c", "(target <= 1.0x)")
 line("stats (慢请求, (\\d+)ms) vs rg -c", t["stats"], t["rg"], "rg -c", f"(target <= 1.0x; {out1(o['stats'])} values)")
 print(f"  peak RSS top {rss(q_top):.1f} MiB, stats {rss(q_stats):.1f} MiB")
+# Both cores busy to the end (no single-threaded merge tail): GNU time's CPU share of each run.
+def cpu(cmd):
+    out = subprocess.run(["/usr/bin/time", "-v"] + cmd, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return int(re.search(r"Percent of CPU this job got: (\d+)%", out.stderr.decode()).group(1))
+print(f"  CPU top {cpu(q_top)} %, stats {cpu(q_stats)} %, rg -c {cpu(['rg', '-c', '慢请求', live])} % (of {os.cpu_count()} cores: {100 * os.cpu_count()} % is all of them)")
 PY
     exit 0
 fi
