@@ -64,7 +64,7 @@ pub enum Command {
         #[arg(long)]
         json: bool,
         /// Wall-clock limit in seconds, at least 1 (default: policy timeout_s, 600).
-        #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+        #[arg(long, value_name = "SECS", value_parser = positive_secs)]
         timeout: Option<u64>,
         /// Output format: `nagios` prints a Nagios plugin line and exits 0/1/2/3.
         #[arg(long, value_name = "FORMAT", value_parser = ["human", "json", "nagios"])]
@@ -196,5 +196,15 @@ fn at_least_one(s: &str) -> Result<usize, String> {
         Ok(0) => Err("must be 1 or more (--all shows every record)".into()),
         Ok(n) => Ok(n),
         Err(e) => Err(e.to_string()),
+    }
+}
+
+/// `--timeout SECS`: a whole number of seconds, at least 1 (clap's own range error printed
+/// `0 is not in 1..18446744073709551615`).
+fn positive_secs(s: &str) -> Result<u64, String> {
+    match s.trim().parse::<u64>() {
+        Ok(0) => Err("must be 1 or more (seconds)".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err("must be a whole number of seconds, 1 or more".into()),
     }
 }

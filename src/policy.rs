@@ -419,8 +419,20 @@ impl Config {
     /// The inventory entry for `name`, or `Denied` (rule `services`).
     pub fn service(&self, name: &str) -> Result<&ServiceSpec> {
         self.services.get(name).ok_or_else(|| {
+            // A typo names the close one; an empty inventory usually means no config was loaded.
+            let hint = if self.services.is_empty() {
+                " — the inventory is empty (no [services.NAME] in the config in use)".to_string()
+            } else {
+                self.services
+                    .keys()
+                    .map(|k| (strsim::levenshtein(k, name), k))
+                    .filter(|(d, _)| *d <= 2)
+                    .min()
+                    .map(|(_, k)| format!(" (did you mean {k:?}?)"))
+                    .unwrap_or_default()
+            };
             Error::denied(
-                format!("service {name:?} is not in the inventory"),
+                format!("service {name:?} is not in the inventory{hint}"),
                 "services",
             )
         })

@@ -1673,3 +1673,34 @@ fn unknown_option_keys_are_named_with_the_allowed_ones() {
     );
     assert_eq!(out[4], "0");
 }
+
+/// A tired operator's typos get words that say what to type: `--timeout 0` (clap's range error
+/// printed `0 is not in 1..18446744073709551615`) and a misspelled service (a denial naming the
+/// close inventory entry, or saying the inventory is empty when no config was loaded).
+#[test]
+fn timeout_zero_and_a_misspelled_service_say_what_to_type() {
+    let sb = Sandbox::new();
+    sb.file("s.rhai", "//! S.\nservice::status(\"wbe\");\n");
+    let out = sb.run(&["run", "s.rhai", "--timeout", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("invalid value '0' for '--timeout <SECS>': must be 1 or more (seconds)"),
+        "{err}"
+    );
+    let r = sb.run_script("s", "service::status(\"wbe\");", &[]);
+    r.expect_code(4);
+    let e = r.report["error"].as_str().unwrap();
+    assert!(
+        e.contains("service \"wbe\" is not in the inventory — the inventory is empty"),
+        "{e}"
+    );
+    sb.config("[services.web]\nmanager = \"command\"\nstatus_cmd = [\"true\"]\n");
+    let r = sb.run_script("s", "service::status(\"wbe\");", &[]);
+    r.expect_code(4);
+    let e = r.report["error"].as_str().unwrap();
+    assert!(
+        e.contains("service \"wbe\" is not in the inventory (did you mean \"web\"?)"),
+        "{e}"
+    );
+}
