@@ -975,8 +975,8 @@ fn docs_cover_every_function_with_text() {
     );
 }
 
-#[test]
-fn audit_command_shows_recent_records() {
+/// A sandbox whose audit log holds two effects: `fs.write`, then `fs.remove`.
+fn two_audited_effects() -> Sandbox {
     let sb = Sandbox::new();
     sb.config("[policy]\nwrite = [\".\"]\n");
     sb.run_script(
@@ -985,6 +985,12 @@ fn audit_command_shows_recent_records() {
         &[],
     )
     .expect_code(6);
+    sb
+}
+
+#[test]
+fn audit_command_shows_recent_records() {
+    let sb = two_audited_effects();
     let out = sb.run(&["audit", "--last", "1", "--json"]);
     let recs: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(recs.as_array().unwrap().len(), 1);
@@ -995,14 +1001,7 @@ fn audit_command_shows_recent_records() {
 /// `--all` is how to see every record.
 #[test]
 fn audit_last_zero_is_a_usage_error_and_all_shows_every_record() {
-    let sb = Sandbox::new();
-    sb.config("[policy]\nwrite = [\".\"]\n");
-    sb.run_script(
-        "w",
-        "fs::write(\"a.txt\", \"x\"); fs::remove(\"a.txt\");",
-        &[],
-    )
-    .expect_code(6);
+    let sb = two_audited_effects();
     for args in [
         &["audit", "--last", "0"][..],
         &["audit", "--last", "0", "--json"][..],
